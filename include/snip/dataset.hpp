@@ -1,0 +1,48 @@
+// dataset.hpp: the in-memory form of a detection dataset and of detector proposals.
+// Boxes are xyxy, continuous convention, ORIGINAL-image pixels.
+#pragma once
+
+#include <snip/box.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace snip {
+
+/// @brief One image and its ground truth.
+struct image_record {
+    std::int64_t id = 0;
+    std::string file_name;
+    int width = 0;
+    int height = 0;
+    std::vector<box<double>> boxes;    ///< xyxy, original px
+    std::vector<std::int64_t> ann_ids; ///< annotation id of each box
+    std::vector<int> categories;       ///< category id of each box
+    std::vector<std::uint8_t> crowd;   ///< 1 = crowd / ignore region (never a positive)
+};
+
+struct category {
+    int id = 0;
+    std::string name;
+};
+
+/// @brief A dataset: images in file order, categories, and where it came from.
+struct dataset {
+    std::string source;  ///< file it was read from (for messages)
+    std::vector<image_record> images;
+    std::vector<category> categories;
+    std::size_t num_boxes() const {
+        std::size_t n = 0;
+        for (const auto& im : images) n += im.boxes.size();
+        return n;
+    }
+};
+
+/// @brief Detector proposals of one image (xyxy, original px), with scores.
+struct image_proposals {
+    std::vector<box<double>> boxes;
+    std::vector<float> scores;
+};
+
+} // namespace snip

@@ -1,0 +1,29 @@
+// Shared helpers for the doctest programs.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace snip_test {
+
+/// The real data folder (../shared/data next to the source tree), or "" when absent.
+inline std::string data_dir() {
+    if (const char* env = std::getenv("SNIP_DATA_DIR"); env && *env) return env;
+    return SNIP_DATA_DIR;
+}
+
+/// Path of a file under the data folder; empty string (and a printed message) when
+/// the folder or file is absent, so the caller can skip.
+inline std::string data_file(const std::string& rel) {
+    std::filesystem::path p = std::filesystem::path(data_dir()) / rel;
+    if (!std::filesystem::exists(p)) {
+        std::printf("[skip] real data not found at %s: test over it skipped\n", p.string().c_str());
+        return {};
+    }
+    return p.string();
+}
+
+} // namespace snip_test
