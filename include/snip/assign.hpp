@@ -1,0 +1,68 @@
+// assign.hpp: the ground truth of one chip, in the chip's own pixels.
+#pragma once
+
+#include <snip/box.hpp>
+#include <snip/plan.hpp>
+#include <snip/views.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace snip {
+
+/// @brief What a ground-truth box is to the detector trained on a chip.
+enum class gt_state : std::uint8_t {
+    valid,    ///< assigned to this chip: a training target
+    invalid,  ///< visible in the chip but out of this scale's range: anchors overlapping it are ignored
+    crowd     ///< a crowd / ignore region: never a target, overlapping anchors are ignored
+};
+
+/// @brief One ground-truth box as seen by one chip.
+struct chip_gt {
+    box<float> b;   ///< chip pixels: origin at the chip's top-left corner, scaled
+    int index = 0;  ///< index of the box in the image's list
+    gt_state state = gt_state::invalid;
+};
+
+/// @brief Options of per-chip assignment.
+struct assign_options {
+    /// A box whose clipped width or height, in chip pixels, is below this is dropped (SNIPER: 10).
+    double min_size = 10.0;
+};
+
+/// @brief Expresses every ground-truth box of an image in the frame of chip `c`:
+/// converted to the plan's pixel convention, scaled by the chip's factor, shifted to
+/// the chip's corner and clipped to it. Boxes whose clipped width or height is below
+/// `opt.min_size` are dropped. A box listed in `c.boxes` is valid, a crowd box is
+/// crowd, any other visible box is invalid.
+/// @param width, height the image in original px.
+/// @param boxes xyxy continuous, original px. @param crowd flags (may be empty).
+template <class T>
+std::vector<chip_gt> assign_chip(const plan_config& cfg, const chip& c, int width, int height,
+                                 box_view<const T> boxes, const std::vector<std::uint8_t>& crowd,
+                                 const assign_options& opt = {}) {
+    require(crowd.empty() || crowd.size() == static_cast<std::size_t>(boxes.size()),
+            "assign_chip: ", crowd.size(), " crowd flags for ", boxes.size(), " boxes");
+    const double e = cfg.convention == pixel_convention::inclusive ? 1.0 : 0.0;
+    const double cw = c.rect.x2 - c.rect.x1, ch = c.rect.y2 - c.rect.y1;
+    std::vector<int> mine = c.boxes;
+    std::sort(mine.begin(), mine.end());
+    std::vector<chip_gt> out;
+    for (std::ptrdiff_t i = 0; i < boxes.size(); ++i) {
+        const box<double> conv =
+            to_convention(boxes[i].template cast<double>(), width, height, cfg.convention);
+        const box<double> s = shift(scale(conv, c.factor), double(c.rect.x1), double(c.rect.y1));
+        const box<double> k = clip(s, cw, ch);
+        if (k.x2 - k.x1 + e < opt.min_size || k.y2 - k.y1 + e < opt.min_size) continue;
+        gt_state st = gt_state::invalid;
+        if (!crowd.empty() && crowd[static_cast<std::size_t>(i)])
+            st = gt_state::crowd;
+        else if (std::binary_search(mine.begin(), mine.end(), static_cast<int>(i)))
+            st = gt_state::valid;
+        out.push_back({k.template cast<float>(), static_cast<int>(i), st});
+    }
+    return out;
+}
+
+} // namespace snip

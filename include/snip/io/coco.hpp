@@ -1,0 +1,533 @@
+// io/coco.hpp: COCO-format annotations and proposals in and out (needs nlohmann-json).
+//
+// A COCO bbox [x, y, w, h] (original-image pixels, origin at the top-left corner)
+// becomes the xyxy box [x, y, x + w, y + h], continuous convention. Reading is strict:
+// every problem is a snip::error whose message names the file, the field path
+// (e.g. `annotations[17].bbox[2]`) and the bad value.
+#pragma once
+
+#include <snip/dataset.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+namespace snip::io {
+
+/// @brief What a load did, for the command line to print.
+struct load_report {
+    std::size_t images = 0, boxes = 0, crowd = 0;
+    std::size_t degenerate = 0; ///< boxes with w == 0 or h == 0: kept, one warning each
+    std::size_t clipped = 0;    ///< boxes that crossed the image border by <= tolerance px and were clipped
+    std::vector<std::string> warnings; ///< at most ~20 lines, each naming file, field, value
+};
+
+namespace detail {
+
+using json = nlohmann::json;
+
+/// Warning lines kept in a load_report; the rest are only counted.
+inline constexpr std::size_t max_warnings = 20;
+
+/// @brief A field path, formatted only when a message needs it:
+/// `array[index].key[sub] (label)`. An empty `array` is a top-level array: `[index]`.
+struct at {
+    std::string_view array;
+    std::size_t index = 0;
+    std::string_view key = {};
+    int sub = -1;
+    std::string_view label = {};
+
+    at with(std::string_view k, int s = -1, std::string_view l = {}) const {
+        return {array, index, k, s, l};
+    }
+    std::string str() const {
+        std::string s(array);
+        s += '[';
+        s += std::to_string(index);
+        s += ']';
+        if (!key.empty()) {
+            s += '.';
+            s += key;
+        }
+        if (sub >= 0) {
+            s += '[';
+            s += std::to_string(sub);
+            s += ']';
+        }
+        if (!label.empty()) {
+            s += " (";
+            s += label;
+            s += ')';
+        }
+        return s;
+    }
+};
+
+/// @brief A JSON value for messages: compact, at most ~60 characters, NaN/inf spelled out.
+inline std::string show(const json& v) {
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (std::isnan(d)) return "nan";
+        if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+    }
+    std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (s.size() > 60) s = s.substr(0, 57) + "...";
+    return s;
+}
+
+/// @brief Throws "<src>: <path> is <value>, must be <must>".
+[[noreturn]] inline void bad_value(const std::string& src, const at& p, const json& v,
+                                   std::string_view must) {
+    fail(src, ": ", p.str(), " is ", show(v), ", must be ", must);
+}
+
+/// @brief Element `p.index` of array `arr`, which must be a JSON object.
+inline const json& object_at(const json& arr, const std::string& src, const at& p) {
+    const json& v = arr[p.index];
+    if (!v.is_object()) bad_value(src, p, v, "an object");
+    return v;
+}
+
+/// @brief Member `key` of object `obj` (the element at `p`), or nullptr when absent.
+inline const json* member(const json& obj, const char* key) {
+    auto it = obj.find(key);
+    return it == obj.end() ? nullptr : &*it;
+}
+
+/// @brief Member `key` of object `obj`; throws "<path>.<key> is missing" when absent.
+inline const json& need(const json& obj, const char* key, const std::string& src, const at& p,
+                        std::string_view must) {
+    const json* v = member(obj, key);
+    if (!v) fail(src, ": ", p.with(key).str(), " is missing, must be ", must);
+    return *v;
+}
+
+/// @brief A finite number (integer or float).
+inline double finite_number(const json& v, const std::string& src, const at& p) {
+    if (!v.is_number()) bad_value(src, p, v, "a finite number");
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) bad_value(src, p, v, "a finite number");
+    return d;
+}
+
+/// @brief An integer in [lo, hi]; a float with an integral value (640.0) is accepted.
+inline std::int64_t integer(const json& v, const std::string& src, const at& p,
+                            std::string_view must = "an integer",
+                            std::int64_t lo = std::numeric_limits<std::int64_t>::min(),
+                            std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
+    std::int64_t r = 0;
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<std::uint64_t>();
+        if (u > static_cast<std::uint64_t>(hi)) bad_value(src, p, v, must);
+        r = static_cast<std::int64_t>(u);
+    } else if (v.is_number_integer()) {
+        r = v.get<std::int64_t>();
+    } else if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (!(std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15))
+            bad_value(src, p, v, must);
+        r = static_cast<std::int64_t>(d);
+    } else {
+        bad_value(src, p, v, must);
+    }
+    if (r < lo || r > hi) bad_value(src, p, v, must);
+    return r;
+}
+
+/// @brief The top-level array `key` of object `j`.
+inline const json& top_array(const json& j, const char* key, const std::string& src) {
+    const json* v = member(j, key);
+    if (!v) fail(src, ": missing \"", key, "\" array at the top level");
+    if (!v->is_array()) fail(src, ": \"", key, "\" is ", show(*v), ", must be an array");
+    return *v;
+}
+
+/// @brief The image a box must lie in, for border checks and messages.
+struct image_frame {
+    std::int64_t id;
+    int width, height; ///< original px
+};
+
+/// @brief Result of reading one bbox.
+struct read_box {
+    box<double> xyxy;       ///< continuous, original px, clipped to the image
+    double overshoot = 0.0; ///< how far (px) it crossed the border before clipping; 0 = inside
+    bool degenerate = false; ///< w == 0 or h == 0
+};
+
+/// @brief Reads member "bbox" [x, y, w, h] (original px) of `obj`: four finite numbers,
+/// w, h >= 0, inside `img` within `tol` px (then clipped to it).
+inline read_box read_bbox(const json& obj, const std::string& src, const at& p,
+                          const image_frame& img, double tol) {
+    const json& b = need(obj, "bbox", src, p, "[x, y, w, h]");
+    const at bp = p.with("bbox");
+    if (!b.is_array() || b.size() != 4) bad_value(src, bp, b, "an array [x, y, w, h] of 4 numbers");
+    static constexpr std::array<std::string_view, 4> names{"x", "y", "w", "h"};
+    std::array<double, 4> v{};
+    for (int k = 0; k < 4; ++k)
+        v[k] = finite_number(b[static_cast<std::size_t>(k)], src, p.with("bbox", k, names[k]));
+    const double x = v[0], y = v[1], w = v[2], h = v[3];
+    for (int k = 2; k < 4; ++k)
+        if (v[k] < 0) bad_value(src, p.with("bbox", k, names[k]), b[static_cast<std::size_t>(k)], ">= 0");
+    for (int k = 0; k < 2; ++k)
+        if (v[k] < -tol)
+            fail(src, ": ", p.with("bbox", k, names[k]).str(), " is ", show(b[static_cast<std::size_t>(k)]),
+                 ", must be >= ", -tol, " (border tolerance ", tol, " px; image ", img.id, " is ",
+                 img.width, " x ", img.height, ")");
+    const double over_x = x + w - img.width, over_y = y + h - img.height;
+    if (over_x > tol)
+        fail(src, ": ", bp.str(), " is ", show(b), ": right edge x + w = ", x + w,
+             " is beyond the right border of image ", img.id, " (", img.width, " x ", img.height,
+             ") by ", over_x, " px (tolerance ", tol, " px)");
+    if (over_y > tol)
+        fail(src, ": ", bp.str(), " is ", show(b), ": bottom edge y + h = ", y + h,
+             " is beyond the bottom border of image ", img.id, " (", img.width, " x ", img.height,
+             ") by ", over_y, " px (tolerance ", tol, " px)");
+    read_box r;
+    r.xyxy = from_xywh(x, y, w, h);
+    r.overshoot = std::max({0.0, -x, -y, over_x, over_y});
+    if (r.overshoot > 0)
+        r.xyxy = clip(r.xyxy, static_cast<double>(img.width), static_cast<double>(img.height));
+    r.degenerate = (w == 0 || h == 0);
+    return r;
+}
+
+inline void check_tolerance(double tol, const std::string& src) {
+    require(std::isfinite(tol) && tol >= 0, src, ": border tolerance must be a finite number >= 0, got ",
+            tol);
+}
+
+/// @brief Collects at most max_warnings lines into a report, counts the rest.
+class warner {
+public:
+    explicit warner(load_report* r) : report_(r) {}
+    /// True when a new line would be kept (build the message only then).
+    bool room() const { return report_ && report_->warnings.size() + 1 < max_warnings; }
+    void add(std::string line) {
+        if (room()) report_->warnings.push_back(std::move(line));
+        else ++dropped_;
+    }
+    void finish() {
+        if (report_ && dropped_ > 0)
+            report_->warnings.push_back(concat_(dropped_, " more warning(s) not shown"));
+    }
+
+private:
+    template <class... A>
+    static std::string concat_(A&&... a) { return snip::detail::concat(std::forward<A>(a)...); }
+    load_report* report_;
+    std::size_t dropped_ = 0;
+};
+
+/// @brief Reads and parses a JSON file; errors name the path (and the byte for syntax errors).
+inline json read_json_file(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) fail(path, ": file not found");
+    if (fs::is_directory(st)) fail(path, ": is a directory, not a JSON file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, ": cannot open the file for reading");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) fail(path, ": read error");
+    try {
+        return json::parse(text);
+    } catch (const json::parse_error& e) {
+        fail(path, ": malformed JSON at byte ", e.byte, ": ", e.what());
+    } catch (const json::exception& e) {
+        fail(path, ": malformed JSON: ", e.what());
+    }
+}
+
+/// @brief Writes `text` to `path + ".tmp"`, then renames it onto `path`.
+inline void write_atomically(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) fail(path, ": cannot open ", tmp, " for writing");
+        out.write(text.data(), static_cast<std::streamsize>(text.size()));
+        out.close();
+        if (!out) {
+            std::error_code ignore;
+            std::filesystem::remove(tmp, ignore);
+            fail(path, ": writing ", tmp, " failed (disk full?)");
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::error_code ignore;
+        std::filesystem::remove(tmp, ignore);
+        fail(path, ": cannot rename ", tmp, " onto it: ", ec.message());
+    }
+}
+
+} // namespace detail
+
+/// @brief Builds a dataset from COCO instances JSON ("images", "annotations", optional
+/// "categories"). Boxes become xyxy, continuous, original px; images keep file order.
+/// Boxes crossing the image border by <= `border_tolerance` px are clipped (counted in
+/// `report->clipped`); boxes with w == 0 or h == 0 are kept (counted in `degenerate`).
+/// When "categories" is absent or empty, category ids are not checked.
+/// @param source name used in messages (usually the file path)
+/// @throws snip::error naming source, field path and value on any malformed input.
+inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
+                          load_report* report = nullptr, double border_tolerance = 1.0) {
+    using namespace detail;
+    const std::string& src = source;
+    const double tol = border_tolerance;
+    check_tolerance(tol, src);
+    if (report) *report = load_report{};
+    warner warn(report);
+    if (!j.is_object())
+        fail(src, ": top level is ", j.type_name(),
+             ", must be an object with \"images\" and \"annotations\" arrays");
+    const json& images = top_array(j, "images", src);
+    const json& anns = top_array(j, "annotations", src);
+    if (images.empty()) fail(src, ": \"images\" is an empty array: no images");
+
+    dataset ds;
+    ds.source = source;
+
+    // categories (optional)
+    std::unordered_map<std::int64_t, std::size_t> cat_index;
+    if (const json* cats = member(j, "categories")) {
+        if (!cats->is_array()) fail(src, ": \"categories\" is ", show(*cats), ", must be an array");
+        ds.categories.reserve(cats->size());
+        for (std::size_t i = 0; i < cats->size(); ++i) {
+            const at p{"categories", i};
+            const json& c = object_at(*cats, src, p);
+            const json& idv = need(c, "id", src, p, "an integer");
+            const auto id = integer(idv, src, p.with("id"), "an integer (int range)",
+                                    std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+            if (auto [it, fresh] = cat_index.emplace(id, i); !fresh)
+                fail(src, ": ", p.with("id").str(), " is ", id, ", duplicate of categories[",
+                     it->second, "].id");
+            category cat;
+            cat.id = static_cast<int>(id);
+            if (const json* name = member(c, "name")) {
+                if (!name->is_string()) bad_value(src, p.with("name"), *name, "a string");
+                cat.name = name->get<std::string>();
+            }
+            ds.categories.push_back(std::move(cat));
+        }
+    }
+    const bool check_categories = !cat_index.empty();
+
+    // images, in file order
+    std::unordered_map<std::int64_t, std::size_t> image_index;
+    image_index.reserve(images.size());
+    ds.images.resize(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        const at p{"images", i};
+        const json& im = object_at(images, src, p);
+        image_record& rec = ds.images[i];
+        rec.id = integer(need(im, "id", src, p, "an integer"), src, p.with("id"));
+        if (auto [it, fresh] = image_index.emplace(rec.id, i); !fresh)
+            fail(src, ": ", p.with("id").str(), " is ", rec.id, ", duplicate of images[", it->second,
+                 "].id");
+        constexpr std::string_view side = "an integer > 0 (px)";
+        rec.width = static_cast<int>(integer(need(im, "width", src, p, side), src, p.with("width"),
+                                             side, 1, std::numeric_limits<int>::max()));
+        rec.height = static_cast<int>(integer(need(im, "height", src, p, side), src,
+                                              p.with("height"), side, 1,
+                                              std::numeric_limits<int>::max()));
+        if (const json* fn = member(im, "file_name")) {
+            if (!fn->is_string()) bad_value(src, p.with("file_name"), *fn, "a string");
+            rec.file_name = fn->get<std::string>();
+        }
+    }
+
+    // annotations, grouped onto their image in file order
+    std::unordered_map<std::int64_t, std::size_t> ann_index;
+    ann_index.reserve(anns.size());
+    std::size_t crowd = 0, degenerate = 0, clipped = 0;
+    for (std::size_t i = 0; i < anns.size(); ++i) {
+        const at p{"annotations", i};
+        const json& a = object_at(anns, src, p);
+        const auto id = integer(need(a, "id", src, p, "an integer"), src, p.with("id"));
+        if (auto [it, fresh] = ann_index.emplace(id, i); !fresh)
+            fail(src, ": ", p.with("id").str(), " is ", id, ", duplicate of annotations[", it->second,
+                 "].id");
+        const json& imv = need(a, "image_id", src, p, "an integer");
+        const auto image_id = integer(imv, src, p.with("image_id"));
+        const auto found = image_index.find(image_id);
+        if (found == image_index.end())
+            fail(src, ": ", p.with("image_id").str(), " is ", image_id, ", but no image has this id");
+        image_record& rec = ds.images[found->second];
+        const json& cv = need(a, "category_id", src, p, "an integer");
+        const auto cat = integer(cv, src, p.with("category_id"), "an integer (int range)",
+                                 std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+        if (check_categories && !cat_index.count(cat))
+            fail(src, ": ", p.with("category_id").str(), " is ", cat,
+                 ", which is not an id in \"categories\"");
+        std::uint8_t is_crowd = 0;
+        if (const json* c = member(a, "iscrowd")) {
+            if (c->is_boolean()) is_crowd = c->get<bool>() ? 1 : 0;
+            else is_crowd = static_cast<std::uint8_t>(integer(*c, src, p.with("iscrowd"), "0 or 1", 0, 1));
+        }
+        const read_box rb = read_bbox(a, src, p, {rec.id, rec.width, rec.height}, tol);
+        if (rb.degenerate) {
+            ++degenerate;
+            if (warn.room())
+                warn.add(snip::detail::concat(src, ": ", p.with("bbox").str(), " is ",
+                                              show(a["bbox"]), ": zero width or height (degenerate box), kept"));
+            else warn.add({});
+        }
+        if (rb.overshoot > 0) {
+            ++clipped;
+            if (warn.room())
+                warn.add(snip::detail::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
+                                              ": crosses the border of image ", rec.id, " (", rec.width,
+                                              " x ", rec.height, ") by ", rb.overshoot,
+                                              " px (tolerance ", tol, " px), clipped"));
+            else warn.add({});
+        }
+        crowd += is_crowd;
+        rec.boxes.push_back(rb.xyxy);
+        rec.ann_ids.push_back(id);
+        rec.categories.push_back(static_cast<int>(cat));
+        rec.crowd.push_back(is_crowd);
+    }
+
+    if (report) {
+        report->images = ds.images.size();
+        report->boxes = anns.size();
+        report->crowd = crowd;
+        report->degenerate = degenerate;
+        report->clipped = clipped;
+    }
+    warn.finish();
+    return ds;
+}
+
+/// @brief Reads a COCO instances JSON file; see parse_coco.
+/// @throws snip::error for a missing/unreadable file, malformed JSON (with the byte
+/// position) or any content error (with the field path and value).
+inline dataset read_coco(const std::string& path, load_report* report = nullptr,
+                         double border_tolerance = 1.0) {
+    return parse_coco(detail::read_json_file(path), path, report, border_tolerance);
+}
+
+/// @brief Proposals in COCO results format, `[{"image_id": 42, "bbox": [x, y, w, h],
+/// "score": 0.9}, ...]` (or `{"proposals": [...]}`); category_id and other fields are
+/// ignored. Returns one image_proposals per `ds.images` entry, same order; each keeps
+/// the file order. Boxes become xyxy, continuous, original px, clipped to the image when
+/// they cross its border by <= `border_tolerance` px. A missing score is 1.0.
+/// @throws snip::error naming source, field path and value.
+inline std::vector<image_proposals> parse_proposals(const nlohmann::json& j, const std::string& source,
+                                                    const dataset& ds, double border_tolerance = 1.0) {
+    using namespace detail;
+    const std::string& src = source;
+    const double tol = border_tolerance;
+    check_tolerance(tol, src);
+    const json* list = &j;
+    std::string_view array_name;
+    if (j.is_object()) {
+        const json* p = member(j, "proposals");
+        if (!p) fail(src, ": top level is an object without a \"proposals\" array");
+        if (!p->is_array()) fail(src, ": \"proposals\" is ", show(*p), ", must be an array");
+        list = p;
+        array_name = "proposals";
+    } else if (!j.is_array()) {
+        fail(src, ": top level is ", j.type_name(),
+             ", must be an array of {\"image_id\", \"bbox\", \"score\"} or {\"proposals\": [...]}");
+    }
+
+    std::unordered_map<std::int64_t, std::size_t> image_index;
+    image_index.reserve(ds.images.size());
+    for (std::size_t i = 0; i < ds.images.size(); ++i) image_index.emplace(ds.images[i].id, i);
+
+    std::vector<image_proposals> out(ds.images.size());
+    for (std::size_t i = 0; i < list->size(); ++i) {
+        const at p{array_name, i};
+        const json& o = object_at(*list, src, p);
+        const auto image_id = integer(need(o, "image_id", src, p, "an integer"), src, p.with("image_id"));
+        const auto found = image_index.find(image_id);
+        if (found == image_index.end())
+            fail(src, ": ", p.with("image_id").str(), " is ", image_id, ", but no image of ",
+                 ds.source.empty() ? std::string("the dataset") : ds.source, " has this id");
+        const image_record& rec = ds.images[found->second];
+        const read_box rb = read_bbox(o, src, p, {rec.id, rec.width, rec.height}, tol);
+        double score = 1.0;
+        if (const json* s = member(o, "score")) score = finite_number(*s, src, p.with("score"));
+        out[found->second].boxes.push_back(rb.xyxy);
+        out[found->second].scores.push_back(static_cast<float>(score));
+    }
+    return out;
+}
+
+/// @brief Reads a proposals file; see parse_proposals.
+inline std::vector<image_proposals> read_proposals(const std::string& path, const dataset& ds,
+                                                   double border_tolerance = 1.0) {
+    return parse_proposals(detail::read_json_file(path), path, ds, border_tolerance);
+}
+
+/// @brief The inverse of parse_coco: "images" (id, width, height, file_name),
+/// "annotations" (id, image_id, category_id, bbox [x, y, w, h] original px, area = w * h,
+/// iscrowd) and, when the dataset has any, "categories" (id, name).
+/// @throws snip::error when an image's per-box arrays differ in length or a box is
+/// non-finite or inverted.
+inline nlohmann::json to_coco_json(const dataset& ds) {
+    using json = nlohmann::json;
+    const std::string src = ds.source.empty() ? std::string("dataset") : ds.source;
+    json images = json::array();
+    json anns = json::array();
+    for (std::size_t i = 0; i < ds.images.size(); ++i) {
+        const image_record& im = ds.images[i];
+        const std::size_t n = im.boxes.size();
+        require(im.ann_ids.size() == n && im.categories.size() == n && im.crowd.size() == n, src,
+                ": images[", i, "] (id ", im.id, ") has ", n, " boxes but ", im.ann_ids.size(),
+                " ann_ids, ", im.categories.size(), " categories and ", im.crowd.size(),
+                " crowd flags; they must be parallel");
+        images.push_back({{"id", im.id},
+                          {"width", im.width},
+                          {"height", im.height},
+                          {"file_name", im.file_name}});
+        for (std::size_t k = 0; k < n; ++k) {
+            const box<double>& b = im.boxes[k];
+            const double w = b.width(), h = b.height();
+            require(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(w) && std::isfinite(h) &&
+                        w >= 0 && h >= 0,
+                    src, ": images[", i, "] (id ", im.id, ") box ", k, " [", b.x1, ", ", b.y1, ", ",
+                    b.x2, ", ", b.y2, "] is not a finite xyxy box with x2 >= x1, y2 >= y1");
+            anns.push_back({{"id", im.ann_ids[k]},
+                            {"image_id", im.id},
+                            {"category_id", im.categories[k]},
+                            {"bbox", {b.x1, b.y1, w, h}},
+                            {"area", w * h},
+                            {"iscrowd", static_cast<int>(im.crowd[k])}});
+        }
+    }
+    json j = json::object();
+    j["images"] = std::move(images);
+    j["annotations"] = std::move(anns);
+    if (!ds.categories.empty()) {
+        json cats = json::array();
+        for (const category& c : ds.categories) cats.push_back({{"id", c.id}, {"name", c.name}});
+        j["categories"] = std::move(cats);
+    }
+    return j;
+}
+
+/// @brief Writes to_coco_json(ds) to `path` atomically: first `path + ".tmp"`, then a
+/// rename, so a reader never sees a half-written file.
+/// @throws snip::error naming the path when the file cannot be written.
+inline void write_coco(const dataset& ds, const std::string& path) {
+    detail::write_atomically(path, to_coco_json(ds).dump());
+}
+
+} // namespace snip::io
