@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -176,17 +177,17 @@ inline read_box read_bbox(const json& obj, const std::string& src, const at& p,
     const at bp = p.with("bbox");
     if (!b.is_array() || b.size() != 4) bad_value(src, bp, b, "an array [x, y, w, h] of 4 numbers");
     static constexpr std::array<std::string_view, 4> names{"x", "y", "w", "h"};
+    auto elem = [&](std::size_t k) { return p.with("bbox", static_cast<int>(k), names[k]); };
     std::array<double, 4> v{};
-    for (int k = 0; k < 4; ++k)
-        v[k] = finite_number(b[static_cast<std::size_t>(k)], src, p.with("bbox", k, names[k]));
+    for (std::size_t k = 0; k < 4; ++k) v[k] = finite_number(b[k], src, elem(k));
     const double x = v[0], y = v[1], w = v[2], h = v[3];
-    for (int k = 2; k < 4; ++k)
-        if (v[k] < 0) bad_value(src, p.with("bbox", k, names[k]), b[static_cast<std::size_t>(k)], ">= 0");
-    for (int k = 0; k < 2; ++k)
+    for (std::size_t k = 2; k < 4; ++k)
+        if (v[k] < 0) bad_value(src, elem(k), b[k], ">= 0");
+    for (std::size_t k = 0; k < 2; ++k)
         if (v[k] < -tol)
-            fail(src, ": ", p.with("bbox", k, names[k]).str(), " is ", show(b[static_cast<std::size_t>(k)]),
-                 ", must be >= ", -tol, " (border tolerance ", tol, " px; image ", img.id, " is ",
-                 img.width, " x ", img.height, ")");
+            fail(src, ": ", elem(k).str(), " is ", show(b[k]), ", must be >= ", (tol > 0 ? -tol : 0.0),
+                 " (border tolerance ", tol, " px; image ", img.id, " is ", img.width, " x ",
+                 img.height, ")");
     const double over_x = x + w - img.width, over_y = y + h - img.height;
     if (over_x > tol)
         fail(src, ": ", bp.str(), " is ", show(b), ": right edge x + w = ", x + w,
@@ -210,24 +211,24 @@ inline void check_tolerance(double tol, const std::string& src) {
             tol);
 }
 
-/// @brief Collects at most max_warnings lines into a report, counts the rest.
+/// @brief Collects at most max_warnings lines into a report and counts the rest.
 class warner {
 public:
     explicit warner(load_report* r) : report_(r) {}
-    /// True when a new line would be kept (build the message only then).
-    bool room() const { return report_ && report_->warnings.size() + 1 < max_warnings; }
-    void add(std::string line) {
-        if (room()) report_->warnings.push_back(std::move(line));
+    /// Adds the line `make()` returns; calls it only when the line will be kept.
+    template <class F>
+    void add(F&& make) {
+        if (!report_) return;
+        if (report_->warnings.size() + 1 < max_warnings) report_->warnings.push_back(make());
         else ++dropped_;
     }
+    /// Appends "N more warning(s) not shown" when lines were dropped.
     void finish() {
         if (report_ && dropped_ > 0)
-            report_->warnings.push_back(concat_(dropped_, " more warning(s) not shown"));
+            report_->warnings.push_back(snip::detail::concat(dropped_, " more warning(s) not shown"));
     }
 
 private:
-    template <class... A>
-    static std::string concat_(A&&... a) { return snip::detail::concat(std::forward<A>(a)...); }
     load_report* report_;
     std::size_t dropped_ = 0;
 };
@@ -382,19 +383,19 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
         const read_box rb = read_bbox(a, src, p, {rec.id, rec.width, rec.height}, tol);
         if (rb.degenerate) {
             ++degenerate;
-            if (warn.room())
-                warn.add(snip::detail::concat(src, ": ", p.with("bbox").str(), " is ",
-                                              show(a["bbox"]), ": zero width or height (degenerate box), kept"));
-            else warn.add({});
+            warn.add([&] {
+                return snip::detail::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
+                                            ": zero width or height (degenerate box), kept");
+            });
         }
         if (rb.overshoot > 0) {
             ++clipped;
-            if (warn.room())
-                warn.add(snip::detail::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
-                                              ": crosses the border of image ", rec.id, " (", rec.width,
-                                              " x ", rec.height, ") by ", rb.overshoot,
-                                              " px (tolerance ", tol, " px), clipped"));
-            else warn.add({});
+            warn.add([&] {
+                return snip::detail::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
+                                            ": crosses the border of image ", rec.id, " (", rec.width,
+                                            " x ", rec.height, ") by ", rb.overshoot, " px (tolerance ",
+                                            tol, " px), clipped");
+            });
         }
         crowd += is_crowd;
         rec.boxes.push_back(rb.xyxy);

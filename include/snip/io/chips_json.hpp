@@ -1,0 +1,424 @@
+// io/chips_json.hpp: the chips JSON written by `snip-chips plan` (format "snip-chips/1").
+//
+// Schema (all boxes xyxy; "box" in ORIGINAL-image pixels, "rect" in the pixels of the
+// chip's scaled image, both closed intervals in the config's pixel convention):
+// {
+//   "format": "snip-chips/1", "annotations": path, "proposals": path | null,
+//   "config": {"preset", "scales": ["3", "1.667", "512px", "(1400,2000)"],
+//              "valid_ranges": [[lo, hi], ...], "chip_size", "stride", "stride_min",
+//              "stride_max", "convention": "inclusive" | "continuous",
+//              "layout": "sniper" | "aligned", "negatives_per_image",
+//              "min_proposals_finest", "min_proposals_other"},
+//   "seed": uint, "epoch": int,
+//   "images": [{"id", "file_name", "width", "height",
+//     "scales": [{"factor", "width", "height", "stride", "valid_ids": [ann id...],
+//                 "uncoverable_ids": [ann id...]}],
+//     "chips": [{"scale", "kind": "positive", "box", "rect", "ann_ids": [ann id...]},
+//               {"scale", "kind": "negative", "box", "rect", "proposals": n, "sampled": bool}]}]
+// }
+#pragma once
+
+#include <snip/dataset.hpp>
+#include <snip/dataset_plan.hpp>
+#include <snip/plan.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace snip::io {
+
+struct chip_entry {
+    int scale = 0;
+    bool negative = false;
+    snip::box<double> box;  ///< original px
+    snip::box<int> rect;  ///< scaled px
+    std::vector<std::int64_t> ann_ids;  ///< positives: annotations assigned to the chip
+    int proposals = 0;                  ///< negatives: proposals counted in the chip
+    bool sampled = false;               ///< negatives: used this epoch
+};
+
+struct scale_entry {
+    double factor = 1;
+    int width = 0, height = 0, stride = 0;
+    std::vector<std::int64_t> valid_ids, uncoverable_ids;
+};
+
+struct image_chips {
+    std::int64_t id = 0;
+    std::string file_name;
+    int width = 0, height = 0;
+    std::vector<scale_entry> scales;
+    std::vector<chip_entry> chips;
+};
+
+struct chips_file {
+    std::string annotations, proposals;
+    plan_config config;
+    std::uint64_t seed = 0;
+    int epoch = 0;
+    std::vector<image_chips> images;
+};
+
+inline const char* to_string(pixel_convention c) {
+    return c == pixel_convention::inclusive ? "inclusive" : "continuous";
+}
+inline const char* to_string(chip_layout l) { return l == chip_layout::sniper ? "sniper" : "aligned"; }
+
+/// @brief A plan_config as JSON (the "config" object above).
+inline nlohmann::json config_to_json(const plan_config& c) {
+    nlohmann::json j;
+    j["preset"] = c.name;
+    j["scales"] = nlohmann::json::array();
+    for (const auto& s : c.scales) j["scales"].push_back(s.to_string());
+    j["valid_ranges"] = nlohmann::json::array();
+    for (const auto& r : c.ranges) j["valid_ranges"].push_back({r.lo, r.hi});
+    j["chip_size"] = c.chip_size;
+    j["stride"] = c.stride;
+    j["stride_min"] = c.stride_min;
+    j["stride_max"] = c.stride_max;
+    j["convention"] = to_string(c.convention);
+    j["layout"] = to_string(c.layout);
+    j["negatives_per_image"] = c.negatives_per_image;
+    j["min_proposals_finest"] = c.min_proposals_finest;
+    j["min_proposals_other"] = c.min_proposals_other;
+    j["finest_min_side"] = c.finest_min_side;
+    j["max_side_rule"] = c.max_side_rule;
+    return j;
+}
+
+namespace detail {
+
+[[noreturn]] inline void bad_field(const std::string& src, const std::string& path,
+                                   const nlohmann::json& v, const std::string& want) {
+    fail(src, ": ", path, " is ", v.dump().substr(0, 80), ", expected ", want);
+}
+
+inline const nlohmann::json& field(const nlohmann::json& o, const char* key,
+                                   const std::string& src, const std::string& path) {
+    if (!o.is_object()) bad_field(src, path, o, "an object");
+    auto it = o.find(key);
+    if (it == o.end()) fail(src, ": ", path, ".", key, " is missing");
+    return *it;
+}
+
+inline double num(const nlohmann::json& o, const char* key, const std::string& src,
+                  const std::string& path) {
+    const auto& v = field(o, key, src, path);
+    if (!v.is_number()) bad_field(src, path + "." + key, v, "a number");
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) bad_field(src, path + "." + key, v, "a finite number");
+    return d;
+}
+
+inline long long integer(const nlohmann::json& o, const char* key, const std::string& src,
+                         const std::string& path) {
+    const auto& v = field(o, key, src, path);
+    if (!v.is_number_integer()) bad_field(src, path + "." + key, v, "an integer");
+    return v.get<long long>();
+}
+
+inline std::string str(const nlohmann::json& o, const char* key, const std::string& src,
+                       const std::string& path) {
+    const auto& v = field(o, key, src, path);
+    if (!v.is_string()) bad_field(src, path + "." + key, v, "a string");
+    return v.get<std::string>();
+}
+
+template <class T>
+snip::box<T> box4(const nlohmann::json& o, const char* key, const std::string& src,
+                  const std::string& path) {
+    const auto& v = field(o, key, src, path);
+    const std::string p = path + "." + key;
+    if (!v.is_array() || v.size() != 4) bad_field(src, p, v, "an array of 4 numbers");
+    T c[4];
+    for (int k = 0; k < 4; ++k) {
+        if (!v[k].is_number()) bad_field(src, p, v, "an array of 4 numbers");
+        const double d = v[k].get<double>();
+        if (!std::isfinite(d)) bad_field(src, p, v, "4 finite numbers");
+        c[k] = static_cast<T>(d);
+    }
+    if (c[2] < c[0] || c[3] < c[1]) bad_field(src, p, v, "x1 <= x2 and y1 <= y2");
+    return {c[0], c[1], c[2], c[3]};
+}
+
+inline std::vector<std::int64_t> ids(const nlohmann::json& o, const char* key,
+                                     const std::string& src, const std::string& path) {
+    const auto& v = field(o, key, src, path);
+    if (!v.is_array()) bad_field(src, path + "." + key, v, "an array of integers");
+    std::vector<std::int64_t> out;
+    out.reserve(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].is_number_integer())
+            bad_field(src, path + "." + key + "[" + std::to_string(i) + "]", v[i], "an integer");
+        out.push_back(v[i].get<std::int64_t>());
+    }
+    return out;
+}
+
+} // namespace detail
+
+/// @brief Reads a plan_config from JSON ("config" object or a preset file). Missing
+/// keys take the value of `preset` (by name) or of the defaults; every value is
+/// checked and the config validated. `src` names the file in messages.
+inline plan_config config_from_json(const nlohmann::json& j, const std::string& src,
+                                    const std::string& path = "config") {
+    using namespace detail;
+    if (!j.is_object()) bad_field(src, path, j, "an object");
+    plan_config c = j.contains("preset") ? plan_config::preset(str(j, "preset", src, path))
+                                         : plan_config::defaults();
+    if (j.contains("scales")) {
+        const auto& a = j["scales"];
+        if (!a.is_array() || a.empty()) bad_field(src, path + ".scales", a, "a non-empty array");
+        c.scales.clear();
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            const std::string p = src + ": " + path + ".scales[" + std::to_string(i) + "]";
+            if (a[i].is_number())
+                c.scales.push_back(scale_spec::parse(a[i].dump(), p));
+            else if (a[i].is_string())
+                c.scales.push_back(scale_spec::parse(a[i].get<std::string>(), p));
+            else
+                bad_field(src, path + ".scales[" + std::to_string(i) + "]", a[i],
+                          "a factor, \"512px\" or \"(short,max)\"");
+        }
+    }
+    if (j.contains("valid_ranges")) {
+        const auto& a = j["valid_ranges"];
+        if (!a.is_array()) bad_field(src, path + ".valid_ranges", a, "an array of [lo, hi]");
+        c.ranges.clear();
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            const std::string p = path + ".valid_ranges[" + std::to_string(i) + "]";
+            if (!a[i].is_array() || a[i].size() != 2 || !a[i][0].is_number() || !a[i][1].is_number())
+                bad_field(src, p, a[i], "[lo, hi] (numbers, -1 for open)");
+            valid_range r{a[i][0].get<double>(), a[i][1].get<double>()};
+            r.validate(src + ": " + p);
+            c.ranges.push_back(r);
+        }
+    }
+    auto geti = [&](const char* k, int& dst) {
+        if (j.contains(k)) dst = static_cast<int>(integer(j, k, src, path));
+    };
+    geti("chip_size", c.chip_size);
+    geti("stride", c.stride);
+    geti("stride_min", c.stride_min);
+    geti("stride_max", c.stride_max);
+    geti("negatives_per_image", c.negatives_per_image);
+    geti("min_proposals_finest", c.min_proposals_finest);
+    geti("min_proposals_other", c.min_proposals_other);
+    if (j.contains("finest_min_side")) c.finest_min_side = num(j, "finest_min_side", src, path);
+    if (j.contains("max_side_rule")) {
+        if (!j["max_side_rule"].is_boolean())
+            bad_field(src, path + ".max_side_rule", j["max_side_rule"], "true or false");
+        c.max_side_rule = j["max_side_rule"].get<bool>();
+    }
+    if (j.contains("convention")) {
+        const auto v = str(j, "convention", src, path);
+        if (v == "inclusive") c.convention = pixel_convention::inclusive;
+        else if (v == "continuous") c.convention = pixel_convention::continuous;
+        else bad_field(src, path + ".convention", j["convention"], "\"inclusive\" or \"continuous\"");
+    }
+    if (j.contains("layout")) {
+        const auto v = str(j, "layout", src, path);
+        if (v == "sniper") c.layout = chip_layout::sniper;
+        else if (v == "aligned") c.layout = chip_layout::aligned;
+        else bad_field(src, path + ".layout", j["layout"], "\"sniper\" or \"aligned\"");
+    }
+    c.validate(src + ": " + path);
+    return c;
+}
+
+/// @brief Builds the chips file of one planned epoch (annotation ids, not indices).
+inline chips_file make_chips_file(const dataset& ds, const std::vector<image_chips_plan>& plans,
+                                  const plan_config& cfg, std::uint64_t seed, int epoch,
+                                  const std::string& annotations, const std::string& proposals) {
+    require(plans.size() == ds.images.size(), "make_chips_file: ", plans.size(), " plans for ",
+            ds.images.size(), " images");
+    chips_file f;
+    f.annotations = annotations;
+    f.proposals = proposals;
+    f.config = cfg;
+    f.seed = seed;
+    f.epoch = epoch;
+    f.images.resize(ds.images.size());
+    const int stride = epoch_stride(cfg, seed, epoch);
+    for (std::size_t i = 0; i < ds.images.size(); ++i) {
+        const auto& im = ds.images[i];
+        const auto& p = plans[i];
+        auto& o = f.images[i];
+        o.id = im.id;
+        o.file_name = im.file_name;
+        o.width = im.width;
+        o.height = im.height;
+        auto ann = [&](int k) { return im.ann_ids[static_cast<std::size_t>(k)]; };
+        for (const auto& s : p.plan.scales) {
+            scale_entry e{s.size.factor, s.size.width, s.size.height, stride, {}, {}};
+            for (int k : s.valid) e.valid_ids.push_back(ann(k));
+            for (int k : s.uncoverable) e.uncoverable_ids.push_back(ann(k));
+            o.scales.push_back(std::move(e));
+        }
+        for (const auto& c : p.plan.positives) {
+            chip_entry e;
+            e.scale = c.scale;
+            e.box = c.original();
+            e.rect = c.rect;
+            for (int k : c.boxes) e.ann_ids.push_back(ann(k));
+            o.chips.push_back(std::move(e));
+        }
+        for (std::size_t k = 0; k < p.negatives.size(); ++k) {
+            const auto& c = p.negatives[k];
+            chip_entry e;
+            e.scale = c.scale;
+            e.negative = true;
+            e.box = c.original();
+            e.rect = c.rect;
+            e.proposals = static_cast<int>(c.boxes.size());
+            e.sampled = std::find(p.sampled.begin(), p.sampled.end(), int(k)) != p.sampled.end();
+            o.chips.push_back(std::move(e));
+        }
+    }
+    return f;
+}
+
+inline nlohmann::json to_json(const chips_file& f) {
+    using nlohmann::json;
+    json j;
+    j["format"] = "snip-chips/1";
+    j["annotations"] = f.annotations;
+    j["proposals"] = f.proposals.empty() ? json(nullptr) : json(f.proposals);
+    j["config"] = config_to_json(f.config);
+    j["seed"] = f.seed;
+    j["epoch"] = f.epoch;
+    json imgs = json::array();
+    for (const auto& im : f.images) {
+        json ji = {{"id", im.id}, {"file_name", im.file_name}, {"width", im.width},
+                   {"height", im.height}};
+        json sc = json::array();
+        for (const auto& s : im.scales)
+            sc.push_back({{"factor", s.factor}, {"width", s.width}, {"height", s.height},
+                          {"stride", s.stride}, {"valid_ids", s.valid_ids},
+                          {"uncoverable_ids", s.uncoverable_ids}});
+        ji["scales"] = std::move(sc);
+        json ch = json::array();
+        for (const auto& c : im.chips) {
+            json jc = {{"scale", c.scale},
+                       {"kind", c.negative ? "negative" : "positive"},
+                       {"box", {c.box.x1, c.box.y1, c.box.x2, c.box.y2}},
+                       {"rect", {c.rect.x1, c.rect.y1, c.rect.x2, c.rect.y2}}};
+            if (c.negative) {
+                jc["proposals"] = c.proposals;
+                jc["sampled"] = c.sampled;
+            } else {
+                jc["ann_ids"] = c.ann_ids;
+            }
+            ch.push_back(std::move(jc));
+        }
+        ji["chips"] = std::move(ch);
+        imgs.push_back(std::move(ji));
+    }
+    j["images"] = std::move(imgs);
+    return j;
+}
+
+/// @brief Parses a chips JSON; every error names `src`, the field path and the value.
+inline chips_file chips_from_json(const nlohmann::json& j, const std::string& src) {
+    using namespace detail;
+    if (!j.is_object()) bad_field(src, "top level", j, "an object");
+    chips_file f;
+    const auto fmt = str(j, "format", src, "top level");
+    if (fmt != "snip-chips/1") bad_field(src, "format", j["format"], "\"snip-chips/1\"");
+    f.annotations = j.value("annotations", std::string());
+    if (j.contains("proposals") && j["proposals"].is_string()) f.proposals = j["proposals"];
+    f.config = config_from_json(field(j, "config", src, "top level"), src);
+    if (j.contains("seed")) f.seed = static_cast<std::uint64_t>(integer(j, "seed", src, "top level"));
+    if (j.contains("epoch")) f.epoch = static_cast<int>(integer(j, "epoch", src, "top level"));
+    const auto& imgs = field(j, "images", src, "top level");
+    if (!imgs.is_array()) bad_field(src, "images", imgs, "an array");
+    const int ns = static_cast<int>(f.config.scales.size());
+    for (std::size_t i = 0; i < imgs.size(); ++i) {
+        const std::string p = "images[" + std::to_string(i) + "]";
+        const auto& ji = imgs[i];
+        image_chips im;
+        im.id = integer(ji, "id", src, p);
+        if (ji.contains("file_name")) im.file_name = str(ji, "file_name", src, p);
+        im.width = static_cast<int>(integer(ji, "width", src, p));
+        im.height = static_cast<int>(integer(ji, "height", src, p));
+        if (im.width <= 0 || im.height <= 0)
+            fail(src, ": ", p, " has size ", im.width, "x", im.height, ", must be positive");
+        const auto& sc = field(ji, "scales", src, p);
+        if (!sc.is_array() || static_cast<int>(sc.size()) != ns)
+            bad_field(src, p + ".scales", sc, "an array with one entry per config scale");
+        for (std::size_t s = 0; s < sc.size(); ++s) {
+            const std::string ps = p + ".scales[" + std::to_string(s) + "]";
+            scale_entry e;
+            e.factor = num(sc[s], "factor", src, ps);
+            e.width = static_cast<int>(integer(sc[s], "width", src, ps));
+            e.height = static_cast<int>(integer(sc[s], "height", src, ps));
+            e.stride = static_cast<int>(integer(sc[s], "stride", src, ps));
+            e.valid_ids = ids(sc[s], "valid_ids", src, ps);
+            e.uncoverable_ids = ids(sc[s], "uncoverable_ids", src, ps);
+            im.scales.push_back(std::move(e));
+        }
+        const auto& ch = field(ji, "chips", src, p);
+        if (!ch.is_array()) bad_field(src, p + ".chips", ch, "an array");
+        for (std::size_t k = 0; k < ch.size(); ++k) {
+            const std::string pc = p + ".chips[" + std::to_string(k) + "]";
+            chip_entry c;
+            c.scale = static_cast<int>(integer(ch[k], "scale", src, pc));
+            if (c.scale < 0 || c.scale >= ns)
+                bad_field(src, pc + ".scale", ch[k]["scale"],
+                          "a scale index below " + std::to_string(ns));
+            const auto kind = str(ch[k], "kind", src, pc);
+            if (kind != "positive" && kind != "negative")
+                bad_field(src, pc + ".kind", ch[k]["kind"], "\"positive\" or \"negative\"");
+            c.negative = kind == "negative";
+            c.box = box4<double>(ch[k], "box", src, pc);
+            c.rect = box4<int>(ch[k], "rect", src, pc);
+            if (c.negative) {
+                c.proposals = static_cast<int>(integer(ch[k], "proposals", src, pc));
+                const auto& sv = field(ch[k], "sampled", src, pc);
+                if (!sv.is_boolean()) bad_field(src, pc + ".sampled", sv, "true or false");
+                c.sampled = sv.get<bool>();
+            } else {
+                c.ann_ids = ids(ch[k], "ann_ids", src, pc);
+            }
+            im.chips.push_back(std::move(c));
+        }
+        f.images.push_back(std::move(im));
+    }
+    return f;
+}
+
+/// @brief Reads a chips JSON file.
+inline chips_file read_chips(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, ": cannot open the chips file");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        fail(path, ": malformed JSON at byte ", e.byte, ": ", e.what());
+    }
+    return chips_from_json(j, path);
+}
+
+/// @brief Writes a chips JSON file atomically (temporary file, then rename).
+inline void write_chips(const chips_file& f, const std::string& path, int indent = -1) {
+    const std::filesystem::path p(path);
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) fail(tmp, ": cannot write");
+        out << to_json(f).dump(indent) << '\n';
+        if (!out) fail(tmp, ": write failed (disk full?)");
+    }
+    std::filesystem::rename(tmp, p);
+}
+
+} // namespace snip::io
