@@ -4,8 +4,20 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#include <snip/box.hpp>
+
+#include <ostream>
+
+namespace snip {
+template <class T>
+std::ostream& operator<<(std::ostream& os, const box<T>& b) {
+    return os << "[" << b.x1 << ", " << b.y1 << ", " << b.x2 << ", " << b.y2 << "]";
+}
+} // namespace snip
 
 namespace snip_test {
 

@@ -1,0 +1,254 @@
+// Tests of include/snip/plan.hpp: presets, the original SNIPER box rules, and the
+// per-image plan on hand-made and real data.
+#include "test_util.hpp"
+
+#include <snip/io/coco.hpp>
+#include <snip/plan.hpp>
+#include <snip/detail/random.hpp>
+
+#include <array>
+
+#include <algorithm>
+#include <vector>
+
+using snip::box;
+using snip::plan_config;
+
+namespace {
+
+/// Plans one image with boxes given as COCO [x, y, w, h].
+snip::image_plan plan_xywh(const plan_config& cfg, int W, int H, const std::vector<std::array<double, 4>>& xywh,
+                           bool naive = false) {
+    std::vector<box<double>> b;
+    for (const auto& a : xywh) b.push_back(snip::from_xywh(a[0], a[1], a[2], a[3]));
+    snip::plan_workspace ws;
+    return snip::plan_image(cfg, W, H, snip::box_view<const double>(snip::as_box_view(b)), {}, ws, 0, naive);
+}
+
+bool valid_at(const snip::image_plan& p, std::size_t scale, int box) {
+    const auto& v = p.scales[scale].valid;
+    return std::find(v.begin(), v.end(), box) != v.end();
+}
+
+/// Every valid box lies fully inside the chip it is assigned to, in scaled pixels, and
+/// every chip lies inside its scaled image.
+void check_plan_properties(const plan_config& cfg, const snip::image_record& im, const snip::image_plan& p) {
+    const double e = cfg.convention == snip::pixel_convention::inclusive ? 1.0 : 0.0;
+    std::vector<int> assigned(im.boxes.size() * cfg.scales.size(), 0);
+    for (const auto& c : p.positives) {
+        const auto& sz = p.scales[std::size_t(c.scale)].size;
+        CHECK(c.rect.x1 >= 0);
+        CHECK(c.rect.y1 >= 0);
+        CHECK(c.rect.x2 <= sz.width - e);
+        CHECK(c.rect.y2 <= sz.height - e);
+        for (int b : c.boxes) {
+            const auto conv = snip::to_convention(im.boxes[std::size_t(b)], im.width, im.height, cfg.convention);
+            const auto s = snip::clip(snip::scale(conv, c.factor), sz.width - e, sz.height - e).cast<float>();
+            CHECK(snip::contains(c.rect.cast<float>(), s));
+            ++assigned[std::size_t(b) * cfg.scales.size() + std::size_t(c.scale)];
+        }
+    }
+    for (std::size_t s = 0; s < cfg.scales.size(); ++s) {
+        for (int b : p.scales[s].valid) {
+            const bool unc = std::find(p.scales[s].uncoverable.begin(), p.scales[s].uncoverable.end(), b) !=
+                             p.scales[s].uncoverable.end();
+            CHECK(assigned[std::size_t(b) * cfg.scales.size() + s] == (unc ? 0 : 1));
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("sniper_coco is the original COCO configuration") {
+    const auto c = plan_config::sniper_coco();
+    REQUIRE(c.scales.size() == 3);
+    CHECK(c.scales[0].factor_for(640, 480) == 3.0);
+    CHECK(c.scales[1].factor_for(640, 480) == 1.667);
+    CHECK(c.scales[2].factor_for(640, 480) == doctest::Approx(512.0 / 640.0));
+    CHECK(c.ranges[0].hi == 80);
+    CHECK(c.ranges[1].lo == 32);
+    CHECK(c.ranges[1].hi == 150);
+    CHECK(c.ranges[2].lo == 120);
+    CHECK(c.chip_size == 512);
+    CHECK(c.stride == 32);
+    CHECK(c.negatives_per_image == 2);
+    CHECK(c.min_proposals_finest == 25);
+    CHECK(c.min_proposals_other == 10);
+    CHECK(c.convention == snip::pixel_convention::inclusive);
+    CHECK(c.layout == snip::chip_layout::sniper);
+    CHECK_NOTHROW(c.validate());
+    CHECK_NOTHROW(plan_config::defaults().validate());
+    CHECK_THROWS_WITH_AS(plan_config::preset("coco"), doctest::Contains("unknown preset 'coco'"), snip::error);
+}
+
+TEST_CASE("sniper_coco range ends: lower bound inclusive, upper exclusive, sizes truncated") {
+    const auto cfg = plan_config::sniper_coco();
+    // COCO w = 81 -> inclusive x2 - x1 = 80 -> size 80: not below 80 (finest), within [32, 150).
+    auto p = plan_xywh(cfg, 640, 480, {{10, 10, 81, 81}, {200, 10, 80.5, 80.5}, {10, 200, 121, 121},
+                                       {300, 200, 120.5, 120.5}, {400, 10, 33, 33}, {500, 10, 32.9, 32.9}});
+    CHECK_FALSE(valid_at(p, 0, 0));
+    CHECK(valid_at(p, 1, 0));
+    CHECK(valid_at(p, 0, 1));   // int(79.5) = 79 < 80
+    CHECK(valid_at(p, 2, 2));   // 120 >= 120
+    CHECK(valid_at(p, 1, 2));  // 120 < 150: also at the middle scale
+    CHECK_FALSE(valid_at(p, 2, 3));  // int(119.5) = 119 < 120
+    CHECK(valid_at(p, 1, 4));   // 32 >= 32
+    CHECK_FALSE(valid_at(p, 1, 5));  // int(31.9) = 31 < 32
+    CHECK(valid_at(p, 0, 5));
+}
+
+TEST_CASE("sniper_coco max-side rule and minimum side at the finest scale") {
+    const auto cfg = plan_config::sniper_coco();
+    // Finest factor 3: longer side must be < (512 - 32 - 1) / 3 = 159.67 original px.
+    auto p = plan_xywh(cfg, 640, 480, {{10, 10, 11, 160}, {100, 10, 11, 161}, {200, 10, 2, 40}, {300, 10, 3, 40}});
+    CHECK(valid_at(p, 0, 0));        // 10 x 159: sqrt 39.9, side 159 < 159.67
+    CHECK_FALSE(valid_at(p, 0, 1));  // side 160
+    CHECK(valid_at(p, 1, 1));        // middle: 160 < 479 / 1.667
+    CHECK_FALSE(valid_at(p, 0, 2));  // w = 1 < 2
+    CHECK(valid_at(p, 0, 3));        // w = 2
+    // Middle scale: no minimum side; coarsest: no max-side rule.
+    auto q = plan_xywh(cfg, 640, 480, {{10, 10, 600, 460}});
+    CHECK(valid_at(q, 2, 0));
+    CHECK(q.scales[1].valid.empty());
+}
+
+TEST_CASE("coarsest 512px scale of a small image is one chip, the whole image") {
+    const auto cfg = plan_config::sniper_coco();
+    auto p = plan_xywh(cfg, 200, 100, {{5, 2, 190, 95}});  // size sqrt(189 * 94) = 133
+    CHECK(p.scales[2].size.width == 512);
+    CHECK(p.scales[2].size.height == 256);
+    REQUIRE(p.positives.size() == 2);
+    CHECK(p.positives[0].scale == 1);  // 333 x 166 at factor 1.667: also one whole-image chip
+    CHECK(p.positives[0].rect == box<int>{0, 0, 332, 165});
+    CHECK(p.positives[1].scale == 2);
+    CHECK(p.positives[1].rect == box<int>{0, 0, 511, 255});
+    CHECK(p.positives[1].boxes == std::vector<int>{0});
+}
+
+TEST_CASE("crowd boxes never drive a chip") {
+    const auto cfg = plan_config::defaults();
+    std::vector<box<double>> b = {{10, 10, 40, 40}, {300, 300, 330, 330}};
+    std::vector<std::uint8_t> crowd = {0, 1};
+    snip::plan_workspace ws;
+    auto p = snip::plan_image(cfg, 640, 480, snip::box_view<const double>(snip::as_box_view(b)), crowd, ws);
+    for (const auto& s : p.scales) CHECK(std::find(s.valid.begin(), s.valid.end(), 1) == s.valid.end());
+}
+
+TEST_CASE("config validation names the values that do not fit") {
+    auto c = plan_config::defaults();
+    c.ranges = {{-1, 80}, {100, 150}, {120, -1}};
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("leave a gap: boxes of size 80..100"), snip::error);
+    c = plan_config::defaults();
+    c.ranges.pop_back();
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("3 scales but 2 valid ranges"), snip::error);
+    c = plan_config::defaults();
+    c.ranges = {{32, 150}, {-1, 80}, {120, -1}};
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("must grow from the finest"), snip::error);
+    c = plan_config::defaults();
+    c.stride = 512;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("stride must be in [1, chip size 512), got 512"), snip::error);
+    c = plan_config::defaults();
+    c.scales[1] = snip::scale_spec::by_factor(-1.0);
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("scale 1: scale factor must be a finite number > 0, got -1"),
+                         snip::error);
+    c = plan_config::defaults();
+    c.ranges[0] = {50, 40};
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("lower bound 50 must be below upper bound 40"), snip::error);
+    c = plan_config::defaults();
+    c.stride_min = 60;
+    c.stride_max = 56;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("60..56"), snip::error);
+    c = plan_config::defaults();
+    c.scales.clear();
+    c.ranges.clear();
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("at least one scale"), snip::error);
+}
+
+TEST_CASE("plan_image rejects bad images and mismatched flags") {
+    const auto cfg = plan_config::defaults();
+    std::vector<box<double>> b = {{1, 1, 5, 5}};
+    snip::plan_workspace ws;
+    const auto v = snip::box_view<const double>(snip::as_box_view(b));
+    CHECK_THROWS_WITH_AS(snip::plan_image(cfg, 0, 10, v, {}, ws), doctest::Contains("0x10"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::plan_image(cfg, 10, 10, v, {0, 1}, ws), doctest::Contains("2 ignore flags for 1 boxes"),
+                         snip::error);
+}
+
+TEST_CASE("random images: properties hold and fast equals naive for both presets") {
+    snip::detail::splitmix64 g{21};
+    for (auto cfg : {plan_config::sniper_coco(), plan_config::defaults()}) {
+        for (int it = 0; it < 150; ++it) {
+            snip::image_record im;
+            im.width = 64 + int(g.below(1200));
+            im.height = 64 + int(g.below(1200));
+            const int n = int(g.below(40));
+            for (int i = 0; i < n; ++i) {
+                const double w = 1 + g.uniform() * std::min(400.0, im.width - 1.0);
+                const double h = 1 + g.uniform() * std::min(400.0, im.height - 1.0);
+                const double x = g.uniform() * (im.width - w), y = g.uniform() * (im.height - h);
+                im.boxes.push_back({x, y, x + w, y + h});
+            }
+            const auto v = snip::box_view<const double>(snip::as_box_view(im.boxes));
+            snip::plan_workspace ws;
+            const auto fast = snip::plan_image(cfg, im.width, im.height, v, {}, ws);
+            const auto slow = snip::plan_image(cfg, im.width, im.height, v, {}, ws, 0, true);
+            check_plan_properties(cfg, im, fast);
+            REQUIRE(fast.positives.size() == slow.positives.size());
+            for (std::size_t k = 0; k < fast.positives.size(); ++k) {
+                CHECK(fast.positives[k].rect == slow.positives[k].rect);
+                CHECK(fast.positives[k].boxes == slow.positives[k].boxes);
+            }
+            // Boxes that fit a chip are never left out.
+            if (cfg.name == "sniper_coco")
+                for (const auto& s : fast.scales) CHECK(s.uncoverable.empty());
+        }
+    }
+}
+
+TEST_CASE("COCO val2017: identical fast and naive plans on all 5,000 images, 100% coverage") {
+    const auto path = snip_test::data_file("coco_val2017_boxes/instances_val2017_boxes.json");
+    if (path.empty()) return;
+    const auto ds = snip::io::read_coco(path);
+    REQUIRE(ds.images.size() == 5000);
+    for (auto cfg : {plan_config::sniper_coco(), plan_config::defaults()}) {
+        snip::plan_workspace ws;
+        std::size_t mismatches = 0, valid = 0, uncoverable = 0, chips = 0;
+        for (const auto& im : ds.images) {
+            const auto v = snip::box_view<const double>(snip::as_box_view(im.boxes));
+            const auto fast = snip::plan_image(cfg, im.width, im.height, v, im.crowd, ws);
+            const auto slow = snip::plan_image(cfg, im.width, im.height, v, im.crowd, ws, 0, true);
+            bool same = fast.positives.size() == slow.positives.size();
+            for (std::size_t k = 0; same && k < fast.positives.size(); ++k)
+                same = fast.positives[k].rect == slow.positives[k].rect &&
+                       fast.positives[k].boxes == slow.positives[k].boxes;
+            for (std::size_t s = 0; same && s < fast.scales.size(); ++s)
+                same = fast.scales[s].valid == slow.scales[s].valid;
+            mismatches += !same;
+            for (const auto& s : fast.scales) valid += s.valid.size(), uncoverable += s.uncoverable.size();
+            chips += fast.positives.size();
+            if (&im - ds.images.data() < 300) check_plan_properties(cfg, im, fast);
+        }
+        INFO("preset ", cfg.name);
+        CHECK(mismatches == 0);
+        CHECK(uncoverable == 0);
+        CHECK(valid > 48000);
+        MESSAGE(cfg.name, ": ", chips, " positive chips, ", valid, " valid boxes, identical plans on 5000 images");
+    }
+}
+
+TEST_CASE("coco128 with crowd boxes: properties hold") {
+    const auto path = snip_test::data_file("coco128/instances_coco128.json");
+    if (path.empty()) return;
+    const auto ds = snip::io::read_coco(path);
+    for (auto cfg : {plan_config::sniper_coco(), plan_config::defaults()}) {
+        snip::plan_workspace ws;
+        for (const auto& im : ds.images) {
+            const auto p = snip::plan_image(cfg, im.width, im.height,
+                                            snip::box_view<const double>(snip::as_box_view(im.boxes)), im.crowd, ws);
+            check_plan_properties(cfg, im, p);
+            for (std::size_t b = 0; b < im.boxes.size(); ++b)
+                if (im.crowd[b])
+                    for (const auto& s : p.scales) CHECK(std::find(s.valid.begin(), s.valid.end(), int(b)) == s.valid.end());
+        }
+    }
+}
