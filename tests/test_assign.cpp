@@ -1,0 +1,62 @@
+// Tests of include/snip/assign.hpp: ground truth in a chip's frame.
+#include "test_util.hpp"
+
+#include <snip/assign.hpp>
+
+#include <vector>
+
+using snip::box;
+
+TEST_CASE("boxes are shifted, scaled and clipped into the chip; small remnants are dropped") {
+    const auto cfg = snip::plan_config::sniper_coco();
+    snip::chip c;
+    c.scale = 0;
+    c.factor = 2.0;
+    c.rect = {100, 50, 611, 561};
+    c.boxes = {0};
+    std::vector<box<double>> gt = {
+        {60, 40, 110, 90},   // inside: inclusive [60, 40, 109, 89] -> x2 -> [20, 30, 118, 128]
+        {300, 0, 400, 30},   // clipped to 9 px tall -> dropped
+        {300, 0, 400, 31},   // clipped to 10 px tall -> kept, invalid
+        {200, 200, 220, 220},  // crowd
+        {0, 0, 20, 20},      // outside the chip -> dropped
+    };
+    std::vector<std::uint8_t> crowd = {0, 0, 0, 1, 0};
+    const auto out = snip::assign_chip(cfg, c, 640, 480, snip::box_view<const double>(snip::as_box_view(gt)), crowd);
+    REQUIRE(out.size() == 3);
+    CHECK(out[0].index == 0);
+    CHECK(out[0].state == snip::gt_state::valid);
+    CHECK(out[0].b == box<float>{20, 30, 118, 128});
+    CHECK(out[1].index == 2);
+    CHECK(out[1].state == snip::gt_state::invalid);
+    CHECK(out[1].b == box<float>{500, 0, 511, 10});  // 11 px tall, inclusive
+    CHECK(out[2].index == 3);
+    CHECK(out[2].state == snip::gt_state::crowd);
+}
+
+TEST_CASE("continuous convention: no +1, chip side equals chip size") {
+    const auto cfg = snip::plan_config::defaults();
+    snip::chip c;
+    c.factor = 1.0;
+    c.rect = {0, 0, 512, 512};
+    // Clipped widths: 12, 9 (dropped), 10 (kept: the bound is inclusive).
+    std::vector<box<double>> gt = {{500, 500, 600, 600}, {503, 10, 600, 40}, {502, 10, 600, 40}};
+    const auto out = snip::assign_chip(cfg, c, 1000, 1000, snip::box_view<const double>(snip::as_box_view(gt)), {});
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].b == box<float>{500, 500, 512, 512});
+    CHECK(out[0].state == snip::gt_state::invalid);
+    CHECK(out[1].index == 2);
+    CHECK(out[1].b == box<float>{502, 10, 512, 40});
+}
+
+TEST_CASE("min_size is a parameter and mismatched flags are an error") {
+    const auto cfg = snip::plan_config::defaults();
+    snip::chip c;
+    c.rect = {0, 0, 512, 512};
+    std::vector<box<double>> gt = {{0, 0, 5, 5}};
+    const auto v = snip::box_view<const double>(snip::as_box_view(gt));
+    CHECK(snip::assign_chip(cfg, c, 600, 600, v, {}).empty());
+    CHECK(snip::assign_chip(cfg, c, 600, 600, v, {}, snip::assign_options{4.0}).size() == 1);
+    CHECK_THROWS_WITH_AS(snip::assign_chip(cfg, c, 600, 600, v, {1, 1}), doctest::Contains("2 crowd flags for 1 boxes"),
+                         snip::error);
+}
