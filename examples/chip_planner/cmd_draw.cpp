@@ -180,7 +180,7 @@ int run_draw(const std::vector<std::string>& argv) {
     // --- legend ---------------------------------------------------------------------
     const int ts = ow >= 1000 ? 2 : 1;                    // font scale
     const int row = draw::glyph_line * ts + 4 * ts;       // row height
-    const int pad = 6 * ts, sw = 7 * ts, sample = 22 * ts;  // margin, swatch, key sample
+    const int pad = 6 * ts, sw = 7 * ts, sample = 26 * ts;  // margin, swatch, key sample
     int total_pos = 0, total_neg = 0, total_sampled = 0;
     for (int s = 0; s < ns; ++s)
         total_pos += pos[std::size_t(s)], total_neg += neg[std::size_t(s)],
@@ -230,7 +230,7 @@ int run_draw(const std::vector<std::string>& argv) {
         const int y1 = y, y2 = y + 7 * ts - 1;
         out.rect(x, y1, x + sample - 1, y2, ink, 2);
         x = out.text(x + sample + pad, y, key_pos, ink, ts) + 2 * pad;
-        out.dashed_rect(x, y1, x + sample - 1, y2, ink, 2, 4 * ts, 3 * ts);
+        out.dashed_rect(x, y1, x + sample - 1, y2, ink, 2, 6 * ts, 3 * ts);
         x = out.text(x + sample + pad, y, key_neg, ink, ts) + 2 * pad;
         out.rect(x, y1, x + sample - 1, y2, rim_colour, 1);
         out.rect(x + 1, y1 + 1, x + sample - 2, y2 - 1, scale_colour(0), 1);

@@ -12,7 +12,6 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
