@@ -62,11 +62,11 @@ TEST_CASE("valid_range: validate") {
     CHECK_NOTHROW(valid_range{-1, -1}.validate());
     CHECK_NOTHROW(valid_range{150, -1}.validate());  // open end: no order to check
     CHECK_NOTHROW(valid_range{-1, 32}.validate());
-    CHECK_THROWS_WITH_AS(valid_range{150, 32}.validate(),
+    CHECK_THROWS_WITH_AS((valid_range{150, 32}.validate()),
                          doctest::Contains("lower bound 150 must be below upper bound 32"),
                          snip::error);
-    CHECK_THROWS_AS(valid_range{32, 32}.validate(), snip::error);  // lo >= hi
-    CHECK_THROWS_WITH_AS(valid_range{32, 32}.validate("scale 1"), doctest::Contains("scale 1: "),
+    CHECK_THROWS_AS((valid_range{32, 32}.validate()), snip::error);  // lo >= hi
+    CHECK_THROWS_WITH_AS((valid_range{32, 32}.validate("scale 1")), doctest::Contains("scale 1: "),
                          snip::error);
     CHECK_THROWS_WITH_AS((valid_range{std::nan(""), 5}.validate()),
                          doctest::Contains("must be numbers"), snip::error);

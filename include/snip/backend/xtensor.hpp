@@ -38,10 +38,12 @@
 #include <xtensor/xview.hpp>
 
 #include <array>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace snip {
 
