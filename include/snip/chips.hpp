@@ -15,6 +15,7 @@
 #include <limits>
 #include <set>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace snip {
@@ -353,11 +354,23 @@ cover_result greedy_cover(const chip_grid& g, box_view<const T> boxes, cover_wor
     return r;
 }
 
+/// @brief Mutable views are read as const ones.
+template <class T>
+    requires(!std::is_const_v<T>)
+cover_result greedy_cover(const chip_grid& g, box_view<T> boxes, cover_workspace& ws) {
+    return greedy_cover(g, box_view<const T>(boxes), ws);
+}
+template <class T>
+    requires(!std::is_const_v<T>)
+cover_result greedy_cover_naive(std::vector<box<int>> candidates, box_view<T> boxes) {
+    return greedy_cover_naive(std::move(candidates), box_view<const T>(boxes));
+}
+
 /// @brief Convenience overload: builds the grid of `candidates` and covers `boxes`.
 template <class T>
-cover_result greedy_cover(const std::vector<box<int>>& candidates, box_view<const T> boxes) {
+cover_result greedy_cover(const std::vector<box<int>>& candidates, box_view<T> boxes) {
     cover_workspace ws;
-    return greedy_cover(chip_grid::from_candidates(candidates), boxes, ws);
+    return greedy_cover(chip_grid::from_candidates(candidates), box_view<const T>(boxes), ws);
 }
 
 } // namespace snip

@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace snip {
@@ -247,6 +249,16 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
         }
     }
     return out;
+}
+
+/// @brief Mutable views are read as const ones.
+template <class T>
+    requires(!std::is_const_v<T>)
+image_plan plan_image(const plan_config& cfg, int width, int height, box_view<T> boxes,
+                      const std::vector<std::uint8_t>& ignore, plan_workspace& ws,
+                      int stride_used = 0, bool greedy_naive = false) {
+    return plan_image(cfg, width, height, box_view<const T>(boxes), ignore, ws, stride_used,
+                      greedy_naive);
 }
 
 } // namespace snip

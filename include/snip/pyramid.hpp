@@ -115,7 +115,9 @@ struct scale_spec {
             s.validate();
             return s;
         } catch (const error& e) {
-            fail(what, ": ", e.what());
+            const std::string m = e.what();
+            if (m.rfind(what + ":", 0) == 0) throw;  // already names the source
+            fail(what, ": ", m);
         } catch (const std::exception&) {
             return bad();
         }

@@ -170,6 +170,7 @@ struct view_traits<box_view<T>> {
 ///   snip::box_view<float> v = snip::as_box_view(flat);   // 2 boxes
 /// @endcode
 template <class C>
+    requires requires(C& c) { view_traits<std::remove_cv_t<C>>::boxes(c); }
 auto as_box_view(C& c) {
     return view_traits<std::remove_cv_t<C>>::boxes(c);
 }

@@ -20,6 +20,7 @@
 
 #include <snip/dataset.hpp>
 #include <snip/dataset_plan.hpp>
+#include <snip/io/coco.hpp>
 #include <snip/plan.hpp>
 
 #include <nlohmann/json.hpp>
@@ -28,7 +29,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -396,29 +396,15 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
 
 /// @brief Reads a chips JSON file.
 inline chips_file read_chips(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path, ": cannot open the chips file");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-        fail(path, ": malformed JSON at byte ", e.byte, ": ", e.what());
-    }
-    return chips_from_json(j, path);
+    return chips_from_json(detail::read_json_file(path), path);
 }
 
-/// @brief Writes a chips JSON file atomically (temporary file, then rename).
+/// @brief Writes a chips JSON file atomically (temporary file, then rename), creating
+/// the parent folder. `indent` < 0 writes compact JSON.
 inline void write_chips(const chips_file& f, const std::string& path, int indent = -1) {
     const std::filesystem::path p(path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) fail(tmp, ": cannot write");
-        out << to_json(f).dump(indent) << '\n';
-        if (!out) fail(tmp, ": write failed (disk full?)");
-    }
-    std::filesystem::rename(tmp, p);
+    detail::write_atomically(path, to_json(f).dump(indent) + "\n");
 }
 
 } // namespace snip::io
