@@ -18,6 +18,8 @@ struct scale_stats {
 
 struct stats {
     std::string name;
+    int negatives_per_image = 0;
+    double chip_px = 0;
     std::size_t images = 0;
     std::vector<scale_stats> scales;
     double single_px = 0, pyramid_px = 0, pos_px = 0, neg_px = 0, padded_pos = 0, padded_neg = 0;
@@ -27,6 +29,8 @@ struct stats {
 stats compute(const snip::io::chips_file& f) {
     stats s;
     s.name = f.config.name;
+    s.negatives_per_image = f.config.negatives_per_image;
+    s.chip_px = double(f.config.chip_size) * f.config.chip_size;
     s.images = f.images.size();
     s.scales.resize(f.config.scales.size());
     for (std::size_t k = 0; k < s.scales.size(); ++k) s.scales[k].spec = f.config.scales[k].to_string();
@@ -90,6 +94,9 @@ void print(const stats& s) {
                 (s.padded_pos + s.padded_neg) / n / 1e6);
     std::printf("  single scale 800x1333              %8.3f\n", s.single_px / n / 1e6);
     std::printf("  full pyramid                       %8.3f\n", s.pyramid_px / n / 1e6);
+    const double budget = s.pos_px / n + s.negatives_per_image * s.chip_px;
+    std::printf("  positives + budget of %d negative chips/img (full chips)  %8.3f  (%.3f of single scale)\n",
+                s.negatives_per_image, budget / 1e6, budget / (s.single_px / n));
     std::printf("ratios: chips / single scale = %.3f (%.3f with negatives), chips / pyramid = %.3f "
                 "(%.3f); padded: %.3f (%.3f) of single scale\n",
                 s.pos_px / s.single_px, (s.pos_px + s.neg_px) / s.single_px, s.pos_px / s.pyramid_px,
@@ -115,7 +122,9 @@ nlohmann::json as_json(const stats& s) {
                           {"full_pyramid", s.pyramid_px / n}}},
                         {"ratio_chips_to_single_scale", s.pos_px / s.single_px},
                         {"ratio_all_chips_to_single_scale", (s.pos_px + s.neg_px) / s.single_px},
-                        {"ratio_chips_to_pyramid", s.pos_px / s.pyramid_px}};
+                        {"ratio_chips_to_pyramid", s.pos_px / s.pyramid_px},
+                        {"ratio_positives_plus_negative_budget_to_single_scale",
+                         (s.pos_px / n + s.negatives_per_image * s.chip_px) / (s.single_px / n)}};
     j["scales"] = nlohmann::json::array();
     for (const auto& c : s.scales)
         j["scales"].push_back({{"scale", c.spec},
