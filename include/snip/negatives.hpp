@@ -136,8 +136,9 @@ std::vector<chip> mine_negatives(const plan_config& cfg, int width, int height,
         for (int i : rem)
             ws.scaled.push_back(clip(scale(cand[static_cast<std::size_t>(i)], sz.factor), mx, my)
                                     .template cast<float>());
-        ws.grid.assign(cfg.layout, sz.width, sz.height, cfg.chip_size, stride_used, cfg.convention);
-        const cover_result cr = greedy_cover(ws.grid, as_box_view(std::as_const(ws.scaled)), ws.cover);
+        const chip_grid& grid =
+            ws.grids.get(cfg.layout, sz.width, sz.height, cfg.chip_size, stride_used, cfg.convention);
+        const cover_result cr = greedy_cover(grid, as_box_view(std::as_const(ws.scaled)), ws.cover);
         if (cr.chips.empty()) continue;
         neg.clear();
         for (const auto& r : cr.chips)

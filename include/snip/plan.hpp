@@ -169,7 +169,7 @@ struct image_plan {
 /// @brief Scratch memory for plan_image, one per thread.
 struct plan_workspace {
     cover_workspace cover;
-    chip_grid grid;
+    chip_grid_cache grids;
     std::vector<box<float>> scaled;
     std::vector<box<double>> converted;
     std::vector<int> ids;
@@ -234,9 +234,9 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
                                                     cfg.chip_size, stride_used, cfg.convention),
                                     view);
         } else {
-            ws.grid.assign(cfg.layout, sp.size.width, sp.size.height, cfg.chip_size, stride_used,
-                           cfg.convention);
-            cr = greedy_cover(ws.grid, view, ws.cover);
+            const chip_grid& grid = ws.grids.get(cfg.layout, sp.size.width, sp.size.height,
+                                                 cfg.chip_size, stride_used, cfg.convention);
+            cr = greedy_cover(grid, view, ws.cover);
         }
         const std::size_t first = out.positives.size();
         for (const auto& r : cr.chips) out.positives.push_back({int(s), sp.size.factor, r, {}});
