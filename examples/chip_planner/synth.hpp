@@ -52,6 +52,7 @@
 #pragma once
 
 #include <snip/dataset.hpp>
+#include <snip/detail/random.hpp>
 
 #include <algorithm>
 #include <array>
@@ -72,18 +73,13 @@ struct coco_val2017 {
     static constexpr double large_share = 0.3378;   ///< sqrt(w*h) > 96
 };
 
-/// @brief splitmix64: a tiny, well-mixed 64-bit generator with a defined output.
+/// @brief The library's splitmix64 stream, drawn from with 32-bit multiply-shift
+/// (integer-only, so every platform gives the same dataset).
 struct rng {
-    std::uint64_t state;
-    explicit rng(std::uint64_t seed) : state(seed) {}
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
+    snip::detail::splitmix64 g;
+    explicit rng(std::uint64_t seed) : g{seed} {}
     /// 32 uniform bits.
-    std::uint64_t u32() { return next() >> 32; }
+    std::uint64_t u32() { return g.next() >> 32; }
     /// Uniform integer in [0, n) for n <= 2^32 (multiply-shift).
     std::uint64_t below(std::uint64_t n) { return (u32() * n) >> 32; }
 };
