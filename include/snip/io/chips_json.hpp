@@ -97,7 +97,7 @@ namespace detail {
 
 [[noreturn]] inline void bad_field(const std::string& src, const std::string& path,
                                    const nlohmann::json& v, const std::string& want) {
-    fail(src, ": ", path, " is ", v.dump().substr(0, 80), ", expected ", want);
+    fail(src, ": ", path, " is ", show(v), ", expected ", want);
 }
 
 inline const nlohmann::json& field(const nlohmann::json& o, const char* key,
