@@ -9,6 +9,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace snip {
@@ -27,29 +28,37 @@ inline unsigned resolve_threads(unsigned threads) {
     return threads;
 }
 
-/// Calls fn(begin, end) on disjoint blocks of [0, n), each at least `grain` long, on up to
-/// `threads` threads (the calling thread is one of them). The first exception thrown by
-/// any block is rethrown after all threads finish.
+/// Calls fn(begin, end), or fn(worker, begin, end) with worker in [0, threads), on
+/// disjoint blocks of [0, n), each at least `grain` long, on up to `threads` threads (the
+/// calling thread is worker 0). A worker runs its blocks one after another, so per-worker
+/// scratch needs no lock. The first exception thrown by any block is rethrown after all
+/// threads finish.
 template <class Fn>
 void parallel_for(std::ptrdiff_t n, std::ptrdiff_t grain, Fn&& fn, unsigned threads = 0) {
     if (n <= 0) return;
     grain = std::max<std::ptrdiff_t>(1, grain);
     const unsigned nt = static_cast<unsigned>(std::min<std::ptrdiff_t>(
         resolve_threads(threads), (n + grain - 1) / grain));
+    auto call = [&](unsigned worker, std::ptrdiff_t b, std::ptrdiff_t e) {
+        if constexpr (std::is_invocable_v<Fn&, unsigned, std::ptrdiff_t, std::ptrdiff_t>)
+            fn(worker, b, e);
+        else
+            fn(b, e);
+    };
     if (nt <= 1) {
-        fn(std::ptrdiff_t(0), n);
+        call(0u, std::ptrdiff_t(0), n);
         return;
     }
     // Blocks of `grain` handed out dynamically: balances uneven work (RoIs of different sizes).
     std::atomic<std::ptrdiff_t> next{0};
     std::exception_ptr err;
     std::mutex mu;
-    auto work = [&] {
+    auto work = [&](unsigned worker) {
         for (;;) {
             const std::ptrdiff_t b = next.fetch_add(grain);
             if (b >= n) return;
             try {
-                fn(b, std::min(n, b + grain));
+                call(worker, b, std::min(n, b + grain));
             } catch (...) {
                 std::lock_guard<std::mutex> lk(mu);
                 if (!err) err = std::current_exception();
@@ -60,8 +69,8 @@ void parallel_for(std::ptrdiff_t n, std::ptrdiff_t grain, Fn&& fn, unsigned thre
     };
     std::vector<std::thread> pool;
     pool.reserve(nt - 1);
-    for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work);
-    work();
+    for (unsigned t = 1; t < nt; ++t) pool.emplace_back(work, t);
+    work(0u);
     for (auto& t : pool) t.join();
     if (err) std::rethrow_exception(err);
 }
