@@ -7,6 +7,7 @@
 #include <snip/dataset_plan.hpp>
 #include <snip/io/chips_json.hpp>
 #include <snip/io/coco.hpp>
+#include <snip/tune.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -20,7 +21,8 @@ namespace cli {
 /// one line every few seconds otherwise (logs, CI).
 class progress_line {
 public:
-    explicit progress_line(std::string what) : what_(std::move(what)), t0_(clock::now()) {}
+    explicit progress_line(std::string what, std::string unit = "images")
+        : what_(std::move(what)), unit_(std::move(unit)), t0_(clock::now()) {}
     void operator()(std::size_t done, std::size_t total) {
         const double s = std::chrono::duration<double>(clock::now() - t0_).count();
         const bool tty = isatty(fileno(stderr));
@@ -28,16 +30,15 @@ public:
         last_ = s;
         const double rate = s > 0 ? done / s : 0.0;
         const double eta = rate > 0 ? (total - done) / rate : 0.0;
-        std::fprintf(stderr, "%s%s: %zu/%zu images (%3.0f%%), %.0f images/s, ETA %.1f s%s",
-                     tty ? "\r" : "", what_.c_str(), done, total,
-                     total ? 100.0 * done / total : 100.0, rate, eta,
-                     tty && done < total ? "" : "\n");
+        std::fprintf(stderr, "%s%s: %zu/%zu %s (%3.0f%%), %.0f %s/s, ETA %.1f s%s", tty ? "\r" : "",
+                     what_.c_str(), done, total, unit_.c_str(), total ? 100.0 * done / total : 100.0, rate,
+                     unit_.c_str(), eta, tty && done < total ? "" : "\n");
         std::fflush(stderr);
     }
 
 private:
     using clock = std::chrono::steady_clock;
-    std::string what_;
+    std::string what_, unit_;
     clock::time_point t0_;
     double last_ = -1e9;
 };
@@ -153,6 +154,9 @@ inline planned plan_from_args(const args& a, const snip::plan_config& cfg, bool 
     o.threads = static_cast<unsigned>(th);
     progress_line bar("plan " + cfg.name);
     if (!quiet) o.progress = [&](std::size_t d, std::size_t t) { bar(d, t); };
+    if (!quiet)
+        for (const auto& w : snip::dataset_warnings(cfg, p.ds))
+            std::fprintf(stderr, "warning: %s: %s\n", ann.c_str(), w.c_str());
     auto plans = snip::plan_dataset(cfg, p.ds, prop_path.empty() ? nullptr : &props, o);
     p.file = snip::io::make_chips_file(p.ds, plans, cfg, o.seed, o.epoch, ann, prop_path);
     return p;

@@ -74,7 +74,10 @@ inline const char* to_string(chip_layout l) { return l == chip_layout::sniper ? 
 /// @brief A plan_config as JSON (the "config" object above).
 inline nlohmann::json config_to_json(const plan_config& c) {
     nlohmann::json j;
-    j["preset"] = c.name;
+    // "preset" names the base that fills keys left out when reading; "name" is the label.
+    const bool known = c.name == "default" || c.name == "sniper_coco";
+    j["preset"] = known ? c.name : (c.convention == pixel_convention::inclusive ? "sniper_coco" : "default");
+    j["name"] = c.name;
     j["scales"] = nlohmann::json::array();
     for (const auto& s : c.scales) j["scales"].push_back(s.to_string());
     j["valid_ranges"] = nlohmann::json::array();
@@ -173,6 +176,7 @@ inline plan_config config_from_json(const nlohmann::json& j, const std::string& 
     if (!j.is_object()) bad_field(src, path, j, "an object");
     plan_config c = j.contains("preset") ? plan_config::preset(str(j, "preset", src, path))
                                          : plan_config::defaults();
+    if (j.contains("name")) c.name = str(j, "name", src, path);
     if (j.contains("scales")) {
         const auto& a = j["scales"];
         if (!a.is_array() || a.empty()) bad_field(src, path + ".scales", a, "a non-empty array");
