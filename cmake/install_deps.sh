@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Installs snip's build dependencies from Debian 12 packages. Idempotent: packages
 # already present are skipped without touching the network. Works as root or via sudo.
-#   bash cmake/install_deps.sh            # core: what the library, tests, CLI and benchmarks need
-#   bash cmake/install_deps.sh --torch    # also LibTorch (CPU) and OpenBLAS for the trainer
+#   bash cmake/install_deps.sh            # everything the build, tests and benchmarks use
+#   bash cmake/install_deps.sh --core     # only what the header library, CLI and core tests need
+# LibTorch (CPU) with OpenBLAS backs the torch ops and the trainer; Debian's
+# python3-torchvision provides torchvision's compiled ops, which the tests and
+# benchmarks load to compare against.
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev xtensor-dev doctest-dev libbenchmark-dev
       nlohmann-json3-dev libstb-dev)
+torch=(libtorch-dev libopenblas-dev python3-torchvision)
+core=0
 for a in "$@"; do
   case "$a" in
-    --torch) pkgs+=(libtorch-dev libopenblas-dev libgloo-dev python3-torch python3-torchvision) ;;
-    *) echo "install_deps.sh: unknown option '$a' (known: --torch)" >&2; exit 2 ;;
+    --core) core=1 ;;
+    *) echo "install_deps.sh: unknown option '$a' (known: --core)" >&2; exit 2 ;;
   esac
 done
+if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}"); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
