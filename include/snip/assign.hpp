@@ -2,6 +2,7 @@
 #pragma once
 
 #include <snip/box.hpp>
+#include <snip/gt_state.hpp>
 #include <snip/plan.hpp>
 #include <snip/views.hpp>
 
@@ -10,13 +11,6 @@
 #include <vector>
 
 namespace snip {
-
-/// @brief What a ground-truth box is to the detector trained on a chip.
-enum class gt_state : std::uint8_t {
-    valid,    ///< assigned to this chip: a training target
-    invalid,  ///< visible in the chip but out of this scale's range: anchors overlapping it are ignored
-    crowd     ///< a crowd / ignore region: never a target, overlapping anchors are ignored
-};
 
 /// @brief One ground-truth box as seen by one chip.
 struct chip_gt {

@@ -7,7 +7,7 @@
 // `continuous` (the default) x2 - x1.
 #pragma once
 
-#include <snip/assign.hpp>
+#include <snip/gt_state.hpp>
 #include <snip/box.hpp>
 #include <snip/box_coder.hpp>
 #include <snip/config.hpp>

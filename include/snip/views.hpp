@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace snip {
@@ -196,5 +197,26 @@ auto as_box_view(std::span<const box<T>, E> s) {
 /// @brief True for types `as_box_view` accepts.
 template <class C>
 concept box_storage = requires(C& c) { as_box_view(c); };
+
+namespace detail {
+
+/// Anything as_box_view accepts when const: box_view<T>, box_view<const T>, vectors of
+/// box<T> or of numbers (4 per box), spans.
+template <class C>
+concept readable_boxes = requires(const C& c) { as_box_view(c); };
+
+/// A read-only view of any readable_boxes input (never copies).
+template <readable_boxes C>
+auto const_boxes(const C& c) {
+    auto v = as_box_view(c);
+    using V = typename decltype(v)::value_type;
+    return box_view<const V>(v);
+}
+
+/// The element type of a readable_boxes input.
+template <readable_boxes C>
+using box_value_t = typename decltype(const_boxes(std::declval<const C&>()))::value_type;
+
+} // namespace detail
 
 } // namespace snip
