@@ -18,10 +18,12 @@
 //  - Bars: `x` are bin CENTRES. A bin reaches halfway to its neighbours (halfway in log
 //    space on a log x axis), so give the geometric centre of [a, b) - sqrt(a*b) - for
 //    log bins; the outer bins mirror their inner half; a lone bar is 1 wide (linear)
-//    or a factor of 2 wide (log). Several bar series are drawn side by side in each bin.
+//    or a factor of 2 wide (log). Bars of several series at the same x are drawn side by
+//    side in that bin, in series order.
 //    Bars rise from 0 (linear y) or from the bottom of the axis (log y).
 //  - Legend: series (and bands) with a non-empty label, in a box at the top right of
 //    the plot area, or at the corner/edge where it covers the fewest data pixels.
+//  - Text: the font of draw.hpp (upper case); an 'x' between digits stays a small x.
 //  - `xbands` (an addition to the basic chart): shaded vertical bands such as valid
 //    ranges, drawn behind the data with dashed edges; ±infinity for an open end.
 #pragma once
@@ -34,6 +36,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +85,16 @@ inline draw::rgb mix(draw::rgb a, draw::rgb b, double t) {
         return static_cast<std::uint8_t>(std::lround(p + (double(q) - double(p)) * t));
     };
     return {m(a.r, b.r), m(a.g, b.g), m(a.b, b.b)};
+}
+
+/// The font draws letters upper case except 'x' (kept small for sizes like 640x480):
+/// in chart text an 'x' becomes 'X' unless it sits between two digits.
+inline std::string shown(std::string s) {
+    auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if (s[i] == 'x' && !(i > 0 && i + 1 < s.size() && digit(s[i - 1]) && digit(s[i + 1])))
+            s[i] = 'X';
+    return s;
 }
 
 inline bool same(draw::rgb a, draw::rgb b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
@@ -231,20 +244,20 @@ inline std::vector<tick> make_ticks(const axis& a, bool is_x, int scale, int min
 
 /// Bin edges [left, right] in axis t-space of bar i of `s` (x = bin centres).
 inline std::pair<double, double> bar_edges(const series& s, std::size_t i, const axis& a) {
-    auto tx = [&](std::size_t k) -> std::optional<double> {
-        if (k >= s.x.size() || !usable(s.x[k], a.log)) return std::nullopt;
-        return a.t(s.x[k]);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto tx = [&](std::size_t k) {
+        return k < s.x.size() && usable(s.x[k], a.log) ? a.t(s.x[k]) : nan;
     };
-    const double c = *tx(i);
-    const auto prev = i > 0 ? tx(i - 1) : std::nullopt;
-    const auto next = tx(i + 1);
+    const double c = tx(i);
+    const double prev = i > 0 ? tx(i - 1) : nan, next = tx(i + 1);
+    const bool has_prev = !std::isnan(prev), has_next = !std::isnan(next);
     double l, r;
-    if (prev && next) {
-        l = (*prev + c) / 2, r = (c + *next) / 2;
-    } else if (next) {
-        r = (c + *next) / 2, l = c - (r - c);
-    } else if (prev) {
-        l = (*prev + c) / 2, r = c + (c - l);
+    if (has_prev && has_next) {
+        l = (prev + c) / 2, r = (c + next) / 2;
+    } else if (has_next) {
+        r = (c + next) / 2, l = c - (r - c);
+    } else if (has_prev) {
+        l = (prev + c) / 2, r = c + (c - l);
     } else {
         const double half = a.log ? std::log10(2.0) / 2 : 0.5;
         l = c - half, r = c + half;
@@ -312,6 +325,8 @@ inline axis make_axis(const chart& c, bool x_axis, int len) {
         if (a.log) {
             if (!fix_lo) lo /= 2;
             if (!fix_hi) hi *= 2;
+        } else if (pinned && !fix_hi) {  // all bars zero: keep the baseline at the bottom
+            hi = lo + 1.0;
         } else {
             const double d = std::max(1.0, std::fabs(lo) * 0.1);
             if (!fix_lo) lo -= d;
@@ -465,27 +480,26 @@ inline draw::canvas render(const chart& c, int width = 800, int height = 500) {
             for (int x = std::max(0, x0); x <= std::min(pw - 1, x1); ++x)
                 pc.set_pixel(x, y, mix(pc.pixel(x, y), b.color, 0.2));
     }
-    for (const auto& b : c.xbands)
-        for (double v : {b.lo, b.hi}) {
-            if (!usable(v, xa.log)) continue;
-            const double p = X(v);
-            if (p < 0 || p > pw - 1) continue;
-            const int x = clamp_px(p, 0, pw - 1);
-            for (int y = 0; y < ph; ++y)
-                if (y % 9 < 5) pc.fill_rect(x, y, x + ts - 1, y, mix(b.color, ink, 0.15));
-        }
     const draw::canvas base = pc;
 
     // bars first (grouped side by side), then lines and markers in series order
-    std::size_t nbars = 0;
-    for (const auto& s : c.data) nbars += s.kind == series::bars;
-    std::size_t bar_index = 0;
+    // bars of several series at the same x share its bin, side by side in series order
+    std::map<double, std::vector<const series*>> at_x;
+    for (const auto& s : c.data)
+        if (s.kind == series::bars)
+            for (std::size_t i = 0; i < s.x.size(); ++i)
+                if (usable(s.x[i], xa.log) && usable(s.y[i], ya.log)) {
+                    auto& v = at_x[s.x[i]];
+                    if (v.empty() || v.back() != &s) v.push_back(&s);
+                }
     for (const auto& s : c.data) {
         if (s.kind != series::bars) continue;
-        const std::size_t j = bar_index++;
         const double base_y = ya.log ? double(ph - 1) : Y(std::clamp(0.0, ya.lo, ya.hi));
         for (std::size_t i = 0; i < s.x.size(); ++i) {
             if (!usable(s.x[i], xa.log) || !usable(s.y[i], ya.log)) continue;
+            const auto& group = at_x[s.x[i]];
+            const std::size_t nbars = group.size();
+            const std::size_t j = std::size_t(std::find(group.begin(), group.end(), &s) - group.begin());
             auto [l, r] = bar_edges(s, i, xa);
             const double gap = (r - l) * 0.06, sub = (r - l - 2 * gap) / double(nbars);
             const double bl = l + gap + sub * double(j), br = bl + sub;
@@ -530,6 +544,17 @@ inline draw::canvas render(const chart& c, int width = 800, int height = 500) {
                 marker(pc, int(std::lround(qx)), int(std::lround(qy)), s.marker, s.size, s.color);
             }
     }
+
+    // band edges over the data
+    for (const auto& b : c.xbands)
+        for (double v : {b.lo, b.hi}) {
+            if (!usable(v, xa.log)) continue;
+            const double p = X(v);
+            if (p < 0 || p > pw - 1) continue;
+            const int x = clamp_px(p, 0, pw - 1);
+            for (int y = 0; y < ph; ++y)
+                if (y % 9 < 5) pc.fill_rect(x, y, x + ts - 1, y, mix(b.color, ink, 0.15));
+        }
 
     // legend: top right, or where it hides the fewest data pixels
     struct entry {
@@ -584,7 +609,7 @@ inline draw::canvas render(const chart& c, int width = 800, int height = 500) {
                         marker(pc, (sx0 + sx1) / 2, mid, s.marker, std::min(s.size, lh / 2), s.color);
                 }
             }
-            pc.text(sx1 + 1 + lp, ey, e.s ? e.s->label : e.b->label, ink, ts);
+            pc.text(sx1 + 1 + lp, ey, shown(e.s ? e.s->label : e.b->label), ink, ts);
         }
     }
     out.blit(pc, left, top);
@@ -615,15 +640,15 @@ inline draw::canvas render(const chart& c, int width = 800, int height = 500) {
         const int tw = draw::text_width(c.title, title_scale);
         int tx = left + (pw - tw) / 2;
         if (tx + tw > width - pad) tx = width - pad - tw;
-        out.text(std::max(pad, tx), pad, c.title, ink, title_scale);
+        out.text(std::max(pad, tx), pad, shown(c.title), ink, title_scale);
     }
     if (!c.xlabel.empty()) {
         const int tw = draw::text_width(c.xlabel, ts);
-        out.text(std::max(pad, left + (pw - tw) / 2), height - pad - char_h, c.xlabel, ink, ts);
+        out.text(std::max(pad, left + (pw - tw) / 2), height - pad - char_h, shown(c.xlabel), ink, ts);
     }
     if (!c.ylabel.empty()) {
         const int tw = draw::text_width(c.ylabel, ts);
-        text_up(out, pad, std::min(height - pad, top + (ph + tw) / 2), c.ylabel, ink, ts);
+        text_up(out, pad, std::min(height - pad, top + (ph + tw) / 2), shown(c.ylabel), ink, ts);
     }
     return out;
 }
