@@ -223,6 +223,15 @@ void roi_pool_forward_cpu(feature_view<const T> f, roi_view<const T> rois, featu
         threads);
 }
 
+/// The error of a bad argmax element, out of line so that the hot loop's indices stay in
+/// registers (passing them by reference to fail() would make them address-taken).
+[[noreturn, gnu::noinline, gnu::cold]] inline void bad_argmax(std::ptrdiff_t k, std::ptrdiff_t c,
+                                                              int ph, int pw, std::int32_t a,
+                                                              std::ptrdiff_t h, std::ptrdiff_t w) {
+    fail("roi_pool_backward: argmax[", k, ", ", c, ", ", ph, ", ", pw, "] = ", a,
+         " is neither -1 nor a pixel of the ", h, " x ", w, " plane");
+}
+
 template <class T>
 void roi_pool_backward_cpu(feature_view<const T> grad_out, roi_view<const T> rois,
                            feature_view<const std::int32_t> argmax, feature_view<T> gf,
@@ -237,11 +246,16 @@ void roi_pool_backward_cpu(feature_view<const T> grad_out, roi_view<const T> roi
     check_extents(op, "argmax", argmax, {K, C, o.pooled_h, o.pooled_w});
     check_rois(op, rois, gf.extent(0), o.spatial_scale);
     if (K == 0 || C == 0) return;
-    // Parallel over blocks of channels: every feature plane is updated by one thread, RoI
-    // after RoI in ascending order, so the result is deterministic for any thread count.
-    const std::ptrdiff_t cblock = backward_channel_block(C, threads);
-    // Row-major planes (the common case) take the argmax as the offset, with no division.
+    // Parallel over contiguous ranges of channels, one per thread: every feature plane is
+    // updated by one thread, RoI after RoI in ascending order (deterministic for any thread
+    // count). The pass streams grad_output and argmax once; RoI-major order within a range
+    // keeps those reads sequential.
+    const auto nt = static_cast<std::ptrdiff_t>(resolve_threads(threads));
+    const std::ptrdiff_t cblock = std::max<std::ptrdiff_t>(1, (C + nt - 1) / nt);
     const bool flat = gf.stride(3) == 1 && gf.stride(2) == W;
+    const int nbins = o.pooled_h * o.pooled_w;
+    const bool dense_bins = grad_out.stride(3) == 1 && grad_out.stride(2) == o.pooled_w &&
+                            argmax.stride(3) == 1 && argmax.stride(2) == o.pooled_w;
     parallel_for((C + cblock - 1) / cblock, 1,
                  [&](std::ptrdiff_t first, std::ptrdiff_t last) {
                      const std::ptrdiff_t c0 = first * cblock, c1 = std::min(C, last * cblock);
@@ -251,15 +265,22 @@ void roi_pool_backward_cpu(feature_view<const T> grad_out, roi_view<const T> roi
                              T* plane = gf.data_handle() + n * gf.stride(0) + c * gf.stride(1);
                              const T* g = &grad_out(k, c, 0, 0);
                              const std::int32_t* am = &argmax(k, c, 0, 0);
+                             if (dense_bins && flat) {
+                                 for (int i = 0; i < nbins; ++i) {
+                                     const std::int32_t a = am[i];
+                                     if (a == -1) continue;
+                                     if (a < 0 || a >= HW)
+                                         bad_argmax(k, c, i / o.pooled_w, i % o.pooled_w, a, gf.extent(2), W);
+                                     plane[a] += g[i];
+                                 }
+                                 continue;
+                             }
                              for (int ph = 0; ph < o.pooled_h; ++ph)
                                  for (int pw = 0; pw < o.pooled_w; ++pw) {
                                      const std::int32_t a =
                                          am[ph * argmax.stride(2) + pw * argmax.stride(3)];
                                      if (a == -1) continue;
-                                     if (a < 0 || a >= HW)
-                                         fail(op, ": argmax[", k, ", ", c, ", ", ph, ", ", pw,
-                                              "] = ", a, " is neither -1 nor a pixel of the ",
-                                              gf.extent(2), " x ", W, " plane");
+                                     if (a < 0 || a >= HW) bad_argmax(k, c, ph, pw, a, gf.extent(2), W);
                                      const std::ptrdiff_t at =
                                          flat ? a : (a / W) * gf.stride(2) + (a % W) * gf.stride(3);
                                      plane[at] +=
