@@ -1,5 +1,5 @@
 // roi_align.hpp: RoIAlign (He et al., "Mask R-CNN", ICCV 2017), forward and backward, with
-// the rules of torchvision.ops.roi_align (torchvision 0.14). Also defines roi_view, the
+// the rules of torchvision.ops.roi_align (torchvision 0.14). roi_view (views.hpp) is the
 // K x 5 RoI layout shared with roi_pool.hpp.
 //
 // The per-sample maths are SNIP_HD functions used both by the CPU loops here and by the
@@ -45,77 +45,6 @@
 #include <vector>
 
 namespace snip {
-
-// ---------------------------------------------------------------------------------
-// RoIs
-
-/// @brief A view of K regions of interest stored as a K x 5 array of T, the layout of
-/// torchvision's `rois` tensor: (batch index, x1, y1, x2, y2) along the second axis.
-/// Coordinates are xyxy in input-image pixels (continuous convention: the RoI spans
-/// [x1, x2] x [y1, y2]); the batch index is an integral value stored as T and selects the
-/// image of the feature map. Arbitrary element strides; never owns or copies.
-/// `boxes()` views the four coordinate columns as a box_view.
-template <class T>
-class roi_view {
-public:
-    using element_type = T;
-    using value_type = std::remove_cv_t<T>;
-    using index_type = std::ptrdiff_t;
-
-    constexpr roi_view() = default;
-    /// @param data first element; @param k number of RoIs;
-    /// @param row_stride, col_stride distance in elements between consecutive RoIs and
-    /// between consecutive fields of one RoI.
-    SNIP_HD constexpr roi_view(T* data, index_type k, index_type row_stride = 5,
-                               index_type col_stride = 1)
-        : data_(data), k_(k), strides_{row_stride, col_stride} {}
-
-    /// A mutable view converts to a read-only one.
-    template <class U>
-        requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>)
-    SNIP_HD constexpr roi_view(const roi_view<U>& o)
-        : data_(o.data_handle()), k_(o.extent(0)), strides_{o.stride(0), o.stride(1)} {}
-
-    SNIP_HD constexpr T* data_handle() const { return data_; }
-    SNIP_HD constexpr index_type extent(int r) const { return r == 0 ? k_ : 5; }
-    SNIP_HD constexpr index_type stride(int r) const { return strides_[r]; }
-    SNIP_HD constexpr index_type size() const { return k_; }
-    SNIP_HD constexpr bool empty() const { return k_ == 0; }
-    SNIP_HD constexpr bool is_contiguous() const { return strides_[1] == 1 && strides_[0] == 5; }
-
-    /// Field j (0: batch index, 1..4: x1, y1, x2, y2) of RoI i.
-    SNIP_HD constexpr T& operator()(index_type i, index_type j) const {
-        return data_[i * strides_[0] + j * strides_[1]];
-    }
-    /// The batch index of RoI i, as stored (validated by the ops before use).
-    SNIP_HD constexpr value_type batch_index(index_type i) const { return (*this)(i, 0); }
-    /// The box of RoI i (input-image pixels, xyxy).
-    SNIP_HD constexpr box<value_type> operator[](index_type i) const {
-        return {(*this)(i, 1), (*this)(i, 2), (*this)(i, 3), (*this)(i, 4)};
-    }
-    /// The coordinate columns as K boxes.
-    SNIP_HD constexpr box_view<T> boxes() const {
-        return k_ == 0 ? box_view<T>(nullptr, 0, strides_[0], strides_[1])
-                       : box_view<T>(data_ + strides_[1], k_, strides_[0], strides_[1]);
-    }
-    /// RoIs [first, first + count).
-    SNIP_HD constexpr roi_view subview(index_type first, index_type count) const {
-        return roi_view(data_ + first * strides_[0], count, strides_[0], strides_[1]);
-    }
-
-private:
-    T* data_ = nullptr;
-    index_type k_ = 0;
-    index_type strides_[2] = {5, 1};
-};
-
-/// @brief Wraps a raw pointer to `k` RoIs of 5 numbers (b, x1, y1, x2, y2), with optional
-/// strides in elements.
-template <class T>
-roi_view<T> as_roi_view(T* data, std::ptrdiff_t k, std::ptrdiff_t row_stride = 5,
-                        std::ptrdiff_t col_stride = 1) {
-    return roi_view<T>(data, k, row_stride, col_stride);
-}
 
 // ---------------------------------------------------------------------------------
 // Options and the shared (host + device) maths
