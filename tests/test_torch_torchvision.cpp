@@ -7,12 +7,14 @@
 // matrix against torchvision's box_iou formula written here in LibTorch operations.
 // Tolerances: 1e-5 forward, 1e-4 backward. Each case prints its largest differences.
 // Skips (printing "[skip] torchvision ops not found") when the library is absent.
-#include "test_util.hpp"
-
 #include <snip/detail/random.hpp>
 #include <snip/torch/ops.hpp>
 
 #include <ATen/core/dispatch/Dispatcher.h>
+
+// LibTorch first: its glog headers define a one-argument CHECK, which doctest's (included
+// by the test headers below) must replace, not the other way round.
+#include "test_util.hpp"
 
 #include <dlfcn.h>
 
