@@ -1,0 +1,546 @@
+// detector.hpp: SNIPER's Faster R-CNN on LibTorch: a ResNet backbone (backbone.hpp), an RPN
+// on res4, a proposal layer, RPN and RCNN targets from snip's matching rules, and a RoIAlign
+// head on res4 + res5, with training losses and test-time detections.
+//
+// @code
+//   #include "detector.hpp"
+//   sniper::detector_options o;            // ResNet-101, 21 SNIPER anchors, K = 80
+//   sniper::FasterRCNN net(o);
+//   sniper::detector_losses l = net->forward_train(batch.images, batch.targets, seed);
+//   l.total().backward();
+//   std::vector<sniper::detections> d = net->forward_test(images, 0.05, 100);
+// @endcode
+//
+// Architecture (SNIPER's, DESIGN.md):
+//   backbone  ResNet (res5 dilated, so res4 and res5 are both at stride 16)
+//   RPN       on res4: 3x3 conv 512 + ReLU -> 1x1 conv A objectness logits (sigmoid, binary
+//             cross-entropy) and 1x1 conv 4A deltas; A anchors per cell (SNIPER: 21, from
+//             snip::anchor_config::sniper()). Output channel a of the logits and channels
+//             4a..4a+3 of the deltas belong to template a; flattened, anchor (y, x, a) is row
+//             (y*W + x)*A + a, snip::grid_anchors' order.
+//   proposals (no gradient) deltas decoded with snip's box coder (means 0, stds 1) on every
+//             anchor, clipped to the chip's content, boxes with a side < min_size dropped, top
+//             pre_nms scores, snip NMS at 0.7, top post_nms.
+//   head      concat(res4, res5) -> 1x1 conv 256 + ReLU (SNIPER's res4+res5 -> 1x1 256) ->
+//             RoIAlign 7x7 (spatial scale 1/16, sampling 2, aligned; snip::torch_ops) ->
+//             flatten -> FC 1024 + ReLU -> FC 1024 + ReLU -> cls logits (K + 1, 0 is
+//             background; softmax) and 4 class-agnostic deltas (stds 0.1, 0.1, 0.2, 0.2).
+//             SNIPER pools with deformable PS-RoI pooling variants in some configs; here it is
+//             plain RoIAlign.
+//
+// Targets (per chip, from data.hpp's chip_target; boxes in chip px, in options.convention):
+//   RPN   anchors inside the chip's content (width x height) grown by anchor_border (32 px)
+//         are labelled by snip::assign_rpn with options.rpn (SNIPER's rules: valid / invalid /
+//         crowd gt, 256 sampled, at most half positive, seeded); anchors outside are -1.
+//         Positive anchors regress to their matched gt (box coder means 0, stds 1).
+//   RCNN  proposals of the chip (train settings) -> snip::rcnn_proposal_targets with
+//         options.rcnn: valid gt appended, foreground IoU > 0.5 (invalid gt label too, crowd
+//         never), class-agnostic deltas with stds (0.1, 0.1, 0.2, 0.2), and - unlike SNIPER,
+//         which keeps all 300 RoIs - sampled: 128 RoIs per chip, at most 25% foreground
+//         (rcnn_options::batch / fg_fraction; set batch 0 for SNIPER's behaviour).
+// Seeds: chip b of a batch samples with seed mix(seed, b) for the RPN and mix(seed, b) + 1 for
+// the RCNN; the same seed and inputs give the same losses.
+//
+// Losses (detector_losses):
+//   rpn_cls   binary cross-entropy of the sampled anchors (labels 0/1), mean over them
+//   rpn_box   smooth L1 (beta 1/9, SNIPER's sigma 3) over the positive anchors' deltas,
+//             summed and divided by the number of sampled anchors
+//   rcnn_cls  cross-entropy over the sampled RoIs (mean)
+//   rcnn_box  smooth L1 (beta 1, SNIPER's sigma 1) over the foreground RoIs' deltas, summed
+//             and divided by the number of sampled RoIs (torchvision's normalisation)
+// All of it runs on the CPU (the proposal, target and NMS steps use snip's CPU code).
+#pragma once
+
+#include "backbone.hpp"
+#include "data.hpp"
+
+#include <snip/anchors.hpp>
+#include <snip/box.hpp>
+#include <snip/box_coder.hpp>
+#include <snip/config.hpp>
+#include <snip/gt_state.hpp>
+#include <snip/matching.hpp>
+#include <snip/torch/ops.hpp>
+
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/init.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sniper {
+
+/// @brief Proposal layer settings for one phase (training or test).
+struct proposal_options {
+    std::int64_t pre_nms = 6000; ///< best-scoring decoded anchors kept before NMS
+    std::int64_t post_nms = 300; ///< proposals kept after NMS (SNIPER: 300)
+    double nms_iou = 0.7;        ///< NMS threshold (IoU > this suppresses)
+    double min_size = 2.0;       ///< boxes with width or height (convention) below this go
+};
+
+/// @brief Everything that defines a FasterRCNN. Defaults are SNIPER's (see the file comment),
+/// except the RCNN RoI sampling (128 per chip, 25% foreground).
+struct detector_options {
+    resnet_options backbone{};                 ///< needs dilate_res5 (res4 and res5 at stride 16)
+    std::int64_t num_classes = 80;             ///< K object classes; logits have K + 1
+    snip::anchor_config anchors = snip::anchor_config::sniper();
+    snip::pixel_convention convention = snip::pixel_convention::inclusive;
+    double anchor_border = 32.0;               ///< anchors within the chip +- this are labelled
+    snip::rpn_options rpn = snip::rpn_options::sniper();
+    snip::rcnn_options rcnn = default_rcnn();
+    proposal_options train_proposals{};
+    proposal_options test_proposals{6000, 300, 0.7, 2.0};
+    std::int64_t rpn_channels = 512;           ///< the RPN's 3x3 conv
+    std::int64_t head_channels = 256;          ///< the 1x1 conv before RoIAlign
+    std::int64_t fc_channels = 1024;           ///< the two FC layers
+    std::int64_t pool_size = 7;                ///< RoIAlign bins per side
+    std::int64_t sampling_ratio = 2;           ///< RoIAlign samples per bin and axis
+    double test_nms_iou = 0.5;                 ///< per-class NMS of forward_test
+
+    static snip::rcnn_options default_rcnn() {
+        snip::rcnn_options o = snip::rcnn_options::sniper();
+        o.batch = 128;
+        o.fg_fraction = 0.25;
+        return o;
+    }
+};
+
+/// @brief The four training losses (scalars); total() is their sum.
+struct detector_losses {
+    torch::Tensor rpn_cls, rpn_box, rcnn_cls, rcnn_box;
+    torch::Tensor total() const { return rpn_cls + rpn_box + rcnn_cls + rcnn_box; }
+};
+
+/// @brief The raw RPN outputs of a batch: logits [B, A, H, W], deltas [B, 4A, H, W].
+struct rpn_output {
+    torch::Tensor objectness, deltas;
+    /// Logits as [B, H*W*A] and deltas as [B, H*W*A, 4], in anchor order.
+    torch::Tensor flat_objectness() const {
+        return objectness.permute({0, 2, 3, 1}).reshape({objectness.size(0), -1});
+    }
+    torch::Tensor flat_deltas() const {
+        return deltas.permute({0, 2, 3, 1}).reshape({deltas.size(0), -1, 4});
+    }
+};
+
+/// @brief RPN targets of one chip: labels [N] int64 (1 / 0 / -1) and deltas [N, 4] float
+/// (zero except for positive anchors), N = every anchor of the feature grid.
+struct rpn_target {
+    torch::Tensor labels, deltas;
+    snip::label_counts counts; ///< after sampling
+};
+
+/// @brief Detections of one chip: boxes [n, 4] (chip px, xyxy), scores [n], labels [n] int64
+/// (1..K), by decreasing score.
+struct detections {
+    torch::Tensor boxes, scores, labels;
+};
+
+namespace detail {
+
+inline std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t k) {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (k + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/// [n, 4] float tensor -> boxes.
+inline std::vector<snip::box<float>> to_boxes(const torch::Tensor& t) {
+    const torch::Tensor c = t.to(torch::kFloat).contiguous();
+    const float* p = c.data_ptr<float>();
+    std::vector<snip::box<float>> out(static_cast<std::size_t>(c.size(0)));
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = {p[4 * i], p[4 * i + 1], p[4 * i + 2], p[4 * i + 3]};
+    return out;
+}
+
+inline torch::Tensor from_boxes(const std::vector<snip::box<float>>& b) {
+    torch::Tensor t = torch::empty({static_cast<std::int64_t>(b.size()), 4}, torch::kFloat);
+    float* p = t.data_ptr<float>();
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        p[4 * i] = b[i].x1, p[4 * i + 1] = b[i].y1, p[4 * i + 2] = b[i].x2, p[4 * i + 3] = b[i].y2;
+    }
+    return t;
+}
+
+/// One chip's ground truth, checked and converted.
+struct chip_gt {
+    std::vector<snip::box<float>> boxes;
+    std::vector<snip::gt_state> states;
+    std::vector<std::int32_t> classes;
+};
+
+inline chip_gt check_target(const chip_target& t, std::int64_t num_classes, std::size_t chip) {
+    const std::string who = "FasterRCNN: target of chip " + std::to_string(chip);
+    snip::require(t.boxes.defined() && t.boxes.dim() == 2 && t.boxes.size(1) == 4, who,
+                  ": boxes must be an [n, 4] tensor");
+    const std::int64_t n = t.boxes.size(0);
+    snip::require(t.classes.defined() && t.classes.dim() == 1 && t.classes.size(0) == n, who,
+                  ": classes must be an [", n, "] tensor");
+    snip::require(t.states.defined() && t.states.dim() == 1 && t.states.size(0) == n, who,
+                  ": states must be an [", n, "] tensor");
+    snip::require(t.width > 0 && t.height > 0, who, ": content size must be > 0, got ", t.width,
+                  " x ", t.height);
+    chip_gt g;
+    g.boxes = to_boxes(t.boxes);
+    const torch::Tensor cl = t.classes.to(torch::kLong).contiguous();
+    const torch::Tensor st = t.states.to(torch::kLong).contiguous();
+    const std::int64_t* c = cl.data_ptr<std::int64_t>();
+    const std::int64_t* s = st.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < n; ++i) {
+        snip::require(s[i] >= 0 && s[i] <= 2, who, ": box ", i, " has state ", s[i],
+                      " (0 valid, 1 invalid, 2 crowd)");
+        const auto state = static_cast<snip::gt_state>(s[i]);
+        snip::require(state == snip::gt_state::crowd || (c[i] >= 1 && c[i] <= num_classes), who,
+                      ": box ", i, " has class id ", c[i], ", outside 1..", num_classes,
+                      " (0 is background)");
+        const snip::box<float>& b = g.boxes[static_cast<std::size_t>(i)];
+        snip::require(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) &&
+                          std::isfinite(b.y2) && b.x2 >= b.x1 && b.y2 >= b.y1,
+                      who, ": box ", i, " [", b.x1, ", ", b.y1, ", ", b.x2, ", ", b.y2,
+                      "] is not a finite xyxy box");
+        g.states.push_back(state);
+        // A crowd region never labels; any class id >= 1 satisfies rcnn_proposal_targets.
+        g.classes.push_back(state == snip::gt_state::crowd ? 1 : static_cast<std::int32_t>(c[i]));
+    }
+    return g;
+}
+
+} // namespace detail
+
+class FasterRCNNImpl : public torch::nn::Module {
+public:
+    explicit FasterRCNNImpl(const detector_options& options = {}) : options_(options) {
+        snip::require(options.num_classes >= 1, "FasterRCNN: num_classes must be >= 1, got ",
+                      options.num_classes);
+        snip::require(options.backbone.dilate_res5,
+                      "FasterRCNN: the head concatenates res4 and res5, so the backbone needs "
+                      "dilate_res5 (both at stride 16)");
+        snip::require(options.anchors.stride == 16.0, "FasterRCNN: the RPN runs on res4 (stride 16), "
+                      "anchor stride must be 16, got ", options.anchors.stride);
+        snip::require(options.pool_size >= 1 && options.rpn_channels >= 1 &&
+                          options.head_channels >= 1 && options.fc_channels >= 1,
+                      "FasterRCNN: layer sizes must be >= 1");
+        options.rpn.validate();
+        options.rcnn.validate();
+        templates_ = options.anchors.templates();
+        snip::require(!templates_.empty(), "FasterRCNN: the anchor set is empty");
+        const auto A = num_anchors();
+
+        backbone = register_module("backbone", ResNet(options.backbone));
+        const std::int64_t c4 = backbone->res4_channels(), c5 = backbone->res5_channels();
+        namespace nn = torch::nn;
+        rpn_conv = register_module(
+            "rpn_conv", nn::Conv2d(nn::Conv2dOptions(c4, options.rpn_channels, 3).padding(1)));
+        rpn_cls = register_module("rpn_cls", nn::Conv2d(nn::Conv2dOptions(options.rpn_channels, A, 1)));
+        rpn_bbox =
+            register_module("rpn_bbox", nn::Conv2d(nn::Conv2dOptions(options.rpn_channels, 4 * A, 1)));
+        head_conv = register_module(
+            "head_conv", nn::Conv2d(nn::Conv2dOptions(c4 + c5, options.head_channels, 1)));
+        fc6 = register_module("fc6", nn::Linear(options.head_channels * options.pool_size *
+                                                    options.pool_size,
+                                                options.fc_channels));
+        fc7 = register_module("fc7", nn::Linear(options.fc_channels, options.fc_channels));
+        cls_score = register_module("cls_score", nn::Linear(options.fc_channels, options.num_classes + 1));
+        bbox_pred = register_module("bbox_pred", nn::Linear(options.fc_channels, 4));
+
+        // Initialisation (py-faster-rcnn / SNIPER): RPN and head convs N(0, 0.01), the class
+        // scores N(0, 0.01), the deltas N(0, 0.001), biases 0; the FCs N(0, 0.01) too.
+        torch::NoGradGuard ng;
+        for (auto* c : {&rpn_conv, &rpn_cls, &rpn_bbox, &head_conv}) {
+            nn::init::normal_((*c)->weight, 0.0, 0.01);
+            nn::init::zeros_((*c)->bias);
+        }
+        for (auto* l : {&fc6, &fc7, &cls_score}) {
+            nn::init::normal_((*l)->weight, 0.0, 0.01);
+            nn::init::zeros_((*l)->bias);
+        }
+        nn::init::normal_(bbox_pred->weight, 0.0, 0.001);
+        nn::init::zeros_(bbox_pred->bias);
+    }
+
+    // ----- building blocks (public so a trainer or a test can look inside) -----
+
+    std::int64_t num_anchors() const { return static_cast<std::int64_t>(templates_.size()); }
+
+    /// @brief The anchors of an H x W stride-16 grid: [H*W*A, 4] float32, chip px.
+    torch::Tensor anchors(std::int64_t height, std::int64_t width) const {
+        return detail::from_boxes(snip::grid_anchors<float>(
+            std::span<const snip::box<double>>(templates_), static_cast<int>(height),
+            static_cast<int>(width), options_.anchors.stride));
+    }
+
+    /// @brief RPN head on res4.
+    rpn_output rpn_forward(const torch::Tensor& res4) {
+        const torch::Tensor h = rpn_conv(res4).relu();
+        return {rpn_cls(h), rpn_bbox(h)};
+    }
+
+    /// @brief The RoI feature map: ReLU(1x1 conv 256 of concat(res4, res5)).
+    torch::Tensor head_features(const resnet_features& f) {
+        return head_conv(torch::cat({f.res4, f.res5}, 1)).relu();
+    }
+
+    /// @brief The RCNN head on `rois` ([R, 5]: batch index, x1, y1, x2, y2 in chip px):
+    /// {cls logits [R, K + 1], class-agnostic deltas [R, 4]}.
+    std::pair<torch::Tensor, torch::Tensor> head_forward(const torch::Tensor& feats,
+                                                         const torch::Tensor& rois) {
+        torch::Tensor x = snip::torch_ops::roi_align(feats, rois, options_.pool_size,
+                                                     1.0 / options_.anchors.stride,
+                                                     options_.sampling_ratio, true);
+        x = fc7(fc6(x.flatten(1)).relu()).relu();
+        return {cls_score(x), bbox_pred(x)};
+    }
+
+    /// @brief Proposals of one chip (no gradient): logits [N], deltas [N, 4], anchors [N, 4];
+    /// boxes clipped to width x height. Returns {boxes [P, 4], scores [P] (logits)} by
+    /// decreasing score.
+    std::pair<torch::Tensor, torch::Tensor> proposals(const torch::Tensor& logits,
+                                                      const torch::Tensor& deltas,
+                                                      const torch::Tensor& anchors, int width,
+                                                      int height,
+                                                      const proposal_options& po) const {
+        torch::NoGradGuard ng;
+        const torch::Tensor s = logits.detach().to(torch::kFloat).contiguous();
+        const torch::Tensor d = deltas.detach().to(torch::kFloat).contiguous();
+        torch::Tensor b = snip::torch_ops::decode_boxes(anchors, d, {0, 0, 0, 0}, {1, 1, 1, 1},
+                                                        options_.convention);
+        const double e = extra();
+        b.select(1, 0).clamp_(0.0, width - e);
+        b.select(1, 2).clamp_(0.0, width - e);
+        b.select(1, 1).clamp_(0.0, height - e);
+        b.select(1, 3).clamp_(0.0, height - e);
+        const torch::Tensor w = b.select(1, 2) - b.select(1, 0) + e;
+        const torch::Tensor h = b.select(1, 3) - b.select(1, 1) + e;
+        const torch::Tensor keep = ((w >= po.min_size) & (h >= po.min_size)).nonzero().squeeze(1);
+        torch::Tensor kb = b.index_select(0, keep), ks = s.index_select(0, keep);
+        if (kb.size(0) > po.pre_nms) {
+            const torch::Tensor top = std::get<1>(ks.topk(po.pre_nms));
+            kb = kb.index_select(0, top);
+            ks = ks.index_select(0, top);
+        }
+        torch::Tensor k = snip::torch_ops::nms(kb.contiguous(), ks.contiguous(), po.nms_iou);
+        if (k.size(0) > po.post_nms) k = k.slice(0, 0, po.post_nms);
+        return {kb.index_select(0, k), ks.index_select(0, k)};
+    }
+
+    /// @brief RPN targets of one chip (see the file comment) for `anchors` ([N, 4]).
+    rpn_target rpn_targets(const torch::Tensor& anchors, const chip_target& t,
+                           std::uint64_t seed) const {
+        const detail::chip_gt g = detail::check_target(t, options_.num_classes, 0);
+        return rpn_targets(anchors, t, g, seed);
+    }
+
+    // ----- training and inference -----
+
+    /// @brief The four losses of a batch. images [B, 3, S, S] float32; targets: B chips.
+    detector_losses forward_train(const torch::Tensor& images,
+                                  const std::vector<chip_target>& targets, std::uint64_t seed) {
+        snip::require(images.dim() == 4 && images.size(1) == 3,
+                      "FasterRCNN::forward_train: images must be [B, 3, S, S], got rank ",
+                      images.dim());
+        const std::int64_t B = images.size(0);
+        snip::require(static_cast<std::int64_t>(targets.size()) == B,
+                      "FasterRCNN::forward_train: ", targets.size(), " targets for ", B,
+                      " images");
+        std::vector<detail::chip_gt> gts;
+        for (std::size_t b = 0; b < targets.size(); ++b)
+            gts.push_back(detail::check_target(targets[b], options_.num_classes, b));
+
+        const resnet_features f = backbone->forward(images);
+        const rpn_output r = rpn_forward(f.res4);
+        const torch::Tensor logits = r.flat_objectness(), deltas = r.flat_deltas();
+        const torch::Tensor anc = anchors(f.res4.size(2), f.res4.size(3));
+
+        // RPN losses over the whole batch.
+        std::vector<torch::Tensor> labels, dtargets;
+        std::vector<torch::Tensor> rois, roi_labels, roi_deltas;
+        for (std::int64_t b = 0; b < B; ++b) {
+            const auto bs = static_cast<std::size_t>(b);
+            const rpn_target rt =
+                rpn_targets(anc, targets[bs], gts[bs], detail::mix_seed(seed, 2 * bs));
+            labels.push_back(rt.labels);
+            dtargets.push_back(rt.deltas);
+
+            const auto p = proposals(logits[b], deltas[b], anc, targets[bs].width,
+                                     targets[bs].height, options_.train_proposals);
+            const std::vector<snip::box<float>> pb = detail::to_boxes(p.first);
+            const snip::rcnn_targets<float> ct = snip::rcnn_proposal_targets(
+                pb, gts[bs].boxes, std::span<const snip::gt_state>(gts[bs].states),
+                std::span<const std::int32_t>(gts[bs].classes), options_.rcnn,
+                detail::mix_seed(seed, 2 * bs + 1));
+            const auto n = static_cast<std::int64_t>(ct.rois.size());
+            if (n == 0) continue;
+            rois.push_back(torch::cat(
+                {torch::full({n, 1}, double(b), torch::kFloat), detail::from_boxes(ct.rois)}, 1));
+            roi_labels.push_back(
+                torch::tensor(std::vector<std::int64_t>(ct.labels.begin(), ct.labels.end()),
+                              torch::kLong));
+            roi_deltas.push_back(
+                torch::from_blob(const_cast<float*>(ct.deltas.data()), {n, 4}, torch::kFloat).clone());
+        }
+        const torch::Tensor L = torch::stack(labels), D = torch::stack(dtargets);
+        const torch::Tensor sampled = L >= 0, positive = L == 1;
+        const double n_sampled = std::max<double>(1.0, sampled.sum().item<double>());
+        namespace F = torch::nn::functional;
+        detector_losses out;
+        out.rpn_cls = F::binary_cross_entropy_with_logits(
+                          logits.masked_select(sampled), L.masked_select(sampled).to(torch::kFloat),
+                          F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum)) /
+                      n_sampled;
+        out.rpn_box = F::smooth_l1_loss(deltas.index({positive}), D.index({positive}),
+                                        F::SmoothL1LossFuncOptions().reduction(torch::kSum),
+                                        1.0 / 9.0) /
+                      n_sampled;
+
+        const torch::Tensor feats = head_features(f);
+        if (rois.empty()) {  // no proposal and no valid gt anywhere: nothing to classify
+            out.rcnn_cls = feats.sum() * 0.0;
+            out.rcnn_box = feats.sum() * 0.0;
+            return out;
+        }
+        const torch::Tensor R = torch::cat(rois), RL = torch::cat(roi_labels),
+                            RD = torch::cat(roi_deltas);
+        const auto [cls, box] = head_forward(feats, R);
+        out.rcnn_cls = F::cross_entropy(cls, RL);
+        const torch::Tensor fg = RL > 0;
+        out.rcnn_box = F::smooth_l1_loss(box.index({fg}), RD.index({fg}),
+                                         F::SmoothL1LossFuncOptions().reduction(torch::kSum), 1.0) /
+                       static_cast<double>(RL.size(0));
+        return out;
+    }
+
+    /// @brief Detections per chip (no gradient): test proposals on the whole S x S chip (or
+    /// `sizes[b]` = {width, height} of its content when given), class-agnostic boxes decoded
+    /// and clipped, per class: scores > score_threshold, NMS at options.test_nms_iou; the
+    /// best `max_detections` over all classes.
+    std::vector<detections> forward_test(const torch::Tensor& images, double score_threshold,
+                                         std::int64_t max_detections,
+                                         const std::vector<std::array<int, 2>>& sizes = {}) {
+        snip::require(images.dim() == 4 && images.size(1) == 3,
+                      "FasterRCNN::forward_test: images must be [B, 3, S, S], got rank ",
+                      images.dim());
+        snip::require(max_detections >= 0,
+                      "FasterRCNN::forward_test: max_detections must be >= 0, got ", max_detections);
+        const std::int64_t B = images.size(0);
+        snip::require(sizes.empty() || static_cast<std::int64_t>(sizes.size()) == B,
+                      "FasterRCNN::forward_test: ", sizes.size(), " sizes for ", B, " images");
+        torch::NoGradGuard ng;
+        const resnet_features f = backbone->forward(images);
+        const rpn_output r = rpn_forward(f.res4);
+        const torch::Tensor logits = r.flat_objectness(), deltas = r.flat_deltas();
+        const torch::Tensor anc = anchors(f.res4.size(2), f.res4.size(3));
+        const torch::Tensor feats = head_features(f);
+        const double e = extra();
+        const snip::rcnn_options& ro = options_.rcnn;
+        std::vector<detections> out;
+        for (std::int64_t b = 0; b < B; ++b) {
+            const int w = sizes.empty() ? static_cast<int>(images.size(3)) : sizes[std::size_t(b)][0];
+            const int h = sizes.empty() ? static_cast<int>(images.size(2)) : sizes[std::size_t(b)][1];
+            const auto p = proposals(logits[b], deltas[b], anc, w, h, options_.test_proposals);
+            detections d;
+            const std::int64_t P = p.first.size(0);
+            if (P == 0) {
+                d.boxes = torch::zeros({0, 4});
+                d.scores = torch::zeros({0});
+                d.labels = torch::zeros({0}, torch::kLong);
+                out.push_back(d);
+                continue;
+            }
+            const torch::Tensor R =
+                torch::cat({torch::full({P, 1}, double(b), torch::kFloat), p.first}, 1);
+            const auto [cls, del] = head_forward(feats, R);
+            const torch::Tensor prob = cls.softmax(1);
+            torch::Tensor boxes = snip::torch_ops::decode_boxes(
+                p.first, del.contiguous(), {ro.means[0], ro.means[1], ro.means[2], ro.means[3]},
+                {ro.stds[0], ro.stds[1], ro.stds[2], ro.stds[3]}, options_.convention);
+            boxes.select(1, 0).clamp_(0.0, w - e);
+            boxes.select(1, 2).clamp_(0.0, w - e);
+            boxes.select(1, 1).clamp_(0.0, h - e);
+            boxes.select(1, 3).clamp_(0.0, h - e);
+            // Every (box, class >= 1) pair above the threshold, then NMS per class.
+            const torch::Tensor fgp = prob.slice(1, 1);
+            const torch::Tensor idx = (fgp > score_threshold).nonzero();  // [M, 2]: box, class-1
+            const torch::Tensor bi = idx.select(1, 0), ci = idx.select(1, 1);
+            const torch::Tensor cb = boxes.index_select(0, bi).contiguous();
+            const torch::Tensor cs = fgp.index({bi, ci}).contiguous();
+            const torch::Tensor cl = (ci + 1).contiguous();
+            torch::Tensor keep = snip::torch_ops::batched_nms(cb, cs, cl, options_.test_nms_iou);
+            if (keep.size(0) > max_detections) keep = keep.slice(0, 0, max_detections);
+            d.boxes = cb.index_select(0, keep);
+            d.scores = cs.index_select(0, keep);
+            d.labels = cl.index_select(0, keep);
+            out.push_back(d);
+        }
+        return out;
+    }
+
+    const detector_options& options() const { return options_; }
+
+    /// @brief Parameters with requires_grad (for the optimizer).
+    std::vector<torch::Tensor> trainable_parameters() const {
+        std::vector<torch::Tensor> out;
+        for (const auto& p : parameters())
+            if (p.requires_grad()) out.push_back(p);
+        return out;
+    }
+
+    ResNet backbone{nullptr};
+    torch::nn::Conv2d rpn_conv{nullptr}, rpn_cls{nullptr}, rpn_bbox{nullptr}, head_conv{nullptr};
+    torch::nn::Linear fc6{nullptr}, fc7{nullptr}, cls_score{nullptr}, bbox_pred{nullptr};
+
+private:
+    double extra() const { return options_.convention == snip::pixel_convention::inclusive ? 1.0 : 0.0; }
+
+    rpn_target rpn_targets(const torch::Tensor& anchors, const chip_target& t,
+                           const detail::chip_gt& g, std::uint64_t seed) const {
+        snip::require(anchors.dim() == 2 && anchors.size(1) == 4,
+                      "FasterRCNN::rpn_targets: anchors must be [N, 4]");
+        const std::vector<snip::box<float>> all = detail::to_boxes(anchors);
+        const std::vector<std::int64_t> inside =
+            snip::anchors_inside(all, double(t.width), double(t.height), options_.anchor_border,
+                                 options_.convention);
+        std::vector<snip::box<float>> in;
+        in.reserve(inside.size());
+        for (std::int64_t i : inside) in.push_back(all[static_cast<std::size_t>(i)]);
+        const snip::rpn_assignment a = snip::assign_rpn(
+            in, g.boxes, std::span<const snip::gt_state>(g.states), options_.rpn, seed);
+        const auto N = static_cast<std::int64_t>(all.size());
+        rpn_target r;
+        r.labels = torch::full({N}, -1, torch::kLong);
+        r.deltas = torch::zeros({N, 4}, torch::kFloat);
+        r.counts = a.counts;
+        std::int64_t* L = r.labels.data_ptr<std::int64_t>();
+        float* D = r.deltas.data_ptr<float>();
+        snip::box_coder<float> coder;
+        coder.convention = options_.convention;
+        for (std::size_t k = 0; k < inside.size(); ++k) {
+            const auto i = static_cast<std::size_t>(inside[k]);
+            L[i] = a.labels[k];
+            if (a.labels[k] == 1) {
+                const snip::box_delta<float> d =
+                    coder.encode(all[i], g.boxes[static_cast<std::size_t>(a.matched[k])]);
+                D[4 * i] = d.dx, D[4 * i + 1] = d.dy, D[4 * i + 2] = d.dw, D[4 * i + 3] = d.dh;
+            }
+        }
+        return r;
+    }
+
+    detector_options options_;
+    std::vector<snip::box<double>> templates_;
+};
+TORCH_MODULE(FasterRCNN);
+
+} // namespace sniper

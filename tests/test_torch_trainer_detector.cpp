@@ -1,0 +1,334 @@
+// The trainer's detector (examples/sniper_trainer/detector.hpp), on a ResNet-18 with 128 x 128
+// chips, batch 2:
+//  - shapes of the backbone, RPN, anchors, proposals, head features and head outputs;
+//  - RPN targets equal snip::assign_rpn run directly on the chip's inside anchors;
+//  - losses finite and positive at random init; gradients reach the RPN, the RCNN head and the
+//    trainable backbone stages, not the frozen stem / layer1;
+//  - overfitting: 40 SGD steps on 2 fixed synthetic chips (coloured rectangles on grey) bring
+//    the total loss below 50% of its start (numbers printed);
+//  - forward_test: at most max detections, boxes inside the chip, labels in 1..K;
+//  - a target with an out-of-range class id is a snip::error naming it.
+// LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
+#include "detector.hpp"
+
+#include <torch/optim/sgd.h>
+
+#include "test_util.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr std::int64_t kChip = 128;
+constexpr std::int64_t kClasses = 3;
+
+sniper::detector_options small_options() {
+    sniper::detector_options o;
+    o.backbone.depth = 18;
+    o.num_classes = kClasses;
+    return o;
+}
+
+struct rect {
+    float x1, y1, x2, y2;
+    int cls; // 1 red, 2 green, 3 blue
+};
+
+// One synthetic chip: grey background, rectangles filled with their class colour; boxes
+// inclusive (last pixel index).
+void draw(torch::Tensor img, const std::vector<rect>& rs) {
+    img.fill_(0.0);
+    for (const rect& r : rs) {
+        for (int c = 0; c < 3; ++c)
+            img[c]
+                .slice(0, std::int64_t(r.y1), std::int64_t(r.y2) + 1)
+                .slice(1, std::int64_t(r.x1), std::int64_t(r.x2) + 1)
+                .fill_(c == r.cls - 1 ? 1.5 : -1.0);
+    }
+}
+
+sniper::chip_target make_target(const std::vector<rect>& rs,
+                                 const std::vector<std::uint8_t>& states = {}) {
+    sniper::chip_target t;
+    const auto n = std::int64_t(rs.size());
+    t.boxes = torch::empty({n, 4}, torch::kFloat);
+    t.classes = torch::empty({n}, torch::kLong);
+    t.states = torch::zeros({n}, torch::kByte);
+    t.gt_index = torch::arange(n, torch::kLong);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const rect& r = rs[std::size_t(i)];
+        t.boxes[i][0] = r.x1, t.boxes[i][1] = r.y1, t.boxes[i][2] = r.x2, t.boxes[i][3] = r.y2;
+        t.classes[i] = r.cls;
+        if (!states.empty()) t.states[i] = states[std::size_t(i)];
+    }
+    t.width = int(kChip);
+    t.height = int(kChip);
+    return t;
+}
+
+struct synthetic {
+    torch::Tensor images;
+    std::vector<sniper::chip_target> targets;
+};
+
+synthetic make_batch() {
+    const std::vector<rect> a{{10, 12, 69, 61, 1}, {70, 60, 119, 121, 2}};
+    const std::vector<rect> b{{20, 20, 99, 59, 3}, {8, 70, 55, 117, 1}, {64, 72, 123, 119, 2}};
+    synthetic s;
+    s.images = torch::empty({2, 3, kChip, kChip});
+    draw(s.images[0], a);
+    draw(s.images[1], b);
+    s.targets = {make_target(a), make_target(b)};
+    return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+TEST_CASE("detector: shapes of the intermediate outputs") {
+    torch::manual_seed(1);
+    sniper::FasterRCNN net(small_options());
+    const synthetic s = make_batch();
+    torch::NoGradGuard ng;
+    const sniper::resnet_features f = net->backbone->forward(s.images);
+    CHECK(f.res4.sizes() == torch::IntArrayRef({2, 256, 8, 8}));
+    CHECK(f.res5.sizes() == torch::IntArrayRef({2, 512, 8, 8}));
+    CHECK(net->num_anchors() == 21);
+    const sniper::rpn_output r = net->rpn_forward(f.res4);
+    CHECK(r.objectness.sizes() == torch::IntArrayRef({2, 21, 8, 8}));
+    CHECK(r.deltas.sizes() == torch::IntArrayRef({2, 84, 8, 8}));
+    CHECK(r.flat_objectness().sizes() == torch::IntArrayRef({2, 8 * 8 * 21}));
+    CHECK(r.flat_deltas().sizes() == torch::IntArrayRef({2, 8 * 8 * 21, 4}));
+    // Flattening order: anchor (y, x, a) is row (y*W + x)*A + a.
+    CHECK(r.flat_objectness()[1][(3 * 8 + 5) * 21 + 7].item<float>() ==
+          r.objectness[1][7][3][5].item<float>());
+    CHECK(r.flat_deltas()[0][(2 * 8 + 6) * 21 + 4][3].item<float>() ==
+          r.deltas[0][4 * 4 + 3][2][6].item<float>());
+
+    const torch::Tensor anc = net->anchors(8, 8);
+    REQUIRE(anc.sizes() == torch::IntArrayRef({8 * 8 * 21, 4}));
+    // Template a = 0 (ratio 0.5, scale 2) of cell (0, 0): SNIPER's [-18, -2, 33, 17]; cell
+    // (1, 2) shifts it by (32, 16).
+    const auto t0 = net->options().anchors.templates()[0];
+    CHECK(anc[0][0].item<float>() == doctest::Approx(t0.x1));
+    CHECK(anc[(1 * 8 + 2) * 21][0].item<float>() == doctest::Approx(t0.x1 + 32));
+    CHECK(anc[(1 * 8 + 2) * 21][1].item<float>() == doctest::Approx(t0.y1 + 16));
+
+    const auto p = net->proposals(r.flat_objectness()[0], r.flat_deltas()[0], anc, 100, 90,
+                                  net->options().train_proposals);
+    CHECK(p.first.dim() == 2);
+    CHECK(p.first.size(1) == 4);
+    CHECK(p.first.size(0) > 0);
+    CHECK(p.first.size(0) <= net->options().train_proposals.post_nms);
+    CHECK(p.second.size(0) == p.first.size(0));
+    CHECK(p.first.select(1, 0).min().item<float>() >= 0.f);
+    CHECK(p.first.select(1, 2).max().item<float>() <= 99.f);  // inclusive: width - 1
+    CHECK(p.first.select(1, 3).max().item<float>() <= 89.f);
+    // by decreasing score
+    CHECK((p.second.slice(0, 1) <= p.second.slice(0, 0, -1)).all().item<bool>());
+
+    const torch::Tensor feats = net->head_features(f);
+    CHECK(feats.sizes() == torch::IntArrayRef({2, 256, 8, 8}));
+    const torch::Tensor rois = torch::tensor({0.f, 10.f, 10.f, 60.f, 50.f, 1.f, 0.f, 0.f, 127.f,
+                                              127.f, 1.f, 30.f, 40.f, 35.f, 44.f})
+                                   .view({3, 5});
+    const auto [cls, box] = net->head_forward(feats, rois);
+    CHECK(cls.sizes() == torch::IntArrayRef({3, kClasses + 1}));
+    CHECK(box.sizes() == torch::IntArrayRef({3, 4}));
+}
+
+TEST_CASE("detector: RPN targets equal snip::assign_rpn on the chip's inside anchors") {
+    sniper::FasterRCNN net(small_options());
+    // one valid, one invalid and one crowd gt
+    const std::vector<rect> rs{{10, 12, 69, 61, 1}, {70, 60, 119, 121, 2}, {0, 90, 40, 127, 1}};
+    sniper::chip_target t = make_target(rs, {0, 1, 2});
+    t.width = 120;  // content narrower than the tensor
+    const torch::Tensor anc = net->anchors(8, 8);
+    const std::uint64_t seed = 77;
+    const sniper::rpn_target rt = net->rpn_targets(anc, t, seed);
+    REQUIRE(rt.labels.sizes() == torch::IntArrayRef({8 * 8 * 21}));
+    REQUIRE(rt.deltas.sizes() == torch::IntArrayRef({8 * 8 * 21, 4}));
+
+    // Directly: anchors inside 120 x 128 + 32 px (inclusive), SNIPER's rules, 256 sampled.
+    std::vector<snip::box<float>> all;
+    for (std::int64_t i = 0; i < anc.size(0); ++i)
+        all.push_back({anc[i][0].item<float>(), anc[i][1].item<float>(), anc[i][2].item<float>(),
+                       anc[i][3].item<float>()});
+    const std::vector<std::int64_t> inside =
+        snip::anchors_inside(all, 120.0, 128.0, 32.0, snip::pixel_convention::inclusive);
+    REQUIRE(!inside.empty());
+    REQUIRE(inside.size() < all.size());
+    std::vector<snip::box<float>> in;
+    for (auto i : inside) in.push_back(all[std::size_t(i)]);
+    std::vector<snip::box<float>> gt;
+    for (const rect& r : rs) gt.push_back({r.x1, r.y1, r.x2, r.y2});
+    const std::vector<snip::gt_state> states{snip::gt_state::valid, snip::gt_state::invalid,
+                                             snip::gt_state::crowd};
+    const snip::rpn_assignment a = snip::assign_rpn(
+        in, gt, std::span<const snip::gt_state>(states), snip::rpn_options::sniper(), seed);
+
+    std::vector<std::int64_t> expected(all.size(), -1);
+    for (std::size_t k = 0; k < inside.size(); ++k) expected[std::size_t(inside[k])] = a.labels[k];
+    std::size_t mismatches = 0, positives = 0;
+    const auto* L = rt.labels.data_ptr<std::int64_t>();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        mismatches += L[i] != expected[i] ? 1 : 0;
+        positives += L[i] == 1 ? 1 : 0;
+    }
+    CHECK(mismatches == 0);
+    CHECK(positives > 0);
+    CHECK(rt.counts == a.counts);
+    // A different seed samples differently (more than 256 negatives are available).
+    CHECK(a.counts.positive + a.counts.negative == 256);
+    const sniper::rpn_target other = net->rpn_targets(anc, t, seed + 1);
+    CHECK(!other.labels.equal(rt.labels));
+
+    // Deltas: positive anchors regress onto gt 0 (the only valid one), the rest are 0.
+    snip::box_coder<float> coder;
+    coder.convention = snip::pixel_convention::inclusive;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (L[i] == 1) {
+            const auto d = coder.encode(all[i], gt[0]);
+            CHECK(rt.deltas[std::int64_t(i)][0].item<float>() == doctest::Approx(d.dx));
+            CHECK(rt.deltas[std::int64_t(i)][3].item<float>() == doctest::Approx(d.dh));
+        } else {
+            CHECK(rt.deltas[std::int64_t(i)].abs().sum().item<float>() == 0.f);
+        }
+    }
+}
+
+TEST_CASE("detector: losses at random init, and where the gradients go") {
+    torch::manual_seed(2);
+    sniper::FasterRCNN net(small_options());
+    const synthetic s = make_batch();
+    const sniper::detector_losses l = net->forward_train(s.images, s.targets, 5);
+    for (const auto* t : {&l.rpn_cls, &l.rpn_box, &l.rcnn_cls, &l.rcnn_box}) {
+        REQUIRE(t->dim() == 0);
+        CHECK(std::isfinite(t->item<double>()));
+        CHECK(t->item<double>() > 0.0);
+    }
+    // Near chance at init: BCE ~ log 2, CE ~ log(K + 1).
+    CHECK(l.rpn_cls.item<double>() == doctest::Approx(std::log(2.0)).epsilon(0.05));
+    CHECK(l.rcnn_cls.item<double>() == doctest::Approx(std::log(double(kClasses + 1))).epsilon(0.05));
+    std::printf("[detector] init losses: rpn_cls %.4f rpn_box %.4f rcnn_cls %.4f rcnn_box %.4f\n",
+                l.rpn_cls.item<double>(), l.rpn_box.item<double>(), l.rcnn_cls.item<double>(),
+                l.rcnn_box.item<double>());
+    // Same seed, same losses.
+    const sniper::detector_losses l2 = net->forward_train(s.images, s.targets, 5);
+    CHECK(l2.total().item<double>() == l.total().item<double>());
+
+    l.total().backward();
+    auto has_grad = [](const torch::Tensor& p) {
+        return p.grad().defined() && p.grad().abs().sum().item<double>() > 0.0;
+    };
+    CHECK(has_grad(net->rpn_conv->weight));
+    CHECK(has_grad(net->rpn_cls->weight));
+    CHECK(has_grad(net->rpn_bbox->weight));
+    CHECK(has_grad(net->head_conv->weight));
+    CHECK(has_grad(net->fc6->weight));
+    CHECK(has_grad(net->cls_score->weight));
+    CHECK(has_grad(net->bbox_pred->weight));
+    for (auto* layer : {&net->backbone->layer2, &net->backbone->layer3, &net->backbone->layer4})
+        for (const auto& p : (*layer)->parameters()) CHECK(has_grad(p));
+    // frozen: stem and layer1 (resnet_options::frozen_stages = 1)
+    CHECK(!net->backbone->conv1->weight.requires_grad());
+    CHECK(!net->backbone->conv1->weight.grad().defined());
+    for (const auto& p : net->backbone->layer1->parameters()) CHECK(!p.grad().defined());
+    // The optimizer's list holds exactly the parameters with requires_grad.
+    for (const auto& p : net->trainable_parameters()) CHECK(p.requires_grad());
+}
+
+TEST_CASE("detector: overfits two synthetic chips in 40 SGD steps") {
+    torch::manual_seed(3);
+    sniper::FasterRCNN net(small_options());
+    const synthetic s = make_batch();
+    torch::optim::SGD sgd(net->trainable_parameters(),
+                          torch::optim::SGDOptions(0.01).momentum(0.9));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<double> curve;
+    sniper::detector_losses first, last;
+    for (int step = 0; step < 40; ++step) {
+        sgd.zero_grad();
+        const sniper::detector_losses l = net->forward_train(s.images, s.targets, 11);
+        const torch::Tensor total = l.total();
+        REQUIRE(std::isfinite(total.item<double>()));
+        curve.push_back(total.item<double>());
+        if (step == 0) first = l;
+        last = l;
+        total.backward();
+        sgd.step();
+    }
+    std::printf("[detector] overfit total loss (40 steps, %.1f s):", seconds_since(t0));
+    for (std::size_t i = 0; i < curve.size(); i += 5) std::printf(" %.4f", curve[i]);
+    std::printf(" ... %.4f\n", curve.back());
+    std::printf("[detector]   start rpn_cls %.4f rpn_box %.4f rcnn_cls %.4f rcnn_box %.4f\n",
+                first.rpn_cls.item<double>(), first.rpn_box.item<double>(),
+                first.rcnn_cls.item<double>(), first.rcnn_box.item<double>());
+    std::printf("[detector]   end   rpn_cls %.4f rpn_box %.4f rcnn_cls %.4f rcnn_box %.4f\n",
+                last.rpn_cls.item<double>(), last.rpn_box.item<double>(),
+                last.rcnn_cls.item<double>(), last.rcnn_box.item<double>());
+    CHECK(curve.back() < 0.5 * curve.front());
+}
+
+TEST_CASE("detector: forward_test bounds") {
+    torch::manual_seed(4);
+    sniper::FasterRCNN net(small_options());
+    const synthetic s = make_batch();
+    for (const std::int64_t max_det : {std::int64_t(5), std::int64_t(100)}) {
+        const std::vector<sniper::detections> d = net->forward_test(s.images, 0.0, max_det);
+        REQUIRE(d.size() == 2);
+        for (const auto& x : d) {
+            REQUIRE(x.boxes.dim() == 2);
+            CHECK(x.boxes.size(0) <= max_det);
+            CHECK(x.boxes.size(0) > 0);  // threshold 0: every class of every RoI qualifies
+            CHECK(x.scores.size(0) == x.boxes.size(0));
+            CHECK(x.labels.size(0) == x.boxes.size(0));
+            CHECK(x.boxes.min().item<float>() >= 0.f);
+            CHECK(x.boxes.max().item<float>() <= float(kChip - 1));
+            CHECK(x.labels.min().item<std::int64_t>() >= 1);
+            CHECK(x.labels.max().item<std::int64_t>() <= kClasses);
+            CHECK((x.scores.slice(0, 1) <= x.scores.slice(0, 0, -1)).all().item<bool>());
+        }
+        if (max_det == 5) CHECK(d[0].boxes.size(0) == 5);
+    }
+    // A content size clips the boxes to it; a threshold of 1 keeps nothing.
+    const auto d = net->forward_test(s.images, 0.0, 50, {{{60, 50}}, {{128, 128}}});
+    CHECK(d[0].boxes.select(1, 2).max().item<float>() <= 59.f);
+    CHECK(d[0].boxes.select(1, 3).max().item<float>() <= 49.f);
+    CHECK(net->forward_test(s.images, 1.0, 50)[0].boxes.size(0) == 0);
+}
+
+TEST_CASE("detector: bad targets are clear errors") {
+    sniper::FasterRCNN net(small_options());
+    synthetic s = make_batch();
+    s.targets[1].classes[0] = kClasses + 1;
+    try {
+        (void)net->forward_train(s.images, s.targets, 0);
+        FAIL("no error for class id 4 with 3 classes");
+    } catch (const snip::error& e) {
+        const std::string m = e.what();
+        INFO(m);
+        CHECK(m.find("chip 1") != std::string::npos);
+        CHECK(m.find("class id 4") != std::string::npos);
+        CHECK(m.find("1..3") != std::string::npos);
+    }
+    s.targets[1].classes[0] = 0;  // 0 is background, not a gt class
+    CHECK_THROWS_AS((void)net->forward_train(s.images, s.targets, 0), snip::error);
+    s.targets[1].classes[0] = 1;
+    s.targets[1].states[0] = 7;
+    CHECK_THROWS_AS((void)net->forward_train(s.images, s.targets, 0), snip::error);
+    s.targets[1].states[0] = 0;
+    s.targets.pop_back();
+    CHECK_THROWS_AS((void)net->forward_train(s.images, s.targets, 0), snip::error);
+    sniper::detector_options o = small_options();
+    o.backbone.dilate_res5 = false;
+    CHECK_THROWS_AS((void)sniper::FasterRCNN(o), snip::error);
+}
