@@ -704,6 +704,28 @@ inline at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
     });
 }
 
+namespace detail {
+
+/// The shared body of encode_boxes and decode_boxes: views over `reference` and `x` (both
+/// N x 4, same dtype), an N x 4 output, and `code(coder, reference, x, out)` from box_coder.hpp.
+template <class Code>
+at::Tensor apply_box_coder(const std::string& op, const char* x_role, const at::Tensor& reference,
+                           const at::Tensor& x, const std::array<double, 4>& means,
+                           const std::array<double, 4>& stds, pixel_convention convention,
+                           Code&& code) {
+    const std::string ref_name = op + ": reference", x_name = op + ": " + x_role;
+    return dispatch_floating(reference, ref_name, "N x 4", [&](auto tag) {
+        using T = decltype(tag);
+        const box_view<const T> r = as_box_view<const T>(reference, ref_name);
+        const box_view<const T> v = as_box_view<const T>(x, x_name);
+        at::Tensor out = at::empty({r.size(), 4}, reference.options());
+        code(make_coder<T>(means, stds, convention), r, v, as_box_view<T>(out, op + ": output"));
+        return out;
+    });
+}
+
+} // namespace detail
+
 /// @brief Regression deltas (dx, dy, dw, dh) that move `reference[i]` onto `targets[i]`
 /// (N x 4 xyxy each, same dtype; see box_coder.hpp): ((t.cx - r.cx) / r.w - mean) / std,
 /// (log(t.w / r.w) - mean) / std. Returns N x 4.
@@ -712,15 +734,10 @@ inline at::Tensor encode_boxes(const at::Tensor& reference, const at::Tensor& ta
                                const std::array<double, 4>& means = {0, 0, 0, 0},
                                const std::array<double, 4>& stds = {1, 1, 1, 1},
                                pixel_convention convention = pixel_convention::continuous) {
-    return detail::dispatch_floating(reference, "encode_boxes: reference", "N x 4", [&](auto tag) {
-        using T = decltype(tag);
-        const box_view<const T> r = as_box_view<const T>(reference, "encode_boxes: reference");
-        const box_view<const T> t = as_box_view<const T>(targets, "encode_boxes: targets");
-        at::Tensor out = at::empty({r.size(), 4}, reference.options());
-        snip::encode_boxes(detail::make_coder<T>(means, stds, convention), r, t,
-                           as_box_view<T>(out, "encode_boxes: output"));
-        return out;
-    });
+    return detail::apply_box_coder("encode_boxes", "targets", reference, targets, means, stds,
+                                   convention, [](const auto& c, auto r, auto t, auto out) {
+                                       snip::encode_boxes(c, r, t, out);
+                                   });
 }
 
 /// @brief The boxes (N x 4 xyxy) that `deltas` (N x 4: dx, dy, dw, dh) predict from
@@ -729,15 +746,10 @@ inline at::Tensor decode_boxes(const at::Tensor& reference, const at::Tensor& de
                                const std::array<double, 4>& means = {0, 0, 0, 0},
                                const std::array<double, 4>& stds = {1, 1, 1, 1},
                                pixel_convention convention = pixel_convention::continuous) {
-    return detail::dispatch_floating(reference, "decode_boxes: reference", "N x 4", [&](auto tag) {
-        using T = decltype(tag);
-        const box_view<const T> r = as_box_view<const T>(reference, "decode_boxes: reference");
-        const box_view<const T> d = as_box_view<const T>(deltas, "decode_boxes: deltas");
-        at::Tensor out = at::empty({r.size(), 4}, reference.options());
-        snip::decode_boxes(detail::make_coder<T>(means, stds, convention), r, d,
-                           as_box_view<T>(out, "decode_boxes: output"));
-        return out;
-    });
+    return detail::apply_box_coder("decode_boxes", "deltas", reference, deltas, means, stds,
+                                   convention, [](const auto& c, auto r, auto d, auto out) {
+                                       snip::decode_boxes(c, r, d, out);
+                                   });
 }
 
 } // namespace snip::torch_ops
