@@ -231,6 +231,10 @@ struct resnet_options {
     bool dilate_first_res5_block = false; ///< also dilate layer4's first block (official SNIPER)
     bool classifier = false;              ///< build fc (for forward_classifier / ImageNet files)
     std::int64_t num_classes = 1000;      ///< fc outputs, when classifier
+    /// Channels of the stem and layer1's planes (layer k has width * 2^(k-1) planes); 64 is
+    /// torchvision's and the only value its weights fit. Smaller widths make the tiny models
+    /// of CPU tests and the embedded demo (16 cuts the compute about 16x).
+    std::int64_t width = 64;
 };
 
 /// @brief The two maps the SNIPER head reads.
@@ -252,22 +256,25 @@ public:
         }
         snip::require(options.frozen_stages >= -1 && options.frozen_stages <= 4,
                       "ResNet: frozen_stages must be in [-1, 4], got ", options.frozen_stages);
+        snip::require(options.width >= 1, "ResNet: width must be >= 1, got ", options.width);
         snip::require(!options.classifier || options.num_classes > 0,
                       "ResNet: num_classes must be > 0, got ", options.num_classes);
         bottleneck_ = options.depth >= 50;
         expansion_ = bottleneck_ ? BottleneckImpl::expansion : BasicBlockImpl::expansion;
 
-        conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 64, 7)
+        conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, options.width, 7)
                                                                .stride(2)
                                                                .padding(3)
                                                                .bias(false)));
-        bn1 = register_module("bn1", FrozenBatchNorm2d(64));
-        layer1 = register_module("layer1", make_layer(64, blocks[0], 1, false));
-        layer2 = register_module("layer2", make_layer(128, blocks[1], 2, false));
-        layer3 = register_module("layer3", make_layer(256, blocks[2], 2, false));
-        layer4 = register_module("layer4", make_layer(512, blocks[3], 2, options.dilate_res5));
+        const std::int64_t w = options.width;
+        inplanes_ = w;
+        bn1 = register_module("bn1", FrozenBatchNorm2d(w));
+        layer1 = register_module("layer1", make_layer(w, blocks[0], 1, false));
+        layer2 = register_module("layer2", make_layer(2 * w, blocks[1], 2, false));
+        layer3 = register_module("layer3", make_layer(4 * w, blocks[2], 2, false));
+        layer4 = register_module("layer4", make_layer(8 * w, blocks[3], 2, options.dilate_res5));
         if (options.classifier)
-            fc = register_module("fc", torch::nn::Linear(512 * expansion_, options.num_classes));
+            fc = register_module("fc", torch::nn::Linear(8 * w * expansion_, options.num_classes));
 
         for (auto& m : modules(/*include_self=*/false))
             if (auto* c = m->as<torch::nn::Conv2d>())
@@ -309,8 +316,8 @@ public:
     }
 
     const resnet_options& options() const { return options_; }
-    std::int64_t res4_channels() const { return 256 * expansion_; }
-    std::int64_t res5_channels() const { return 512 * expansion_; }
+    std::int64_t res4_channels() const { return 4 * options_.width * expansion_; }
+    std::int64_t res5_channels() const { return 8 * options_.width * expansion_; }
     static constexpr std::int64_t res4_stride() { return 16; }
     std::int64_t res5_stride() const { return options_.dilate_res5 ? 16 : 32; }
 

@@ -1,6 +1,7 @@
 // image.hpp: decoded RGB images and the one-pass chip resampler of the SNIPER trainer.
 //
-// Decoding goes through stb_image. Its implementation is compiled in exactly one
+// Decoding goes through stb_image (and PNG writing, for the trainer's pictures, through
+// stb_image_write). Their implementations are compiled in exactly one
 // translation unit per program, the one that defines SNIPER_IMAGE_IMPLEMENTATION
 // before it includes this header (directly or through another trainer header):
 //
@@ -347,6 +348,8 @@ inline image decode_image(const std::string& path) {
 #define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
