@@ -12,17 +12,7 @@
 #include <snip/dataset_plan.hpp>
 #include <snip/io/coco.hpp>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#endif
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include <stb_image_write.h> // implemented with SNIPER_IMAGE_IMPLEMENTATION
 
 #include <algorithm>
 #include <atomic>

@@ -48,7 +48,9 @@
 //   rcnn_cls  cross-entropy over the sampled RoIs (mean)
 //   rcnn_box  smooth L1 (beta 1, SNIPER's sigma 1) over the foreground RoIs' deltas, summed
 //             and divided by the number of sampled RoIs (torchvision's normalisation)
-// All of it runs on the CPU (the proposal, target and NMS steps use snip's CPU code).
+// Devices: the network runs where its parameters are; anchors, proposals, targets and NMS
+// run on the CPU with snip's code (small tensors copied over). Only the CPU path is tested
+// (no GPU here); the CUDA path also needs snip's torch ops built with SNIP_TORCH_CUDA.
 #pragma once
 
 #include "backbone.hpp"
@@ -313,8 +315,9 @@ public:
                                                       int height,
                                                       const proposal_options& po) const {
         torch::NoGradGuard ng;
-        const torch::Tensor s = logits.detach().to(torch::kFloat).contiguous();
-        const torch::Tensor d = deltas.detach().to(torch::kFloat).contiguous();
+        // On the CPU: snip's decode and NMS run there (a CUDA model copies these small maps).
+        const torch::Tensor s = logits.detach().to(torch::kCPU, torch::kFloat).contiguous();
+        const torch::Tensor d = deltas.detach().to(torch::kCPU, torch::kFloat).contiguous();
         torch::Tensor b = snip::torch_ops::decode_boxes(anchors, d, {0, 0, 0, 0}, {1, 1, 1, 1},
                                                         options_.convention);
         const double e = extra();
@@ -346,8 +349,12 @@ public:
     // ----- training and inference -----
 
     /// @brief The four losses of a batch. images [B, 3, S, S] float32; targets: B chips.
+    /// With `rpn_only` (SNIPER's short first stage, which trains the RPN whose proposals
+    /// mine the negative chips) neither proposals nor the head are computed and the two
+    /// RCNN losses are zeros without a gradient.
     detector_losses forward_train(const torch::Tensor& images,
-                                  const std::vector<chip_target>& targets, std::uint64_t seed) {
+                                  const std::vector<chip_target>& targets, std::uint64_t seed,
+                                  bool rpn_only = false) {
         snip::require(images.dim() == 4 && images.size(1) == 3,
                       "FasterRCNN::forward_train: images must be [B, 3, S, S], got rank ",
                       images.dim());
@@ -373,6 +380,7 @@ public:
                 rpn_targets(anc, targets[bs], gts[bs], detail::mix_seed(seed, 2 * bs));
             labels.push_back(rt.labels);
             dtargets.push_back(rt.deltas);
+            if (rpn_only) continue;
 
             const auto p = proposals(logits[b], deltas[b], anc, targets[bs].width,
                                      targets[bs].height, options_.train_proposals);
@@ -391,7 +399,8 @@ public:
             roi_deltas.push_back(
                 torch::from_blob(const_cast<float*>(ct.deltas.data()), {n, 4}, torch::kFloat).clone());
         }
-        const torch::Tensor L = torch::stack(labels), D = torch::stack(dtargets);
+        const torch::Tensor L = torch::stack(labels).to(logits.device()),
+                            D = torch::stack(dtargets).to(deltas.device());
         const torch::Tensor sampled = L >= 0, positive = L == 1;
         const double n_sampled = std::max<double>(1.0, sampled.sum().item<double>());
         namespace F = torch::nn::functional;
@@ -405,14 +414,20 @@ public:
                                         1.0 / 9.0) /
                       n_sampled;
 
+        if (rpn_only) {
+            out.rcnn_cls = torch::zeros({}, logits.options());
+            out.rcnn_box = torch::zeros({}, logits.options());
+            return out;
+        }
         const torch::Tensor feats = head_features(f);
         if (rois.empty()) {  // no proposal and no valid gt anywhere: nothing to classify
             out.rcnn_cls = feats.sum() * 0.0;
             out.rcnn_box = feats.sum() * 0.0;
             return out;
         }
-        const torch::Tensor R = torch::cat(rois), RL = torch::cat(roi_labels),
-                            RD = torch::cat(roi_deltas);
+        const torch::Tensor R = torch::cat(rois).to(feats.device()),
+                            RL = torch::cat(roi_labels).to(feats.device()),
+                            RD = torch::cat(roi_deltas).to(feats.device());
         const auto [cls, box] = head_forward(feats, R);
         out.rcnn_cls = F::cross_entropy(cls, RL);
         const torch::Tensor fg = RL > 0;
@@ -461,8 +476,9 @@ public:
             }
             const torch::Tensor R =
                 torch::cat({torch::full({P, 1}, double(b), torch::kFloat), p.first}, 1);
-            const auto [cls, del] = head_forward(feats, R);
-            const torch::Tensor prob = cls.softmax(1);
+            const auto [cls_dev, del_dev] = head_forward(feats, R.to(feats.device()));
+            const torch::Tensor prob = cls_dev.softmax(1).to(torch::kCPU);
+            const torch::Tensor del = del_dev.to(torch::kCPU);
             torch::Tensor boxes = snip::torch_ops::decode_boxes(
                 p.first, del.contiguous(), {ro.means[0], ro.means[1], ro.means[2], ro.means[3]},
                 {ro.stds[0], ro.stds[1], ro.stds[2], ro.stds[3]}, options_.convention);

@@ -350,6 +350,9 @@ inline image decode_image(const std::string& path) {
 #include <stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
+// later includes of the stb headers (draw.hpp, ...) must see declarations only
+#undef STB_IMAGE_IMPLEMENTATION
+#undef STB_IMAGE_WRITE_IMPLEMENTATION
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif

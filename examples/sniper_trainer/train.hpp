@@ -1,0 +1,630 @@
+// train.hpp: the SNIPER training loop: per-epoch chip plans, SGD with momentum and weight
+// decay, linear warmup and a step schedule scaled by the batch size, optional gradient
+// clipping, crash-safe checkpoints with optimizer and RNG state, --resume, a progress line,
+// a CSV log and a PNG of the loss curves.
+//
+//   sniper::train_options o;              // SNIPER's schedule for batch 16
+//   o.out_dir = "runs/coco";
+//   sniper::FasterRCNN net(model_options);
+//   sniper::train_result r = sniper::train(net, ds, cfg, sniper::files_in(ds, dir), &proposals, o);
+//
+// Schedule (the original's, DESIGN.md): 16 chips per GPU x 8 GPUs = 128 chips per step at
+// lr 0.015, momentum 0.9, weight decay 1e-4, warmup from lr 0.0005 over 1,000 steps, x0.1 at
+// epoch 5.33 of 7. For another batch B the learning rate scales linearly (lr = base_lr x B /
+// reference_batch) and the warmup keeps its length in CHIPS (128,000 chips: 1000 x 128 / B
+// steps), so the schedule follows the data seen, not the step count; lr steps are at epoch
+// positions (epoch + fraction of its batches done), whatever B is.
+//
+// Epochs: every epoch is planned anew (snip::plan_dataset with the seed and the epoch: the
+// stride draw and the negative-chip sample change), turned into shuffled, flipped chip jobs
+// (make_chip_jobs) and loaded by chip_loader. Step k of the whole run computes its losses
+// with seed mix(seed, k) (anchor and RoI sampling). Same inputs + same seed = same run.
+//
+// Checkpoints (`out_dir/checkpoint.pt`, a LibTorch archive): the model's parameters and
+// buffers by name, the SGD state (momentum buffers), the position (epoch, batch within it,
+// global step), the seed, the default CPU generator's state, the loss history, and the model's
+// identity (detector_identity(): backbone, widths, classes, anchors). It is written to a
+// temporary file in the same folder, flushed to disk (fsync), then renamed over the old one
+// and the folder synced: a crash at any moment leaves either the old or the new checkpoint,
+// never a torn one. --resume reads it, refuses one of another model or training setup (the
+// message names the field), and continues with the next batch: the plan, the job order and
+// every sampling seed are functions of (seed, epoch, step), so the loss sequence equals an
+// uninterrupted run's.
+//
+// Outputs in out_dir: checkpoint.pt, log.csv (step, epoch, lr, the four losses, total,
+// chips/s; rewritten atomically from the history at every log point), loss.png.
+#pragma once
+
+#include "data.hpp"
+#include "detector.hpp"
+
+#include <plot.hpp>
+
+#include <snip/dataset_plan.hpp>
+#include <snip/io/coco.hpp>
+#include <snip/detail/random.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace sniper {
+
+/// @brief Everything that drives a training run. Defaults are SNIPER's schedule for a
+/// batch of 16 chips (one GPU's share).
+struct train_options {
+    int epochs = 7;
+    int batch_size = 16;            ///< chips per step
+    double base_lr = 0.015;         ///< learning rate at reference_batch chips per step
+    int reference_batch = 128;      ///< the original: 8 GPUs x 16 chips
+    double momentum = 0.9;
+    double weight_decay = 1e-4;
+    double warmup_chips = 128000;   ///< warmup length in chips (1,000 steps of 128); 0: none
+    double warmup_start = 0.0005 / 0.015; ///< warmup's first lr as a fraction of the lr
+    std::vector<double> lr_steps{5.33};   ///< epoch positions where lr is multiplied by gamma
+    double gamma = 0.1;
+    double clip_grad_norm = 0.0;    ///< > 0: clip the global gradient L2 norm to this
+    bool rpn_only = false;          ///< SNIPER's first stage: RPN losses only
+    std::uint64_t seed = 0;
+    flip_policy flip = flip_policy::random;
+    bool negatives = true;          ///< train on the sampled negative chips (with proposals)
+    unsigned workers = 2;           ///< chip loader threads
+    std::size_t prefetch = 2;       ///< batches the loader may hold
+    unsigned plan_threads = 0;      ///< 0: all cores
+    std::string out_dir;            ///< checkpoint.pt, log.csv, loss.png; empty: nothing written
+    std::int64_t checkpoint_every = 500; ///< steps between checkpoints (and at each epoch end); 0: epoch ends only
+    std::int64_t log_every = 20;    ///< steps between log rows (CSV, PNG, progress line)
+    std::int64_t max_steps = 0;     ///< > 0: stop after this many steps in this call (a checkpoint is written)
+    bool resume = false;            ///< continue from out_dir/checkpoint.pt
+    bool quiet = false;             ///< no progress line
+    normalisation norm{};
+    snip::assign_options assign{};
+
+    /// @brief Throws snip::error naming the field when the options cannot train.
+    void validate() const {
+        snip::require(epochs >= 1, "train: epochs must be >= 1, got ", epochs);
+        snip::require(batch_size >= 1, "train: batch size must be >= 1, got ", batch_size);
+        snip::require(reference_batch >= 1, "train: reference batch must be >= 1, got ",
+                      reference_batch);
+        snip::require(std::isfinite(base_lr) && base_lr > 0, "train: learning rate must be > 0, got ",
+                      base_lr);
+        snip::require(std::isfinite(momentum) && momentum >= 0 && momentum < 1,
+                      "train: momentum must be in [0, 1), got ", momentum);
+        snip::require(std::isfinite(weight_decay) && weight_decay >= 0,
+                      "train: weight decay must be >= 0, got ", weight_decay);
+        snip::require(std::isfinite(warmup_chips) && warmup_chips >= 0,
+                      "train: warmup chips must be >= 0, got ", warmup_chips);
+        snip::require(std::isfinite(warmup_start) && warmup_start > 0 && warmup_start <= 1,
+                      "train: warmup start must be in (0, 1], got ", warmup_start);
+        snip::require(std::isfinite(gamma) && gamma > 0, "train: gamma must be > 0, got ", gamma);
+        for (std::size_t i = 0; i < lr_steps.size(); ++i)
+            snip::require(std::isfinite(lr_steps[i]) && lr_steps[i] > 0 &&
+                              (i == 0 || lr_steps[i] > lr_steps[i - 1]),
+                          "train: lr steps must be increasing epoch positions > 0, got ",
+                          lr_steps[i], " at position ", i);
+        snip::require(std::isfinite(clip_grad_norm) && clip_grad_norm >= 0,
+                      "train: gradient clipping norm must be >= 0, got ", clip_grad_norm);
+        snip::require(checkpoint_every >= 0, "train: checkpoint interval must be >= 0, got ",
+                      checkpoint_every);
+        snip::require(log_every >= 1, "train: log interval must be >= 1, got ", log_every);
+        snip::require(max_steps >= 0, "train: max steps must be >= 0, got ", max_steps);
+        snip::require(prefetch >= 1, "train: prefetch must be >= 1, got ", prefetch);
+        snip::require(!resume || !out_dir.empty(), "train: --resume needs an output folder");
+    }
+
+    /// Steps of linear warmup: warmup_chips / batch_size, rounded up.
+    std::int64_t warmup_steps() const {
+        return std::int64_t(std::ceil(warmup_chips / double(batch_size)));
+    }
+
+    /// @brief The learning rate of global step `step` taken at epoch position `epoch_pos`.
+    double lr_at(std::int64_t step, double epoch_pos) const {
+        double lr = base_lr * double(batch_size) / double(reference_batch);
+        for (double s : lr_steps)
+            if (epoch_pos >= s) lr *= gamma;
+        const std::int64_t w = warmup_steps();
+        if (step < w) lr *= warmup_start + (1.0 - warmup_start) * double(step) / double(w);
+        return lr;
+    }
+};
+
+/// @brief One log row: the losses of one step.
+struct log_row {
+    std::int64_t step = 0;
+    double epoch = 0;  ///< epoch position (epoch + fraction done)
+    double lr = 0;
+    double rpn_cls = 0, rpn_box = 0, rcnn_cls = 0, rcnn_box = 0, total = 0;
+    double chips_per_s = 0;
+};
+
+/// @brief What train() did.
+struct train_result {
+    std::int64_t steps = 0;        ///< global steps done so far (all runs)
+    std::int64_t steps_this_run = 0;
+    bool finished = false;         ///< all epochs done
+    std::vector<log_row> history;  ///< every step's losses (all runs, from the checkpoint)
+    double seconds = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Identity and checkpoints
+
+/// @brief The identity of a detector: what a checkpoint must match to load into it.
+inline std::string detector_identity(const detector_options& o) {
+    std::ostringstream s;
+    s << "resnet" << o.backbone.depth << " width " << o.backbone.width << " dilate_res5 "
+      << o.backbone.dilate_res5 << " dilate_first " << o.backbone.dilate_first_res5_block
+      << " frozen " << o.backbone.frozen_stages << " classes " << o.num_classes << " anchors "
+      << o.anchors.templates().size() << " stride " << o.anchors.stride << " rpn "
+      << o.rpn_channels << " head " << o.head_channels << " fc " << o.fc_channels << " pool "
+      << o.pool_size;
+    return s.str();
+}
+
+namespace detail {
+
+/// Writes `bytes` to `path` durably and atomically: path.tmp, fsync, rename, fsync(dir).
+inline void write_durably(const std::string& path, const std::string& bytes) {
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    snip::require(fd >= 0, path, ": cannot open ", tmp, " for writing");
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n <= 0) {
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            snip::fail(path, ": writing ", tmp, " failed (disk full?)");
+        }
+        done += std::size_t(n);
+    }
+    const bool synced = ::fsync(fd) == 0;
+    const bool closed = ::close(fd) == 0;
+    if (!synced || !closed) {
+        ::unlink(tmp.c_str());
+        snip::fail(path, ": flushing ", tmp, " to disk failed");
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        snip::fail(path, ": cannot rename ", tmp, " onto it");
+    }
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd); // best effort: the rename reaches the disk
+        ::close(dfd);
+    }
+}
+
+inline torch::Tensor history_tensor(const std::vector<log_row>& h) {
+    torch::Tensor t = torch::empty({std::int64_t(h.size()), 10}, torch::kDouble);
+    double* p = t.data_ptr<double>();
+    for (const log_row& r : h) {
+        const double v[10] = {double(r.step), r.epoch,    r.lr,       r.rpn_cls, r.rpn_box,
+                              r.rcnn_cls,     r.rcnn_box, r.total, r.chips_per_s, 0.0};
+        p = std::copy(v, v + 10, p);
+    }
+    return t;
+}
+
+inline std::vector<log_row> history_rows(const torch::Tensor& t) {
+    snip::require(t.dim() == 2 && t.size(1) == 10 && t.scalar_type() == torch::kDouble,
+                  "checkpoint: the loss history has the wrong shape");
+    const torch::Tensor c = t.contiguous();
+    const double* p = c.data_ptr<double>();
+    std::vector<log_row> out(std::size_t(c.size(0)));
+    for (log_row& r : out) {
+        r.step = std::int64_t(p[0]);
+        r.epoch = p[1], r.lr = p[2], r.rpn_cls = p[3], r.rpn_box = p[4], r.rcnn_cls = p[5];
+        r.rcnn_box = p[6], r.total = p[7], r.chips_per_s = p[8];
+        p += 10;
+    }
+    return out;
+}
+
+inline c10::IValue read_value(torch::serialize::InputArchive& ar, const std::string& key,
+                              const std::string& path) {
+    c10::IValue v;
+    snip::require(ar.try_read(key, v), path, ": not a snip-train checkpoint (no '", key, "')");
+    return v;
+}
+
+} // namespace detail
+
+/// @brief Where a training run stands (what a checkpoint holds besides the tensors).
+struct train_position {
+    int epoch = 0;            ///< current epoch
+    std::int64_t batch = 0;   ///< next batch of that epoch
+    std::int64_t step = 0;    ///< global steps done
+};
+
+/// @brief Writes a checkpoint durably (see the file comment). `setup` names the training
+/// setup a resume must match (seed, batch, dataset size, ...).
+inline void save_checkpoint(const std::string& path, FasterRCNN& net, torch::optim::SGD* sgd,
+                            const train_position& pos, const std::string& setup,
+                            const std::vector<log_row>& history,
+                            const std::vector<int>& category_ids) {
+    torch::serialize::OutputArchive ar;
+    ar.write("snip_train.format", c10::IValue(std::int64_t(1)));
+    ar.write("snip_train.model", c10::IValue(detector_identity(net->options())));
+    ar.write("snip_train.setup", c10::IValue(setup));
+    ar.write("snip_train.epoch", c10::IValue(std::int64_t(pos.epoch)));
+    ar.write("snip_train.batch", c10::IValue(pos.batch));
+    ar.write("snip_train.step", c10::IValue(pos.step));
+    ar.write("snip_train.categories",
+             c10::IValue(std::vector<std::int64_t>(category_ids.begin(), category_ids.end())));
+    ar.write("snip_train.history", detail::history_tensor(history), /*is_buffer=*/true);
+    ar.write("snip_train.rng", at::detail::getDefaultCPUGenerator().get_state(), true);
+    for (const auto& p : net->named_parameters()) ar.write("model." + p.key(), p.value().detach().cpu());
+    for (const auto& b : net->named_buffers()) ar.write("model." + b.key(), b.value().cpu(), true);
+    if (sgd) {
+        torch::serialize::OutputArchive opt;
+        sgd->save(opt);
+        ar.write("optimizer", opt);
+    }
+    std::ostringstream bytes;
+    ar.save_to(bytes);
+    detail::write_durably(path, bytes.str());
+}
+
+/// @brief What load_checkpoint found.
+struct checkpoint_info {
+    train_position position;
+    std::string setup;
+    std::vector<log_row> history;
+    std::vector<int> category_ids; ///< the dataset's category id of class 1..K
+    bool has_optimizer = false;
+};
+
+/// @brief Loads the model (and, when given, the optimizer state and the CPU generator)
+/// from a checkpoint written by save_checkpoint. Checks first, assigns after: on any
+/// error (not a checkpoint, another model, a missing or misshapen tensor) the model is
+/// untouched and the message names the file and the difference.
+inline checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net,
+                                       torch::optim::SGD* sgd = nullptr,
+                                       bool restore_rng = false) {
+    snip::require(std::filesystem::is_regular_file(path), path, ": no such checkpoint file");
+    torch::serialize::InputArchive ar;
+    try {
+        ar.load_from(path);
+    } catch (const std::exception& e) {
+        snip::fail(path, ": cannot read the checkpoint (truncated or not a LibTorch archive): ",
+                   std::string(e.what()).substr(0, 200));
+    }
+    const std::string model = detail::read_value(ar, "snip_train.model", path).toStringRef();
+    const std::string mine = detector_identity(net->options());
+    snip::require(model == mine, path, ": checkpoint of another model: it holds '", model,
+                  "', this run builds '", mine, "'");
+    checkpoint_info info;
+    info.setup = detail::read_value(ar, "snip_train.setup", path).toStringRef();
+    info.position.epoch = int(detail::read_value(ar, "snip_train.epoch", path).toInt());
+    info.position.batch = detail::read_value(ar, "snip_train.batch", path).toInt();
+    info.position.step = detail::read_value(ar, "snip_train.step", path).toInt();
+    for (std::int64_t c : detail::read_value(ar, "snip_train.categories", path).toIntVector())
+        info.category_ids.push_back(int(c));
+    torch::Tensor hist, rng;
+    snip::require(ar.try_read("snip_train.history", hist, true), path, ": no loss history");
+    info.history = detail::history_rows(hist);
+
+    // Read every tensor and check it before assigning any.
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> assign;
+    auto collect = [&](const std::string& name, const torch::Tensor& dst, bool buffer) {
+        torch::Tensor t;
+        snip::require(ar.try_read("model." + name, t, buffer), path, ": no tensor '", name, "'");
+        snip::require(t.sizes() == dst.sizes(), path, ": tensor '", name, "' has shape ",
+                      t.sizes(), ", the model's is ", dst.sizes());
+        assign.emplace_back(dst, t);
+    };
+    for (const auto& p : net->named_parameters()) collect(p.key(), p.value(), false);
+    for (const auto& b : net->named_buffers()) collect(b.key(), b.value(), true);
+    torch::serialize::InputArchive opt;
+    info.has_optimizer = ar.try_read("optimizer", opt);
+    if (restore_rng) snip::require(ar.try_read("snip_train.rng", rng, true), path, ": no RNG state");
+    {
+        torch::NoGradGuard ng;
+        for (auto& [dst, src] : assign) dst.copy_(src);
+    }
+    if (sgd) {
+        snip::require(info.has_optimizer, path, ": no optimizer state to resume from");
+        sgd->load(opt);
+    }
+    if (restore_rng) {
+        at::Generator gen = at::detail::getDefaultCPUGenerator();
+        gen.set_state(rng);
+    }
+    return info;
+}
+
+// ---------------------------------------------------------------------------------------
+// Logs and pictures
+
+inline void write_log_csv(const std::string& path, const std::vector<log_row>& h) {
+    std::string s = "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s\n";
+    char line[320];
+    for (const log_row& r : h) {
+        std::snprintf(line, sizeof line, "%lld,%.5f,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f\n",
+                      static_cast<long long>(r.step), r.epoch, r.lr, r.rpn_cls, r.rpn_box,
+                      r.rcnn_cls, r.rcnn_box, r.total, r.chips_per_s);
+        s += line;
+    }
+    snip::io::detail::write_atomically(path, s);
+}
+
+/// @brief The loss curves as a PNG: each loss smoothed over a window of steps (raw total
+/// in light grey behind), against the step.
+inline void write_loss_png(const std::string& path, const std::vector<log_row>& h,
+                           const std::string& title) {
+    plot::chart c;
+    c.title = title;
+    c.xlabel = "step";
+    c.ylabel = "loss";
+    const std::size_t n = h.size();
+    const std::size_t win = std::max<std::size_t>(1, n / 50);
+    auto smooth = [&](double log_row::*f) {
+        std::vector<double> x, y;
+        double acc = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            acc += h[i].*f;
+            if (i >= win) acc -= h[i - win].*f;
+            const std::size_t k = std::min(i + 1, win);
+            if ((i + 1) % std::max<std::size_t>(1, win / 2) == 0 || i + 1 == n) {
+                x.push_back(double(h[i].step));
+                y.push_back(acc / double(k));
+            }
+        }
+        return std::pair{x, y};
+    };
+    if (n > 0) {
+        std::vector<double> rx, ry;
+        for (const log_row& r : h) rx.push_back(double(r.step)), ry.push_back(r.total);
+        c.data.push_back({"", rx, ry, {215, 215, 215}, plot::series::line, 1});
+    }
+    const std::pair<const char*, double log_row::*> parts[] = {
+        {"total", &log_row::total},       {"rpn cls", &log_row::rpn_cls},
+        {"rpn box", &log_row::rpn_box},   {"rcnn cls", &log_row::rcnn_cls},
+        {"rcnn box", &log_row::rcnn_box}};
+    const draw::rgb colours[] = {{20, 20, 20}, {31, 119, 180}, {44, 160, 44}, {214, 39, 40},
+                                 {148, 103, 189}};
+    for (std::size_t k = 0; k < 5; ++k) {
+        auto [x, y] = smooth(parts[k].second);
+        if (k >= 3 && std::all_of(y.begin(), y.end(), [](double v) { return v == 0.0; }))
+            continue; // RPN-only runs have no RCNN losses
+        c.data.push_back({parts[k].first, x, y, colours[k], plot::series::line, k == 0 ? 3 : 2});
+    }
+    c.ymin = 0.0;
+    draw::write_png(plot::render(c, 900, 520), path);
+}
+
+/// @brief A progress line on stderr: \r-updated on a terminal, one line every ~10 s
+/// otherwise.
+class train_progress {
+public:
+    explicit train_progress(bool quiet) : quiet_(quiet), tty_(::isatty(2) != 0) {}
+    void operator()(int epoch, int epochs, std::size_t batch, std::size_t batches,
+                    std::int64_t step, const log_row& smoothed, double chips_per_s,
+                    double eta_s, bool last) {
+        if (quiet_) return;
+        const auto now = clock::now();
+        const double since = std::chrono::duration<double>(now - last_).count();
+        if (!last && since < (tty_ ? 0.25 : 10.0)) return;
+        last_ = now;
+        const int width = 24;
+        const int filled = batches ? int(double(width) * double(batch) / double(batches)) : width;
+        std::string bar(std::size_t(filled), '#');
+        bar.resize(std::size_t(width), '.');
+        std::fprintf(stderr,
+                     "%sepoch %d/%d [%s] %zu/%zu step %lld loss %.4f (rpn %.3f+%.3f rcnn "
+                     "%.3f+%.3f) lr %.3g %.1f chips/s ETA %s%s",
+                     tty_ ? "\r" : "", epoch + 1, epochs, bar.c_str(), batch, batches,
+                     static_cast<long long>(step), smoothed.total, smoothed.rpn_cls,
+                     smoothed.rpn_box, smoothed.rcnn_cls, smoothed.rcnn_box, smoothed.lr,
+                     chips_per_s, format_time(eta_s).c_str(), tty_ && !last ? "\x1b[K" : "\n");
+        std::fflush(stderr);
+    }
+    static std::string format_time(double s) {
+        if (!std::isfinite(s) || s < 0) return "?";
+        char b[32];
+        const long long t = static_cast<long long>(s + 0.5);
+        if (t >= 3600)
+            std::snprintf(b, sizeof b, "%lldh%02lldm", t / 3600, (t / 60) % 60);
+        else
+            std::snprintf(b, sizeof b, "%lldm%02llds", t / 60, t % 60);
+        return b;
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    bool quiet_, tty_;
+    clock::time_point last_ = clock::now() - std::chrono::hours(1);
+};
+
+// ---------------------------------------------------------------------------------------
+// The loop
+
+/// @brief The training setup a resume must match: everything that decides the chips and
+/// the seeds of each step besides the model.
+inline std::string train_setup(const train_options& o, const snip::plan_config& cfg,
+                               const snip::dataset& ds, bool with_proposals) {
+    std::ostringstream s;
+    s << "seed " << o.seed << " batch " << o.batch_size << " epochs " << o.epochs << " rpn_only "
+      << o.rpn_only << " flip " << int(o.flip) << " negatives " << (o.negatives && with_proposals)
+      << " images " << ds.images.size() << " boxes " << ds.num_boxes() << " chip "
+      << cfg.chip_size << " scales " << cfg.scales.size();
+    return s.str();
+}
+
+/// @brief Trains `net` on the chips of `ds` planned with `cfg` (see the file comment).
+/// `proposals` (one list per image, or null) enables negative chips. The model must
+/// already be on its device; images go there batch by batch.
+inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_config& cfg,
+                          const image_source& source,
+                          const std::vector<snip::image_proposals>* proposals,
+                          const train_options& o) {
+    o.validate();
+    cfg.validate("train: plan config");
+    snip::require(!ds.images.empty(), "train: the dataset ", ds.source, " has no images");
+    const class_map classes(ds);
+    snip::require(classes.num_classes() == net->options().num_classes, "train: the dataset ",
+                  ds.source, " has ", classes.num_classes(), " categories, the model ",
+                  net->options().num_classes, " classes");
+    std::vector<int> category_ids;
+    for (int k = 1; k <= classes.num_classes(); ++k) category_ids.push_back(classes.category(k));
+
+    const auto params = net->trainable_parameters();
+    snip::require(!params.empty(), "train: the model has no trainable parameter");
+    torch::optim::SGD sgd(params, torch::optim::SGDOptions(o.lr_at(0, 0.0))
+                                      .momentum(o.momentum)
+                                      .weight_decay(o.weight_decay));
+    const std::string setup = train_setup(o, cfg, ds, proposals != nullptr);
+    const std::string ckpt =
+        o.out_dir.empty() ? std::string() : (std::filesystem::path(o.out_dir) / "checkpoint.pt").string();
+    if (!o.out_dir.empty()) std::filesystem::create_directories(o.out_dir);
+
+    train_result res;
+    train_position pos;
+    if (o.resume) {
+        const checkpoint_info info = load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true);
+        snip::require(info.setup == setup, ckpt, ": checkpoint of another training setup: it has '",
+                      info.setup, "', this run '", setup, "'");
+        pos = info.position;
+        res.history = info.history;
+        if (!o.quiet)
+            std::fprintf(stderr, "resuming %s at epoch %d, batch %lld (step %lld)\n", ckpt.c_str(),
+                         pos.epoch + 1, static_cast<long long>(pos.batch),
+                         static_cast<long long>(pos.step));
+    }
+
+    const torch::Device device = params.front().device();
+    const resnet_options& bo = net->options().backbone;
+    const std::string title = std::string(o.rpn_only ? "RPN stage" : "training") + ": ResNet-" +
+                              std::to_string(bo.depth) +
+                              (bo.width != 64 ? " width " + std::to_string(bo.width) : "") +
+                              ", batch " + std::to_string(o.batch_size);
+    auto write_outputs = [&](bool with_checkpoint) {
+        if (o.out_dir.empty()) return;
+        if (with_checkpoint)
+            save_checkpoint(ckpt, net, &sgd, pos, setup, res.history, category_ids);
+        write_log_csv((std::filesystem::path(o.out_dir) / "log.csv").string(), res.history);
+        write_loss_png((std::filesystem::path(o.out_dir) / "loss.png").string(), res.history, title);
+    };
+
+    net->train();
+    train_progress progress(o.quiet);
+    const auto t_run = std::chrono::steady_clock::now();
+    log_row ema;
+    bool ema_set = false;
+    bool stopped = false;
+    while (pos.epoch < o.epochs && !stopped) {
+        snip::dataset_plan_options po;
+        po.seed = o.seed;
+        po.epoch = pos.epoch;
+        po.threads = o.plan_threads;
+        const auto plans = snip::plan_dataset(cfg, ds, proposals, po);
+        job_options jo;
+        jo.seed = o.seed;
+        jo.epoch = pos.epoch;
+        jo.flip = o.flip;
+        jo.negatives = o.negatives;
+        std::vector<chip_job> jobs = make_chip_jobs(plans, jo);
+        const std::size_t B = std::size_t(o.batch_size);
+        const auto batches = std::int64_t((jobs.size() + B - 1) / B);
+        snip::require(batches > 0, "train: epoch ", pos.epoch + 1,
+                      " has no chip (is any box valid at any scale?)");
+        snip::require(pos.batch < batches, "train: resuming at batch ", pos.batch, " of epoch ",
+                      pos.epoch + 1, ", which has ", batches, " batches");
+        // A resumed epoch starts at its next batch: the same jobs, minus those done.
+        jobs.erase(jobs.begin(), jobs.begin() + std::ptrdiff_t(std::size_t(pos.batch) * B));
+        loader_options lo;
+        lo.batch_size = o.batch_size;
+        lo.workers = o.workers;
+        lo.max_batches = o.prefetch;
+        lo.norm = o.norm;
+        lo.assign = o.assign;
+        chip_loader loader(ds, cfg, std::move(jobs), source, lo);
+        const auto t_epoch = std::chrono::steady_clock::now();
+        std::size_t chips_epoch = 0;
+        while (auto b = loader.next()) {
+            const double epoch_pos = pos.epoch + double(pos.batch) / double(batches);
+            const double lr = o.lr_at(pos.step, epoch_pos);
+            for (auto& g : sgd.param_groups())
+                static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+            sgd.zero_grad();
+            const detector_losses l =
+                net->forward_train(b->images.to(device), b->targets,
+                                   snip::detail::mix(o.seed, std::uint64_t(pos.step)), o.rpn_only);
+            const torch::Tensor total = l.total();
+            const double tv = total.item<double>();
+            snip::require(std::isfinite(tv), "train: the loss is ", tv, " at step ", pos.step,
+                          " (epoch ", pos.epoch + 1, ", batch ", pos.batch,
+                          "): lower the learning rate or enable gradient clipping");
+            total.backward();
+            if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, o.clip_grad_norm);
+            sgd.step();
+
+            chips_epoch += b->targets.size();
+            const double secs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count();
+            log_row r;
+            r.step = pos.step;
+            r.epoch = epoch_pos;
+            r.lr = lr;
+            r.rpn_cls = l.rpn_cls.item<double>();
+            r.rpn_box = l.rpn_box.item<double>();
+            r.rcnn_cls = l.rcnn_cls.item<double>();
+            r.rcnn_box = l.rcnn_box.item<double>();
+            r.total = tv;
+            r.chips_per_s = secs > 0 ? double(chips_epoch) / secs : 0.0;
+            res.history.push_back(r);
+            if (!ema_set) ema = r, ema_set = true;
+            auto upd = [](double& acc, double v) { acc = 0.9 * acc + 0.1 * v; };
+            upd(ema.total, r.total), upd(ema.rpn_cls, r.rpn_cls), upd(ema.rpn_box, r.rpn_box);
+            upd(ema.rcnn_cls, r.rcnn_cls), upd(ema.rcnn_box, r.rcnn_box);
+            ema.lr = lr;
+
+            ++pos.step;
+            ++pos.batch;
+            ++res.steps_this_run;
+            const bool epoch_end = pos.batch >= batches;
+            const double chips_left =
+                double(batches - pos.batch) * double(B) +
+                double(o.epochs - pos.epoch - 1) * double(batches) * double(B);
+            progress(pos.epoch, o.epochs, std::size_t(pos.batch), std::size_t(batches), pos.step,
+                     ema, r.chips_per_s, r.chips_per_s > 0 ? chips_left / r.chips_per_s : -1.0,
+                     epoch_end);
+            stopped = o.max_steps > 0 && res.steps_this_run >= o.max_steps;
+            if (epoch_end) {
+                ++pos.epoch; // the checkpoint points at the start of the next epoch
+                pos.batch = 0;
+                write_outputs(true);
+                break;
+            }
+            if ((o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) || stopped)
+                write_outputs(true);
+            else if (pos.step % o.log_every == 0)
+                write_outputs(false);
+            if (stopped) break;
+        }
+    }
+    res.steps = pos.step;
+    res.finished = pos.epoch >= o.epochs;
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+    return res;
+}
+
+} // namespace sniper

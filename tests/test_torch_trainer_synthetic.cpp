@@ -1,0 +1,384 @@
+// The trainer's synthetic dataset with pixels (examples/sniper_trainer/synthetic.hpp):
+// determinism, boxes inside their images with the requested size range, objects that
+// stand out from a textured background, the PNG + COCO round trip through write_synthetic,
+// option errors naming the field, the in-memory image source feeding the chip loader,
+// and a small multi-scale plan that covers every box.
+#define SNIPER_IMAGE_IMPLEMENTATION
+#include <data.hpp>
+#include <image.hpp>
+#include <synthetic.hpp>
+
+#include "test_util.hpp"
+
+#include <snip/dataset_plan.hpp>
+#include <snip/io/coco.hpp>
+#include <snip/plan.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using sniper::image;
+
+/// A fresh, empty temporary folder, removed by the destructor.
+struct temp_dir {
+    fs::path path;
+    explicit temp_dir(const std::string& name) {
+        path = fs::temp_directory_path() /
+               (name + "_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+        fs::remove_all(path);
+    }
+    ~temp_dir() {
+        std::error_code ignore;
+        fs::remove_all(path, ignore);
+    }
+};
+
+bool same_records(const snip::image_record& a, const snip::image_record& b) {
+    return a.id == b.id && a.file_name == b.file_name && a.width == b.width &&
+           a.height == b.height && a.boxes == b.boxes && a.ann_ids == b.ann_ids &&
+           a.categories == b.categories && a.crowd == b.crowd;
+}
+
+/// Mean colour of the pixels whose centre lies inside `inner` but not inside `hole`.
+std::array<double, 3> mean_colour(const image& im, const snip::box<double>& inner,
+                                  const snip::box<double>* hole, std::size_t* count) {
+    std::array<double, 3> sum{0, 0, 0};
+    std::size_t n = 0;
+    for (int y = std::max(0, int(inner.y1)); y < std::min(im.h, int(std::ceil(inner.y2))); ++y)
+        for (int x = std::max(0, int(inner.x1)); x < std::min(im.w, int(std::ceil(inner.x2))); ++x) {
+            const double cx = x + 0.5, cy = y + 0.5;
+            if (!(cx >= inner.x1 && cx < inner.x2 && cy >= inner.y1 && cy < inner.y2)) continue;
+            if (hole && cx >= hole->x1 && cx < hole->x2 && cy >= hole->y1 && cy < hole->y2) continue;
+            for (int c = 0; c < 3; ++c)
+                sum[std::size_t(c)] += im.at(x, y, c);
+            ++n;
+        }
+    if (count) *count = n;
+    for (auto& s : sum)
+        s /= double(std::max<std::size_t>(1, n));
+    return sum;
+}
+
+snip::box<double> grow(const snip::box<double>& b, double m) {
+    return {b.x1 - m, b.y1 - m, b.x2 + m, b.y2 + m};
+}
+
+bool boxes_touch(const snip::box<double>& a, const snip::box<double>& b) {
+    return std::min(a.x2, b.x2) > std::max(a.x1, b.x1) && std::min(a.y2, b.y2) > std::max(a.y1, b.y1);
+}
+
+} // namespace
+
+TEST_CASE("make_synthetic: the same seed gives the same set, another seed another one") {
+    sniper::synthetic_options o;
+    o.images = 12;
+    o.max_side = 400;
+    const auto a = sniper::make_synthetic(o);
+    const auto b = sniper::make_synthetic(o);
+    REQUIRE(a.ds.images.size() == 12);
+    REQUIRE(a.pixels.size() == 12);
+    for (std::size_t i = 0; i < a.ds.images.size(); ++i) {
+        CHECK(same_records(a.ds.images[i], b.ds.images[i]));
+        CHECK(a.pixels[i].px == b.pixels[i].px);
+    }
+    // A shorter set is a prefix of a longer one.
+    o.images = 5;
+    const auto prefix = sniper::make_synthetic(o);
+    for (std::size_t i = 0; i < 5; ++i) {
+        CHECK(same_records(prefix.ds.images[i], a.ds.images[i]));
+        CHECK(prefix.pixels[i].px == a.pixels[i].px);
+    }
+    o.images = 12;
+    o.seed = 2;
+    const auto c = sniper::make_synthetic(o);
+    std::size_t same_pixels = 0, same_boxes = 0;
+    for (std::size_t i = 0; i < a.ds.images.size(); ++i) {
+        same_pixels += a.pixels[i].px == c.pixels[i].px;
+        same_boxes += a.ds.images[i].boxes == c.ds.images[i].boxes;
+    }
+    CHECK(same_pixels == 0);
+    CHECK(same_boxes == 0);
+}
+
+TEST_CASE("make_synthetic: ids, names, boxes inside their images, classes and sizes as asked") {
+    sniper::synthetic_options o;
+    o.images = 64;
+    o.classes = 6;
+    o.min_side = 200;
+    o.max_side = 480;
+    o.min_object = 6;
+    o.max_object_fraction = 0.5;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto s = sniper::make_synthetic(o);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    MESSAGE("64 images of 200..480 px generated in ", secs, " s");
+
+    REQUIRE(s.ds.categories.size() == 6);
+    const char* names[] = {"disc", "square", "triangle", "diamond", "cross", "ring"};
+    for (int k = 0; k < 6; ++k) {
+        CHECK(s.ds.categories[std::size_t(k)].id == k + 1);
+        CHECK(s.ds.categories[std::size_t(k)].name == names[k]);
+    }
+    std::set<std::int64_t> ann_ids;
+    std::set<int> classes_seen;
+    int min_w = 1 << 30, max_w = 0, min_h = 1 << 30, max_h = 0;
+    double min_side = 1e9, max_fraction = 0;
+    std::size_t boxes = 0, crowd = 0;
+    for (std::size_t i = 0; i < s.ds.images.size(); ++i) {
+        const auto& im = s.ds.images[i];
+        CAPTURE(i);
+        CHECK(im.id == std::int64_t(i) + 1);
+        CHECK(im.file_name == "synth_" + std::string(i + 1 < 10 ? "00000" : "0000") +
+                                  std::to_string(i + 1) + ".png");
+        CHECK(s.pixels[i].w == im.width);
+        CHECK(s.pixels[i].h == im.height);
+        CHECK(s.pixels[i].px.size() == std::size_t(im.width) * std::size_t(im.height) * 3);
+        CHECK(im.width >= o.min_side);
+        CHECK(im.width <= o.max_side);
+        CHECK(im.height >= o.min_side);
+        CHECK(im.height <= o.max_side);
+        min_w = std::min(min_w, im.width), max_w = std::max(max_w, im.width);
+        min_h = std::min(min_h, im.height), max_h = std::max(max_h, im.height);
+        CHECK(im.boxes.size() >= std::size_t(o.min_objects));
+        CHECK(im.boxes.size() <= std::size_t(o.max_objects));
+        REQUIRE(im.ann_ids.size() == im.boxes.size());
+        REQUIRE(im.categories.size() == im.boxes.size());
+        REQUIRE(im.crowd.size() == im.boxes.size());
+        const double short_side = std::min(im.width, im.height);
+        for (std::size_t k = 0; k < im.boxes.size(); ++k) {
+            const auto& b = im.boxes[k];
+            CAPTURE(b);
+            CHECK(b.x1 >= 0);
+            CHECK(b.y1 >= 0);
+            CHECK(b.x2 <= im.width);
+            CHECK(b.y2 <= im.height);
+            CHECK(b.width() >= o.min_object);
+            CHECK(b.height() >= o.min_object);
+            CHECK(b.width() <= o.max_object_fraction * short_side + 0.125);
+            CHECK(b.height() <= o.max_object_fraction * short_side + 0.125);
+            CHECK(im.categories[k] >= 1);
+            CHECK(im.categories[k] <= 6);
+            CHECK(im.crowd[k] == 0);
+            CHECK(ann_ids.insert(im.ann_ids[k]).second);
+            classes_seen.insert(im.categories[k]);
+            min_side = std::min({min_side, b.width(), b.height()});
+            max_fraction = std::max(max_fraction, std::max(b.width(), b.height()) / short_side);
+            ++boxes;
+        }
+    }
+    CHECK(boxes == s.ds.num_boxes());
+    CHECK(boxes >= 64 * 2); // 1..6 per image
+    CHECK(*ann_ids.begin() == 1);
+    CHECK(*ann_ids.rbegin() == std::int64_t(boxes));
+    CHECK(classes_seen.size() == 6);
+    // The image sizes and object sizes span the requested ranges.
+    CHECK(min_w <= 240);
+    CHECK(min_h <= 240);
+    CHECK(max_w >= 440);
+    CHECK(max_h >= 440);
+    CHECK(min_side < 2 * o.min_object);
+    CHECK(max_fraction > 0.35);
+
+    // crowd flags in about the asked share
+    o.images = 32;
+    o.crowd_fraction = 0.3;
+    const auto c = sniper::make_synthetic(o);
+    for (const auto& im : c.ds.images)
+        for (auto f : im.crowd)
+            crowd += f;
+    const double share = double(crowd) / double(c.ds.num_boxes());
+    CAPTURE(share);
+    CHECK(share > 0.15);
+    CHECK(share < 0.45);
+}
+
+TEST_CASE("make_synthetic: objects stand out from a textured background") {
+    sniper::synthetic_options o;
+    o.images = 24;
+    o.classes = 6;
+    const auto s = sniper::make_synthetic(o);
+    std::size_t checked = 0, faint = 0;
+    double worst = 1e9;
+    for (std::size_t i = 0; i < s.ds.images.size(); ++i) {
+        const auto& rec = s.ds.images[i];
+        const image& im = s.pixels[i];
+        // The background is not flat: many distinct grey levels in the image's first row
+        // and a real spread of values.
+        std::set<int> levels;
+        for (int x = 0; x < im.w; ++x)
+            levels.insert(im.at(x, 0, 0) + im.at(x, 0, 1) + im.at(x, 0, 2));
+        CHECK(levels.size() >= 20);
+        for (std::size_t k = 0; k < rec.boxes.size(); ++k) {
+            const auto& b = rec.boxes[k];
+            const double m = std::max(3.0, 0.25 * std::min(b.width(), b.height()));
+            const auto frame = grow(b, m);
+            bool alone = true;
+            for (std::size_t j = 0; j < rec.boxes.size(); ++j)
+                if (j != k && boxes_touch(frame, rec.boxes[j])) alone = false;
+            if (!alone) continue;
+            std::size_t n_in = 0, n_out = 0;
+            const auto in = mean_colour(im, b, nullptr, &n_in);
+            const auto out = mean_colour(im, frame, &b, &n_out);
+            if (n_in == 0 || n_out == 0) continue;
+            const double diff = std::fabs(in[0] - out[0]) + std::fabs(in[1] - out[1]) +
+                                std::fabs(in[2] - out[2]);
+            worst = std::min(worst, diff);
+            faint += diff < 40;
+            ++checked;
+        }
+    }
+    CAPTURE(worst);
+    CHECK(checked >= 40);
+    CHECK(faint == 0);
+}
+
+TEST_CASE("write_synthetic: PNG files and COCO annotations read back exactly") {
+    sniper::synthetic_options o;
+    o.images = 5;
+    o.min_side = 64;
+    o.max_side = 160;
+    o.min_object = 4;
+    o.classes = 4;
+    o.crowd_fraction = 0.25;
+    o.seed = 9;
+    const auto s = sniper::make_synthetic(o);
+    temp_dir tmp("snip_synthetic");
+    const fs::path dir = tmp.path / "nested" / "set";
+    sniper::write_synthetic(s, dir.string());
+    const auto ds = snip::io::read_coco((dir / "annotations.json").string());
+    REQUIRE(ds.images.size() == s.ds.images.size());
+    REQUIRE(ds.categories.size() == 4);
+    for (std::size_t k = 0; k < 4; ++k) {
+        CHECK(ds.categories[k].id == s.ds.categories[k].id);
+        CHECK(ds.categories[k].name == s.ds.categories[k].name);
+    }
+    for (std::size_t i = 0; i < ds.images.size(); ++i) {
+        CAPTURE(i);
+        CHECK(same_records(ds.images[i], s.ds.images[i]));
+        const image back = sniper::decode_image((dir / ds.images[i].file_name).string());
+        CHECK(back.w == s.pixels[i].w);
+        CHECK(back.h == s.pixels[i].h);
+        CHECK(back.px == s.pixels[i].px);
+    }
+    // Nothing but the PNGs and the annotations (no temporary files left behind).
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        CHECK(e.path().extension() != ".tmp");
+        ++files;
+    }
+    CHECK(files == s.ds.images.size() + 1);
+    // The folder files_in reads from gives the same pixels as the in-memory source.
+    const auto from_files = sniper::files_in(ds, dir.string());
+    const auto from_memory = sniper::synthetic_source(s);
+    CHECK(from_files(3).px == from_memory(3).px);
+
+    // A folder that cannot be made: the error names it.
+    const fs::path blocker = tmp.path / "a_file";
+    { std::ofstream(blocker) << "x"; }
+    const std::string bad = (blocker / "sub").string();
+    CHECK_THROWS_WITH_AS(sniper::write_synthetic(s, bad), doctest::Contains(bad.c_str()), snip::error);
+}
+
+TEST_CASE("synthetic_options::validate names the field and the value") {
+    auto fails = [](auto change, const std::string& what) {
+        sniper::synthetic_options o;
+        change(o);
+        CAPTURE(what);
+        CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains(what.c_str()), snip::error);
+        CHECK_THROWS_WITH_AS(sniper::make_synthetic(o), doctest::Contains(what.c_str()), snip::error);
+    };
+    CHECK_NOTHROW(sniper::synthetic_options{}.validate());
+    fails([](auto& o) { o.images = 0; }, "images is 0");
+    fails([](auto& o) { o.classes = 7; }, "classes is 7");
+    fails([](auto& o) { o.classes = 0; }, "classes is 0");
+    fails([](auto& o) { o.min_side = 700; }, "min_side 700 is larger than max_side 640");
+    fails([](auto& o) { o.min_side = 8; }, "min_side is 8");
+    fails([](auto& o) { o.min_object = 0; }, "min_object is 0");
+    fails([](auto& o) { o.min_object = -3; }, "min_object is -3");
+    fails([](auto& o) { o.min_object = 200; }, "min_object 200 px is larger than the largest object");
+    fails([](auto& o) { o.max_object_fraction = 1.5; }, "max_object_fraction is 1.5");
+    fails([](auto& o) { o.max_object_fraction = 0; }, "max_object_fraction is 0");
+    fails([](auto& o) { o.min_objects = -1; }, "min_objects is -1");
+    fails([](auto& o) { o.min_objects = 7; }, "min_objects 7 is larger than max_objects 6");
+    fails([](auto& o) { o.crowd_fraction = 2; }, "crowd_fraction is 2");
+    fails([](auto& o) { o.crowd_fraction = std::nan(""); }, "crowd_fraction is nan");
+}
+
+TEST_CASE("synthetic_source: copies from memory; a small plan covers every box; the loader runs") {
+    sniper::synthetic_options o;
+    o.images = 16;
+    o.classes = 3;
+    o.crowd_fraction = 0.1;
+    o.seed = 4;
+    const auto s = sniper::make_synthetic(o);
+    const auto src = sniper::synthetic_source(s);
+    CHECK(src(0).px == s.pixels[0].px);
+    CHECK(src(15).w == s.pixels[15].w);
+    CHECK_THROWS_WITH_AS(src(16), doctest::Contains("image index 16"), snip::error);
+
+    // Three scales, 128 px chips: enlarge x2 for small objects, x1, and the whole image
+    // in one chip for the large ones.
+    snip::plan_config cfg;
+    cfg.name = "synthetic test";
+    cfg.scales = {snip::scale_spec::by_factor(2.0), snip::scale_spec::by_factor(1.0),
+                  snip::scale_spec::by_long_side(128)};
+    cfg.ranges = {{-1, 40}, {24, 100}, {64, -1}};
+    cfg.chip_size = 128;
+    cfg.stride = 16;
+    REQUIRE_NOTHROW(cfg.validate());
+    snip::plan_workspace ws;
+    std::size_t covered = 0, objects = 0;
+    for (const auto& im : s.ds.images) {
+        const auto p = snip::plan_image(cfg, im.width, im.height,
+                                        snip::box_view<const double>(snip::as_box_view(im.boxes)),
+                                        im.crowd, ws);
+        std::vector<int> chips_of(im.boxes.size(), 0);
+        for (const auto& c : p.positives)
+            for (int b : c.boxes)
+                ++chips_of[std::size_t(b)];
+        for (const auto& sp : p.scales)
+            CHECK(sp.uncoverable.empty());
+        for (std::size_t b = 0; b < im.boxes.size(); ++b) {
+            if (im.crowd[b]) {
+                CHECK(chips_of[b] == 0);
+                continue;
+            }
+            CAPTURE(im.boxes[b]);
+            CHECK(chips_of[b] >= 1);
+            covered += chips_of[b] >= 1;
+            ++objects;
+        }
+    }
+    CHECK(objects > 16);
+    CHECK(covered == objects);
+
+    // The chips of one epoch load from memory into batches.
+    snip::dataset_plan_options po;
+    po.seed = 1;
+    po.threads = 1;
+    const auto plans = snip::plan_dataset(cfg, s.ds, nullptr, po);
+    auto jobs = sniper::make_chip_jobs(plans, {.seed = 1});
+    const std::size_t n_jobs = jobs.size();
+    REQUIRE(n_jobs > 0);
+    sniper::chip_loader loader(s.ds, cfg, std::move(jobs), src,
+                               {.batch_size = 8, .workers = 2, .max_batches = 2});
+    std::size_t chips = 0, targets = 0;
+    while (auto batch = loader.next()) {
+        chips += std::size_t(batch->images.size(0));
+        for (const auto& t : batch->targets)
+            targets += std::size_t(t.boxes.size(0));
+    }
+    CHECK(chips == n_jobs);
+    CHECK(targets >= objects);
+}

@@ -1,0 +1,314 @@
+// The training loop (examples/sniper_trainer/train.hpp): the learning-rate schedule against
+// hand-computed values, a smoke training of a tiny model where the loss falls, the RPN-only
+// stage, checkpoint + resume giving exactly the loss sequence of an uninterrupted run,
+// refused checkpoints (another model, another setup, a truncated file) that leave the model
+// untouched, bad options, and the CSV / PNG outputs.
+// LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
+#define SNIPER_IMAGE_IMPLEMENTATION
+#include <train.hpp>
+
+#include "test_util.hpp"
+
+#include <snip/detail/random.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+sniper::detector_options tiny_model(std::int64_t classes = 2) {
+    sniper::detector_options o;
+    o.backbone.depth = 18;
+    o.backbone.width = 8;
+    o.backbone.frozen_stages = -1;
+    o.num_classes = classes;
+    o.rpn_channels = 32;
+    o.head_channels = 16;
+    o.fc_channels = 64;
+    return o;
+}
+
+/// Four small images with 2-3 solid rectangles each on a noisy background; class 1 red,
+/// class 2 blue. Boxes continuous, original px.
+struct toy_set {
+    snip::dataset ds;
+    std::vector<sniper::image> pixels;
+};
+
+toy_set make_toy(int n = 4, std::uint64_t seed = 5) {
+    toy_set t;
+    t.ds.source = "toy";
+    t.ds.categories = {{3, "red"}, {7, "blue"}};
+    snip::detail::splitmix64 g{seed};
+    for (int i = 0; i < n; ++i) {
+        const int w = 160, h = 128;
+        sniper::image im(w, h);
+        for (auto& v : im.px) v = std::uint8_t(100 + g.below(40));
+        snip::image_record r;
+        r.id = i + 1;
+        r.file_name = "toy_" + std::to_string(i) + ".png";
+        r.width = w;
+        r.height = h;
+        const int k = 2 + int(g.below(2));
+        for (int j = 0; j < k; ++j) {
+            const int bw = 16 + int(g.below(40)), bh = 16 + int(g.below(40));
+            const int x = int(g.below(std::uint64_t(w - bw))), y = int(g.below(std::uint64_t(h - bh)));
+            const int cls = int(g.below(2));
+            for (int yy = y; yy < y + bh; ++yy)
+                for (int xx = x; xx < x + bw; ++xx) {
+                    std::uint8_t* p = im.row(yy) + 3 * xx;
+                    p[0] = cls == 0 ? 230 : 20;
+                    p[1] = 30;
+                    p[2] = cls == 0 ? 20 : 230;
+                }
+            r.boxes.push_back({double(x), double(y), double(x + bw), double(y + bh)});
+            r.ann_ids.push_back(100 * (i + 1) + j);
+            r.categories.push_back(cls == 0 ? 3 : 7);
+            r.crowd.push_back(0);
+        }
+        t.ds.images.push_back(std::move(r));
+        t.pixels.push_back(std::move(im));
+    }
+    return t;
+}
+
+snip::plan_config toy_plan() {
+    snip::plan_config c;
+    c.name = "toy";
+    c.scales = {snip::scale_spec::by_factor(1.0)};
+    c.ranges = {snip::valid_range{-1.0, -1.0}};
+    c.chip_size = 128;
+    c.stride = 32;
+    return c;
+}
+
+sniper::image_source source_of(const toy_set& t) {
+    return [&t](std::size_t i) { return t.pixels.at(i); };
+}
+
+sniper::train_options toy_train(const std::string& out) {
+    sniper::train_options o;
+    o.epochs = 3;
+    o.batch_size = 2;
+    o.base_lr = 0.02;
+    o.reference_batch = 2;
+    o.warmup_chips = 4;
+    o.lr_steps = {2.5};
+    o.seed = 17;
+    o.workers = 1;
+    o.out_dir = out;
+    o.checkpoint_every = 0;
+    o.log_every = 2;
+    o.quiet = true;
+    return o;
+}
+
+fs::path fresh_dir(const std::string& name) {
+    const fs::path d = fs::temp_directory_path() / ("snip_train_test_" + name);
+    fs::remove_all(d);
+    return d;
+}
+
+std::vector<double> totals(const std::vector<sniper::log_row>& h) {
+    std::vector<double> v;
+    for (const auto& r : h) v.push_back(r.total);
+    return v;
+}
+
+} // namespace
+
+TEST_CASE("train: the learning-rate schedule follows SNIPER's, scaled by the batch") {
+    sniper::train_options o; // batch 16 of SNIPER's 128
+    CHECK(o.warmup_steps() == 8000);
+    CHECK(o.lr_at(0, 0.0) == doctest::Approx(0.015 * 16 / 128 * 0.0005 / 0.015));
+    CHECK(o.lr_at(4000, 0.5) == doctest::Approx(0.015 / 8 * (1.0 / 30 + (29.0 / 30) * 0.5)));
+    CHECK(o.lr_at(8000, 1.0) == doctest::Approx(0.001875));
+    CHECK(o.lr_at(100000, 5.32) == doctest::Approx(0.001875));
+    CHECK(o.lr_at(100000, 5.33) == doctest::Approx(0.0001875));
+    o.batch_size = 128;
+    CHECK(o.warmup_steps() == 1000);
+    CHECK(o.lr_at(1000, 2.0) == doctest::Approx(0.015));
+    o.lr_steps = {1.0, 2.0};
+    CHECK(o.lr_at(5000, 2.5) == doctest::Approx(0.00015));
+    o.warmup_chips = 0;
+    CHECK(o.lr_at(0, 0.0) == doctest::Approx(0.015));
+}
+
+TEST_CASE("train: bad options are refused with the field named") {
+    auto msg = [](sniper::train_options o) {
+        try {
+            o.validate();
+        } catch (const snip::error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    sniper::train_options o;
+    o.batch_size = 0;
+    CHECK(msg(o).find("batch size must be >= 1, got 0") != std::string::npos);
+    o = {};
+    o.base_lr = -1;
+    CHECK(msg(o).find("learning rate must be > 0, got -1") != std::string::npos);
+    o = {};
+    o.lr_steps = {3.0, 2.0};
+    CHECK(msg(o).find("lr steps must be increasing") != std::string::npos);
+    o = {};
+    o.momentum = 1.0;
+    CHECK(msg(o).find("momentum must be in [0, 1), got 1") != std::string::npos);
+    o = {};
+    o.resume = true;
+    CHECK(msg(o).find("--resume needs an output folder") != std::string::npos);
+    o = {};
+    CHECK(msg(o).empty());
+}
+
+TEST_CASE("train: a tiny model's loss falls; outputs are written") {
+    torch::manual_seed(1);
+    const toy_set t = make_toy();
+    sniper::FasterRCNN net(tiny_model());
+    const fs::path out = fresh_dir("smoke");
+    sniper::train_options o = toy_train(out.string());
+    o.epochs = 12; // 4 chips per epoch at batch 2: 24 steps
+    o.lr_steps = {};
+    const sniper::train_result r = sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    REQUIRE(r.finished);
+    REQUIRE(r.history.size() == std::size_t(r.steps));
+    REQUIRE(r.steps >= 20);
+    const auto v = totals(r.history);
+    double first = 0, last = 0;
+    for (int i = 0; i < 4; ++i) first += v[std::size_t(i)] / 4, last += v[v.size() - 1 - std::size_t(i)] / 4;
+    std::printf("[train] smoke: %lld steps in %.1f s, total loss %.3f -> %.3f (first/last 4 steps)\n",
+                static_cast<long long>(r.steps), r.seconds, first, last);
+    CHECK(last < 0.7 * first);
+    for (const auto& row : r.history) CHECK(row.rcnn_cls > 0.0);
+    // Outputs: CSV with a header and one row per step, a PNG, the checkpoint.
+    std::ifstream csv(out / "log.csv");
+    std::string line;
+    std::getline(csv, line);
+    CHECK(line == "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s");
+    std::size_t rows = 0;
+    while (std::getline(csv, line)) ++rows;
+    CHECK(rows == r.history.size());
+    CHECK(fs::file_size(out / "loss.png") > 1000);
+    CHECK(fs::exists(out / "checkpoint.pt"));
+    CHECK_FALSE(fs::exists(out / "checkpoint.pt.tmp"));
+}
+
+TEST_CASE("train: the RPN-only stage trains the RPN alone") {
+    torch::manual_seed(2);
+    const toy_set t = make_toy();
+    sniper::FasterRCNN net(tiny_model());
+    const torch::Tensor fc6_before = net->fc6->weight.clone();
+    sniper::train_options o = toy_train("");
+    o.rpn_only = true;
+    o.epochs = 2;
+    const sniper::train_result r = sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    REQUIRE(r.steps == 4);
+    for (const auto& row : r.history) {
+        CHECK(row.rcnn_cls == 0.0);
+        CHECK(row.rcnn_box == 0.0);
+        CHECK(row.rpn_cls > 0.0);
+    }
+    // The head gets no gradient; weight decay does not touch a parameter without one.
+    CHECK(torch::equal(net->fc6->weight, fc6_before));
+}
+
+TEST_CASE("train: checkpoint + resume gives the loss sequence of an uninterrupted run") {
+    const toy_set t = make_toy();
+    const snip::plan_config cfg = toy_plan();
+    // Uninterrupted: 3 epochs x 2 batches.
+    torch::manual_seed(9);
+    sniper::FasterRCNN a(tiny_model());
+    const fs::path da = fresh_dir("resume_a");
+    const sniper::train_result ra = sniper::train(a, t.ds, cfg, source_of(t), nullptr, toy_train(da.string()));
+    REQUIRE(ra.finished);
+    REQUIRE(ra.steps == 6);
+
+    // Interrupted after 3 steps (mid-epoch 2), then after 1 more, then to the end; each part
+    // in a fresh model object that only sees the checkpoint.
+    const fs::path db = fresh_dir("resume_b");
+    std::vector<std::int64_t> parts{3, 1, 0};
+    sniper::train_result rb;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+        // later parts start from another init: the checkpoint must overwrite all of it
+        torch::manual_seed(k == 0 ? 9 : 1000 + k);
+        sniper::FasterRCNN b(tiny_model());
+        sniper::train_options o = toy_train(db.string());
+        o.max_steps = parts[k];
+        o.resume = k > 0;
+        rb = sniper::train(b, t.ds, cfg, source_of(t), nullptr, o);
+        CHECK(rb.steps_this_run == (k == 2 ? 2 : parts[k]));
+    }
+    REQUIRE(rb.finished);
+    const auto va = totals(ra.history), vb = totals(rb.history);
+    REQUIRE(va.size() == vb.size());
+    for (std::size_t i = 0; i < va.size(); ++i) {
+        INFO("step ", i);
+        CHECK(va[i] == vb[i]); // bit-identical: same plan, jobs, seeds and state
+    }
+    for (std::size_t i = 0; i < va.size(); ++i) CHECK(ra.history[i].lr == rb.history[i].lr);
+}
+
+TEST_CASE("train: checkpoints of another model or setup, and broken files, are refused") {
+    const toy_set t = make_toy();
+    torch::manual_seed(4);
+    sniper::FasterRCNN net(tiny_model());
+    const fs::path d = fresh_dir("refuse");
+    sniper::train_options o = toy_train(d.string());
+    o.max_steps = 1;
+    sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    const std::string ck = (d / "checkpoint.pt").string();
+    REQUIRE(fs::exists(ck));
+
+    // Another model: a wider backbone. The message names both; the model is untouched.
+    sniper::detector_options other = tiny_model();
+    other.backbone.width = 16;
+    sniper::FasterRCNN wide(other);
+    const torch::Tensor before = wide->backbone->conv1->weight.clone();
+    try {
+        sniper::load_checkpoint(ck, wide);
+        FAIL("loaded a checkpoint of another model");
+    } catch (const snip::error& e) {
+        const std::string m = e.what();
+        CHECK(m.find("checkpoint of another model") != std::string::npos);
+        CHECK(m.find("width 8") != std::string::npos);
+        CHECK(m.find("width 16") != std::string::npos);
+    }
+    CHECK(torch::equal(before, wide->backbone->conv1->weight));
+
+    // Another setup (seed): refused on --resume.
+    sniper::FasterRCNN same(tiny_model());
+    o.seed = 18;
+    o.resume = true;
+    try {
+        sniper::train(same, t.ds, toy_plan(), source_of(t), nullptr, o);
+        FAIL("resumed another setup");
+    } catch (const snip::error& e) {
+        CHECK(std::string(e.what()).find("another training setup") != std::string::npos);
+        CHECK(std::string(e.what()).find("seed 17") != std::string::npos);
+    }
+
+    // A truncated file.
+    const fs::path cut = d / "cut.pt";
+    fs::copy_file(ck, cut);
+    fs::resize_file(cut, fs::file_size(cut) / 2);
+    CHECK_THROWS_WITH_AS(sniper::load_checkpoint(cut.string(), same),
+                         doctest::Contains("cannot read the checkpoint"), snip::error);
+    CHECK_THROWS_WITH_AS(sniper::load_checkpoint((d / "none.pt").string(), same),
+                         doctest::Contains("no such checkpoint file"), snip::error);
+    // A model with another class count.
+    sniper::FasterRCNN three(tiny_model(3));
+    CHECK_THROWS_WITH_AS(sniper::load_checkpoint(ck, three), doctest::Contains("classes 2"),
+                         snip::error);
+    // The dataset must match the model's classes.
+    sniper::train_options fresh = toy_train("");
+    CHECK_THROWS_WITH_AS(sniper::train(three, t.ds, toy_plan(), source_of(t), nullptr, fresh),
+                         doctest::Contains("has 2 categories, the model 3 classes"), snip::error);
+}
