@@ -39,8 +39,8 @@ namespace {
 
 constexpr int kW = 150, kH = 110;
 
-sniper::detector_options tiny_options(
-    snip::pixel_convention conv = snip::pixel_convention::inclusive) {
+sniper::detector_options
+tiny_options(snip::pixel_convention conv = snip::pixel_convention::inclusive) {
     sniper::detector_options o;
     o.backbone.depth = 18;
     o.backbone.width = 8;
@@ -73,7 +73,8 @@ sniper::image test_image(int w = kW, int h = kH) {
     auto fill = [&](int x1, int y1, int x2, int y2, std::array<std::uint8_t, 3> c) {
         for (int y = y1; y < y2; ++y)
             for (int x = x1; x < x2; ++x)
-                for (int k = 0; k < 3; ++k) img.row(y)[3 * x + k] = c[std::size_t(k)];
+                for (int k = 0; k < 3; ++k)
+                    img.row(y)[3 * x + k] = c[std::size_t(k)];
     };
     fill(10, 12, 60, 50, {220, 30, 30});
     fill(70, 40, 140, 100, {30, 200, 40});
@@ -172,7 +173,8 @@ TEST_CASE("whole_image: one-pass resize, exact factors, normalisation, zero padd
 
     // (60, 100): short side 110 -> 60, long side 150 * 60 / 110 = 81.8 -> 81.
     const auto b = sniper::whole_image(img, snip::scale_spec::by_resolution(60, 100), 16);
-    const snip::scaled_image s = snip::scale_image(snip::scale_spec::by_resolution(60, 100), kW, kH);
+    const snip::scaled_image s =
+        snip::scale_image(snip::scale_spec::by_resolution(60, 100), kW, kH);
     CHECK(b.width == s.width);
     CHECK(b.height == s.height);
     CHECK(b.fx == double(s.width) / kW);
@@ -204,9 +206,9 @@ TEST_CASE("detect_scale: forward_test's boxes mapped to original pixels") {
             o.scales = {snip::scale_spec::by_factor(f)};
             o.merge.ranges = {{-1, -1}};
             const sniper::whole_image_input in = sniper::whole_image(img, o.scales[0]);
-            const sniper::detections ref = net->forward_test(
-                in.tensor, o.score_threshold, o.max_per_scale,
-                {std::array<int, 2>{in.width, in.height}})[0];
+            const sniper::detections ref =
+                net->forward_test(in.tensor, o.score_threshold, o.max_per_scale,
+                                  {std::array<int, 2>{in.width, in.height}})[0];
             const sniper::image_detections got = sniper::detect_scale(net, img, o, 0);
             REQUIRE(got.size() == std::size_t(ref.boxes.size(0)));
             REQUIRE(got.size() > 0);
@@ -261,7 +263,8 @@ TEST_CASE("detect_image: multi-scale merge honours the per-scale valid ranges") 
     const sniper::image_detections again = sniper::detect_image(net, img, o);
     CHECK_FALSE(net->is_training());
     REQUIRE(again.size() == d.size());
-    for (std::size_t i = 0; i < d.size(); ++i) CHECK(again.boxes[i] == d.boxes[i]);
+    for (std::size_t i = 0; i < d.size(); ++i)
+        CHECK(again.boxes[i] == d.boxes[i]);
 
     REQUIRE(d.size() > 0);
     check_inside(d, kW, kH);
@@ -289,6 +292,11 @@ TEST_CASE("detect_image: multi-scale merge honours the per-scale valid ranges") 
     // The top-k cut of the merge.
     o.merge.max_per_image = 5;
     CHECK(sniper::detect_image(net, img, o).size() == 5);
+    // Nothing above the threshold at any scale (random class scores are ~1 / (K + 1)).
+    o.score_threshold = 0.9;
+    const sniper::image_detections none = sniper::detect_image(net, img, o);
+    CHECK(none.size() == 0);
+    CHECK(none.scores.empty());
 }
 
 TEST_CASE("merge_scales: hand-made detections") {
@@ -312,7 +320,8 @@ TEST_CASE("merge_scales: hand-made detections") {
     CHECK(d.labels[1] == 2);
     CHECK(d.scales[1] == 1);
 
-    CHECK(contains(error_of([&] { sniper::merge_scales({s0}, m); }), "1 scales but 2 valid ranges"));
+    CHECK(
+        contains(error_of([&] { sniper::merge_scales({s0}, m); }), "1 scales but 2 valid ranges"));
     s1.labels.pop_back();
     CHECK(contains(error_of([&] { sniper::merge_scales({s0, s1}, m); }), "scale 1 has 2 boxes"));
 }
@@ -331,8 +340,7 @@ TEST_CASE("inference_options: validation and plan-derived ranges") {
     CHECK(contains(bad([](auto& x) { x.merge.ranges.pop_back(); }),
                    "3 test scales but 2 valid ranges"));
     CHECK(contains(bad([](auto& x) { x.scales.clear(); }), "at least one test scale"));
-    CHECK(contains(bad([](auto& x) { x.scales[1] = snip::scale_spec::by_factor(-2); }),
-                   "scale 1"));
+    CHECK(contains(bad([](auto& x) { x.scales[1] = snip::scale_spec::by_factor(-2); }), "scale 1"));
     CHECK(contains(bad([](auto& x) { x.score_threshold = 1.5; }), "score_threshold"));
     CHECK(contains(bad([](auto& x) { x.max_per_scale = 0; }), "max_per_scale"));
     CHECK(contains(bad([](auto& x) { x.pad_multiple = 0; }), "pad_multiple"));
@@ -395,9 +403,9 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
     torch::NoGradGuard ng;
     const auto f = net->backbone->forward(in.tensor);
     const auto r = net->rpn_forward(f.res4);
-    const auto [rb, rs] = net->proposals(r.flat_objectness()[0], r.flat_deltas()[0],
-                                         net->anchors(f.res4.size(2), f.res4.size(3)), in.width,
-                                         in.height, po);
+    const auto [rb, rs] =
+        net->proposals(r.flat_objectness()[0], r.flat_deltas()[0],
+                       net->anchors(f.res4.size(2), f.res4.size(3)), in.width, in.height, po);
     REQUIRE(rb.size(0) <= std::int64_t(p.boxes.size()));
     const auto prob = rs.sigmoid();
     for (std::int64_t k = 0; k < rb.size(0); ++k) {
@@ -409,8 +417,8 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
         CHECK(p.scores[std::size_t(k)] == prob[k].item<float>());
     }
 
-    CHECK(contains(error_of([&] { sniper::propose_image(net, img, {}, po); }),
-                   "at least one scale"));
+    CHECK(
+        contains(error_of([&] { sniper::propose_image(net, img, {}, po); }), "at least one scale"));
     po.post_nms = 0;
     CHECK(contains(error_of([&] { sniper::propose_image(net, img, scales, po); }), "post_nms"));
 }
@@ -424,8 +432,8 @@ TEST_CASE("writers: proposals and COCO results round trip") {
 
     // Proposals: the network's for image 0, hand-made ones (one on the border) for image 1.
     std::vector<snip::image_proposals> props(2);
-    props[0] = sniper::propose_image(net, img, {snip::scale_spec::by_factor(1.0)},
-                                     {6000, 40, 0.7, 2.0});
+    props[0] =
+        sniper::propose_image(net, img, {snip::scale_spec::by_factor(1.0)}, {6000, 40, 0.7, 2.0});
     props[1].boxes = {{0, 0, 80, 60}, {1.25, 2.5, 3.75, 59.9}};
     props[1].scores = {0.25f, 0.123456789f};
     const std::string ppath = tmp.file("proposals.json");
@@ -494,9 +502,7 @@ TEST_CASE("writers: proposals and COCO results round trip") {
     const std::string missing = (tmp.path / "no_such_dir" / "x.json").string();
     CHECK(contains(error_of([&] { sniper::write_proposals(missing, ds, props); }), missing));
     CHECK(contains(error_of([&] { sniper::write_results(missing, ds, dets, classes); }), missing));
-    CHECK(contains(error_of([&] {
-                       sniper::write_proposals(ppath, ds, {props[0]});
-                   }),
+    CHECK(contains(error_of([&] { sniper::write_proposals(ppath, ds, {props[0]}); }),
                    ppath + ": 1 proposal lists for 2 images"));
     auto bad = props;
     bad[1].boxes[0].x2 = 95;
@@ -545,13 +551,14 @@ TEST_CASE("draw_detections: a PNG of the image with outlines and labels") {
     CHECK(px(80, 60) == std::array<int, 3>{green.r, green.g, green.b}); // right edge: ceil(81) - 1
     CHECK(px(50, 90) == std::array<int, 3>{green.r, green.g, green.b}); // bottom edge
     CHECK(px(81, 60) == std::array<int, 3>{90, 90, 90});
-    CHECK(px(5, 20) == std::array<int, 3>{90, 90, 90});   // below min_score: not drawn
+    CHECK(px(5, 20) == std::array<int, 3>{90, 90, 90});      // below min_score: not drawn
     CHECK(px(100, 10) == std::array<int, 3>{255, 255, 255}); // ground truth corner
-    CHECK(px(50, 60) == std::array<int, 3>{90, 90, 90});  // inside: untouched
+    CHECK(px(50, 60) == std::array<int, 3>{90, 90, 90});     // inside: untouched
     // The label sits above the box, in the class colour.
     int label_px = 0;
     for (int y = 0; y < 30; ++y)
-        for (int x = 20; x < 80; ++x) label_px += px(x, y) == std::array<int, 3>{green.r, green.g, green.b};
+        for (int x = 20; x < 80; ++x)
+            label_px += px(x, y) == std::array<int, 3>{green.r, green.g, green.b};
     CHECK(label_px > 50);
 
     // The network's detections of a real-looking image, no names, no ground truth.

@@ -1,4 +1,4 @@
-// cli.hpp: the small command framework of snip-chips. Each cmd_*.cpp registers one
+// cli.hpp: the small command framework of snip-chips (and snip-train). Each cmd_*.cpp registers one
 // subcommand with SNIP_COMMAND; main.cpp dispatches.
 #pragma once
 
@@ -19,6 +19,13 @@ struct command {
     std::string usage;  ///< full --help text
     std::function<int(const std::vector<std::string>&)> run;
 };
+
+/// The program's name in messages ("see <program> <command> --help"); snip-train sets
+/// its own.
+inline std::string& program() {
+    static std::string p = "snip-chips";
+    return p;
+}
 
 inline std::map<std::string, command>& registry() {
     static std::map<std::string, command> r;
@@ -51,7 +58,7 @@ public:
                 continue;
             }
             if (!contains(known, a))
-                snip::fail(cmd_, ": unknown option '", a, "' (see snip-chips ", cmd_, " --help)");
+                snip::fail(cmd_, ": unknown option '", a, "' (see ", program(), " ", cmd_, " --help)");
             if (!has_v) {
                 if (i + 1 >= argv.size()) snip::fail(cmd_, ": option ", a, " needs a value");
                 v = argv[++i];
@@ -71,7 +78,7 @@ public:
     }
     std::string required(const std::string& k) const {
         auto v = get(k);
-        if (!v) snip::fail(cmd_, ": option ", k, " is required (see snip-chips ", cmd_, " --help)");
+        if (!v) snip::fail(cmd_, ": option ", k, " is required (see ", program(), " ", cmd_, " --help)");
         return *v;
     }
     long long integer(const std::string& k, long long d) const {

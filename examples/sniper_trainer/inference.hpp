@@ -30,9 +30,10 @@
 // valid ranges of the merge are therefore measured as sqrt(w * h) of these continuous
 // original-pixel boxes, so multiscale_merge_options::convention should stay continuous.
 //
-// Modes: detect_image / propose_image put the network in eval mode (frozen batch-norm
-// statistics) and restore its previous mode afterwards, even on an exception; they run
-// without gradient. The input goes to the device of the network's first parameter and
+// Modes: detect_image / propose_image put the network in eval mode and restore its previous
+// mode afterwards, even on an exception (today's network behaves the same in both, its
+// BatchNorms are frozen; the guard keeps inference right if a mode-dependent layer comes);
+// they run without gradient. The input goes to the device of the network's first parameter and
 // the results come back to the CPU.
 //
 // stb: draw_detections uses snip-chips' raster toolkit (examples/chip_planner/draw.hpp),
@@ -40,17 +41,10 @@
 // SNIPER_IMAGE_IMPLEMENTATION (image.hpp).
 #pragma once
 
-// draw.hpp includes stb's headers. When image.hpp has already compiled stb's implementations
-// in this translation unit, their *_IMPLEMENTATION macros are still defined and a second
-// include would compile them again: drop the macros first (the implementations are done).
-#if defined(SNIPER_IMAGE_IMPLEMENTATION_DONE)
-#undef STB_IMAGE_IMPLEMENTATION
-#undef STB_IMAGE_WRITE_IMPLEMENTATION
-#endif
-#include <draw.hpp>
-
 #include "data.hpp"
 #include "detector.hpp"
+
+#include <draw.hpp>
 
 #include <snip/box.hpp>
 #include <snip/config.hpp>
@@ -92,9 +86,9 @@ struct inference_options {
     /// The merge: one valid range per scale (sqrt(w * h), original px), Gaussian Soft-NMS
     /// sigma and threshold, max_per_image. Its defaults are SNIPER's COCO test ranges.
     snip::multiscale_merge_options merge{};
-    double score_threshold = 0.05;   ///< forward_test keeps class scores > this, per scale
+    double score_threshold = 0.05;    ///< forward_test keeps class scores > this, per scale
     std::int64_t max_per_scale = 300; ///< forward_test keeps at most this many per scale
-    int pad_multiple = 16;           ///< pad each side up to a multiple of this (1: none)
+    int pad_multiple = 16;            ///< pad each side up to a multiple of this (1: none)
     normalisation norm{};
 
     /// @brief SNIPER's COCO test setting: resolutions (1400,2000), (800,1280), (480,512)
@@ -132,10 +126,9 @@ struct inference_options {
                       " test scales but ", merge.ranges.size(),
                       " valid ranges (merge.ranges); give one range per scale");
         merge.validate();
-        snip::require(std::isfinite(score_threshold) && score_threshold >= 0.0 &&
-                          score_threshold < 1.0,
-                      "inference_options: score_threshold must be in [0, 1), got ",
-                      score_threshold);
+        snip::require(
+            std::isfinite(score_threshold) && score_threshold >= 0.0 && score_threshold < 1.0,
+            "inference_options: score_threshold must be in [0, 1), got ", score_threshold);
         snip::require(max_per_scale >= 1, "inference_options: max_per_scale must be >= 1, got ",
                       max_per_scale);
         snip::require(pad_multiple >= 1, "inference_options: pad_multiple must be >= 1, got ",
@@ -144,8 +137,8 @@ struct inference_options {
             snip::require(std::isfinite(norm.std[c]) && norm.std[c] != 0.f &&
                               std::isfinite(norm.mean[c]),
                           "inference_options: normalisation of channel ", c,
-                          " needs a finite mean and a finite non-zero std, got mean ",
-                          norm.mean[c], ", std ", norm.std[c]);
+                          " needs a finite mean and a finite non-zero std, got mean ", norm.mean[c],
+                          ", std ", norm.std[c]);
     }
 };
 
@@ -197,8 +190,8 @@ inline torch::Device device_of(const torch::nn::Module& m) {
 }
 
 inline void check_image(const image& img, const char* who) {
-    snip::require(!img.empty() && img.px.size() == std::size_t(img.w) * std::size_t(img.h) * 3,
-                  who, ": the image is empty or its buffer does not hold ", img.w, " x ", img.h,
+    snip::require(!img.empty() && img.px.size() == std::size_t(img.w) * std::size_t(img.h) * 3, who,
+                  ": the image is empty or its buffer does not hold ", img.w, " x ", img.h,
                   " RGB pixels");
 }
 
@@ -213,8 +206,8 @@ inline void check_proposal_options(const proposal_options& po, const char* who) 
 
 /// [n, 4] scaled-px boxes of the network's convention -> original px, continuous.
 inline std::vector<snip::box<double>> to_original(const torch::Tensor& boxes,
-                                                  const whole_image_input& in, int img_w,
-                                                  int img_h, snip::pixel_convention conv) {
+                                                  const whole_image_input& in, int img_w, int img_h,
+                                                  snip::pixel_convention conv) {
     const torch::Tensor b = boxes.detach().to(torch::kCPU, torch::kDouble).contiguous();
     const double* p = b.data_ptr<double>();
     const double e = conv == snip::pixel_convention::inclusive ? 1.0 : 0.0;
@@ -238,8 +231,7 @@ inline whole_image_input whole_image(const image& img, const snip::scale_spec& s
                                      int pad_multiple = 16, const normalisation& norm = {}) {
     detail::check_image(img, "whole_image");
     s.validate();
-    snip::require(pad_multiple >= 1, "whole_image: pad_multiple must be >= 1, got ",
-                  pad_multiple);
+    snip::require(pad_multiple >= 1, "whole_image: pad_multiple must be >= 1, got ", pad_multiple);
     const snip::scaled_image sz = snip::scale_image(s, img.w, img.h);
     snip::require(sz.width >= 1 && sz.height >= 1, "whole_image: scale ", s.to_string(),
                   " (factor ", sz.factor, ") makes the ", img.w, " x ", img.h, " image ", sz.width,
@@ -248,8 +240,8 @@ inline whole_image_input whole_image(const image& img, const snip::scale_spec& s
     const std::int64_t Wp = up(sz.width), Hp = up(sz.height);
     whole_image_input in;
     in.tensor = torch::zeros({1, 3, Hp, Wp}, torch::kFloat);
-    crop_resize(img, snip::box<double>{0.0, 0.0, double(img.w), double(img.h)}, sz.width,
-                sz.height, false, chw_view{in.tensor.data_ptr<float>(), Wp, Hp * Wp}, norm);
+    crop_resize(img, snip::box<double>{0.0, 0.0, double(img.w), double(img.h)}, sz.width, sz.height,
+                false, chw_view{in.tensor.data_ptr<float>(), Wp, Hp * Wp}, norm);
     in.width = sz.width;
     in.height = sz.height;
     in.fx = double(sz.width) / img.w;
@@ -262,8 +254,8 @@ inline whole_image_input whole_image(const image& img, const snip::scale_spec& s
 /// whole image at that scale with o.score_threshold and o.max_per_scale, boxes mapped to
 /// original px (file comment), `scales` all `s`; by decreasing score.
 /// @throws snip::error on bad options (inference_options::validate) or an empty image.
-inline image_detections detect_scale(FasterRCNN& net, const image& img,
-                                     const inference_options& o, std::size_t s) {
+inline image_detections detect_scale(FasterRCNN& net, const image& img, const inference_options& o,
+                                     std::size_t s) {
     o.validate();
     detail::check_image(img, "detect_scale");
     snip::require(s < o.scales.size(), "detect_scale: scale index ", s, " but ", o.scales.size(),
@@ -281,7 +273,8 @@ inline image_detections detect_scale(FasterRCNN& net, const image& img,
     const torch::Tensor lb = d[0].labels.detach().to(torch::kCPU, torch::kLong).contiguous();
     image_detections out;
     out.boxes.reserve(b.size());
-    for (const auto& x : b) out.boxes.push_back(x.cast<float>());
+    for (const auto& x : b)
+        out.boxes.push_back(x.cast<float>());
     out.scores.assign(sc.data_ptr<float>(), sc.data_ptr<float>() + sc.numel());
     out.labels.assign(lb.data_ptr<std::int64_t>(), lb.data_ptr<std::int64_t>() + lb.numel());
     out.scales.assign(out.boxes.size(), static_cast<int>(s));
@@ -343,7 +336,8 @@ inline image_detections detect_image(FasterRCNN& net, const image& img,
     detail::eval_mode_guard mode(*net);
     std::vector<image_detections> per_scale;
     per_scale.reserve(o.scales.size());
-    for (std::size_t s = 0; s < o.scales.size(); ++s) per_scale.push_back(detect_scale(net, img, o, s));
+    for (std::size_t s = 0; s < o.scales.size(); ++s)
+        per_scale.push_back(detect_scale(net, img, o, s));
     return merge_scales(per_scale, o.merge);
 }
 
@@ -373,8 +367,7 @@ inline snip::image_proposals propose_image(FasterRCNN& net, const image& img,
         const torch::Tensor logits = r.flat_objectness()[0].to(torch::kCPU);
         const torch::Tensor deltas = r.flat_deltas()[0].to(torch::kCPU);
         const torch::Tensor anc = net->anchors(f.res4.size(2), f.res4.size(3));
-        const auto [boxes, scores] =
-            net->proposals(logits, deltas, anc, in.width, in.height, po);
+        const auto [boxes, scores] = net->proposals(logits, deltas, anc, in.width, in.height, po);
         const std::vector<snip::box<double>> b =
             detail::to_original(boxes, in, img.w, img.h, net->options().convention);
         const torch::Tensor p = scores.sigmoid().to(torch::kFloat).contiguous();
@@ -401,8 +394,8 @@ void check_output_box(const snip::box<T>& b, const snip::image_record& im, std::
                   "] is not a finite xyxy box with x2 >= x1, y2 >= y1");
     if (tol >= 0)
         snip::require(x1 >= -tol && y1 >= -tol && x2 <= im.width + tol && y2 <= im.height + tol,
-                      who, ": image id ", im.id, " box ", i, " [", x1, ", ", y1, ", ", x2, ", ",
-                      y2, "] lies outside the ", im.width, " x ", im.height, " image by more than ",
+                      who, ": image id ", im.id, " box ", i, " [", x1, ", ", y1, ", ", x2, ", ", y2,
+                      "] lies outside the ", im.width, " x ", im.height, " image by more than ",
                       tol, " px");
 }
 
@@ -429,8 +422,8 @@ inline nlohmann::json proposals_json(const snip::dataset& ds,
         for (std::size_t k = 0; k < ip.boxes.size(); ++k) {
             const snip::box<double>& b = ip.boxes[k];
             detail::check_output_box(b, im, k, 1.0, who);
-            snip::require(std::isfinite(ip.scores[k]), who, ": image id ", im.id, " proposal ",
-                          k, " has score ", ip.scores[k]);
+            snip::require(std::isfinite(ip.scores[k]), who, ": image id ", im.id, " proposal ", k,
+                          " has score ", ip.scores[k]);
             arr.push_back({{"image_id", im.id},
                            {"bbox", {b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1}},
                            {"score", ip.scores[k]}});

@@ -208,14 +208,14 @@ inline double synth_shape_distance(int cls, int direction, double u, double v) {
 inline void synth_draw(std::vector<float>& buf, int w, int h, const synth_object& o) {
     const double cx = 0.5 * (o.b.x1 + o.b.x2), cy = 0.5 * (o.b.y1 + o.b.y2);
     const double hw = 0.5 * o.b.width(), hh = 0.5 * o.b.height();
-    const double min_half = std::min(hw, hh);
+    const double min_half = std::min(hw, hh), inv_hw = 1.0 / hw, inv_hh = 1.0 / hh;
     const int x0 = std::max(0, int(std::floor(o.b.x1))), x1 = std::min(w, int(std::ceil(o.b.x2)));
     const int y0 = std::max(0, int(std::floor(o.b.y1))), y1 = std::min(h, int(std::ceil(o.b.y2)));
     for (int y = y0; y < y1; ++y) {
         float* row = buf.data() + std::size_t(y) * std::size_t(w) * 3;
-        const double v = (y + 0.5 - cy) / hh;
+        const double v = (y + 0.5 - cy) * inv_hh;
         for (int x = x0; x < x1; ++x) {
-            const double u = (x + 0.5 - cx) / hw;
+            const double u = (x + 0.5 - cx) * inv_hw;
             // Distance in px is at least |d| x the shorter half side; the pixel's corners
             // are within 0.71 px of its centre.
             const double d = synth_shape_distance(o.cls, o.direction, u, v) * min_half;
@@ -226,8 +226,8 @@ inline void synth_draw(std::vector<float>& buf, int w, int h, const synth_object
                 int inside = 0;
                 for (int sy = 0; sy < 4; ++sy)
                     for (int sx = 0; sx < 4; ++sx) {
-                        const double su = (x + (sx + 0.5) * 0.25 - cx) / hw;
-                        const double sv = (y + (sy + 0.5) * 0.25 - cy) / hh;
+                        const double su = (x + (sx + 0.5) * 0.25 - cx) * inv_hw;
+                        const double sv = (y + (sy + 0.5) * 0.25 - cy) * inv_hh;
                         inside += synth_shape_distance(o.cls, o.direction, su, sv) < 0.0;
                     }
                 a = float(inside) / 16.f;
@@ -344,20 +344,25 @@ inline void synth_image(const synthetic_options& o, std::size_t index, snip::ima
         }
     }
     std::vector<float> buf(std::size_t(W) * std::size_t(H) * 3);
+    std::vector<float> blend(static_cast<std::size_t>(W)); // weight of base[1] along a row
     for (int y = 0; y < H; ++y) {
-        float* row = buf.data() + std::size_t(y) * std::size_t(W) * 3;
-        for (int x = 0; x < W; ++x) {
-            float t = 0.5f;
-            for (const wave& wv : waves) {
-                // sin(kx x + ky y + phase) from the separable tables
-                const float s = wv.sx[std::size_t(x)] * wv.cy[std::size_t(y)] +
-                                wv.cx[std::size_t(x)] * wv.sy[std::size_t(y)];
-                t += wv.amp * std::clamp(wv.sharp * s, -1.f, 1.f);
+        float* t = blend.data();
+        std::fill_n(t, W, 0.5f);
+        for (const wave& wv : waves) {
+            // sin(kx x + ky y + phase) from the separable tables, clamped after sharpening
+            const float sy = wv.sy[std::size_t(y)], cy = wv.cy[std::size_t(y)];
+            const float amp = wv.amp, sharp = wv.sharp;
+            const float* sx = wv.sx.data();
+            const float* cx = wv.cx.data();
+            for (int x = 0; x < W; ++x) {
+                const float s = sharp * (sx[x] * cy + cx[x] * sy);
+                t[x] += amp * std::min(1.f, std::max(-1.f, s));
             }
-            for (int c = 0; c < 3; ++c)
-                row[3 * x + c] = base[0][std::size_t(c)] +
-                                 t * (base[1][std::size_t(c)] - base[0][std::size_t(c)]);
         }
+        float* row = buf.data() + std::size_t(y) * std::size_t(W) * 3;
+        for (int x = 0; x < W; ++x)
+            for (std::size_t c = 0; c < 3; ++c)
+                row[3 * x + int(c)] = base[0][c] + t[x] * (base[1][c] - base[0][c]);
     }
     for (const synth_object& p : placed)
         synth_draw(buf, W, H, p);
@@ -367,11 +372,11 @@ inline void synth_image(const synthetic_options& o, std::size_t index, snip::ima
     snip::detail::splitmix64 noise{snip::detail::mix(g.next(), 0x6e6f697365ull)};
     for (std::size_t i = 0, np = std::size_t(W) * std::size_t(H); i < np; ++i) {
         const std::uint64_t r = noise.next();
-        const float grey = float(int(((r & 0xFF) * 17) >> 8) - 8);
+        const int grey = int(((r & 0xFF) * 17) >> 8) - 8; // -8..8
         for (std::size_t c = 0; c < 3; ++c) {
-            const float chroma = float(int((((r >> (8 + 8 * c)) & 0xFF) * 7) >> 8) - 3);
-            const float v = buf[3 * i + c] + grey + chroma;
-            out.px[3 * i + c] = std::uint8_t(std::clamp(v + 0.5f, 0.f, 255.f));
+            const int chroma = int((((r >> (8 + 8 * c)) & 0xFF) * 7) >> 8) - 3; // -3..3
+            const int v = int(buf[3 * i + c] + 0.5f) + grey + chroma; // buf is in [0, 255]
+            out.px[3 * i + c] = std::uint8_t(std::min(255, std::max(0, v)));
         }
     }
 

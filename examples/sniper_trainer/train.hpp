@@ -351,6 +351,61 @@ inline checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net,
     return info;
 }
 
+/// @brief The model identity stored in a checkpoint (without loading its tensors).
+inline std::string checkpoint_identity(const std::string& path) {
+    snip::require(std::filesystem::is_regular_file(path), path, ": no such checkpoint file");
+    torch::serialize::InputArchive ar;
+    try {
+        ar.load_from(path);
+    } catch (const std::exception& e) {
+        snip::fail(path, ": cannot read the checkpoint (truncated or not a LibTorch archive): ",
+                   std::string(e.what()).substr(0, 200));
+    }
+    return detail::read_value(ar, "snip_train.model", path).toStringRef();
+}
+
+/// @brief The detector_options a checkpoint identity (detector_identity()) describes, with
+/// the default anchors (SNIPER's 21) and everything not in the identity at its default.
+/// @throws snip::error naming `where` when the text is not an identity.
+inline detector_options options_from_identity(const std::string& id, const std::string& where) {
+    std::istringstream in(id);
+    std::string first;
+    in >> first;
+    detector_options o;
+    auto bad = [&](const std::string& why) {
+        snip::fail(where, ": unreadable model identity '", id, "' (", why, ")");
+    };
+    if (first.rfind("resnet", 0) != 0) bad("no resnet depth");
+    try {
+        o.backbone.depth = std::stoi(first.substr(6));
+    } catch (const std::exception&) {
+        bad("no resnet depth");
+    }
+    std::string key;
+    double value = 0;
+    std::size_t anchors = 0;
+    while (in >> key >> value) {
+        const auto i = std::int64_t(value);
+        if (key == "width") o.backbone.width = i;
+        else if (key == "dilate_res5") o.backbone.dilate_res5 = i != 0;
+        else if (key == "dilate_first") o.backbone.dilate_first_res5_block = i != 0;
+        else if (key == "frozen") o.backbone.frozen_stages = int(i);
+        else if (key == "classes") o.num_classes = i;
+        else if (key == "anchors") anchors = std::size_t(i);
+        else if (key == "stride") o.anchors.stride = value;
+        else if (key == "rpn") o.rpn_channels = i;
+        else if (key == "head") o.head_channels = i;
+        else if (key == "fc") o.fc_channels = i;
+        else if (key == "pool") o.pool_size = i;
+        else bad("unknown field " + key);
+    }
+    if (anchors != o.anchors.templates().size())
+        bad("it has " + std::to_string(anchors) + " anchors; this program builds " +
+            std::to_string(o.anchors.templates().size()));
+    if (detector_identity(o) != id) bad("it does not read back the same");
+    return o;
+}
+
 // ---------------------------------------------------------------------------------------
 // Logs and pictures
 

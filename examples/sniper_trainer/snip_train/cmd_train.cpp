@@ -1,0 +1,96 @@
+// snip-train rpn / train: the two training stages of SNIPER.
+#include "train_cli.hpp"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> all_flags() {
+    std::vector<std::string> f = cli::plan_flags;
+    f.insert(f.end(), train_cli::model_flags.begin(), train_cli::model_flags.end());
+    f.insert(f.end(), train_cli::train_flags.begin(), train_cli::train_flags.end());
+    return f;
+}
+
+int run_training(const std::string& cmd, const std::vector<std::string>& argv, bool rpn_only) {
+    const cli::args a(cmd, argv, all_flags(), train_cli::train_switches);
+    train_cli::set_threads(a);
+    const torch::Device device = train_cli::device_from(a);
+    const snip::plan_config cfg = cli::config_from_args(a);
+    const std::string ann = a.required("--annotations");
+    const snip::dataset ds = cli::load_annotations(ann);
+    snip::require(!ds.images.empty(), ann, ": no images");
+    std::vector<snip::image_proposals> props;
+    const std::string prop_path = a.get_or("--proposals", "");
+    if (rpn_only)
+        snip::require(prop_path.empty(), "rpn: the first stage trains on positive chips only; "
+                                         "--proposals belongs to `snip-train train`");
+    if (!prop_path.empty()) {
+        props = snip::io::read_proposals(prop_path, ds);
+        std::size_t n = 0;
+        for (const auto& p : props) n += p.boxes.size();
+        std::fprintf(stderr, "loaded %s: %zu proposals (negative chips are mined from them)\n",
+                     prop_path.c_str(), n);
+    } else if (!rpn_only) {
+        std::fprintf(stderr, "note: no --proposals: training on positive chips only (SNIPER's "
+                             "second stage mines negative chips from `snip-train proposals`)\n");
+    }
+    for (const auto& w : snip::dataset_warnings(cfg, ds))
+        std::fprintf(stderr, "warning: %s: %s\n", ann.c_str(), w.c_str());
+
+    sniper::train_options o = train_cli::train_options_from(a, rpn_only);
+    const sniper::class_map classes(ds);
+    sniper::FasterRCNN net = train_cli::model_from(a, classes.num_classes(), o.resume);
+    if (auto init = a.get("--init")) {
+        snip::require(!o.resume, cmd, ": --init and --resume exclude each other");
+        const sniper::checkpoint_info info = sniper::load_checkpoint(*init, net);
+        train_cli::check_categories(info, classes, *init, ann);
+        std::fprintf(stderr, "initialised from %s (step %lld)\n", init->c_str(),
+                     static_cast<long long>(info.position.step));
+    }
+    net->to(device);
+    std::fprintf(stderr,
+                 "%s: %s on %s, %zu images, config %s (%zu scales, chip %d), batch %d, lr %.4g "
+                 "(base %.4g at batch %d), %d epochs\n",
+                 cmd.c_str(), sniper::detector_identity(net->options()).c_str(),
+                 device.str().c_str(), ds.images.size(), cfg.name.c_str(), cfg.scales.size(),
+                 cfg.chip_size, o.batch_size, o.base_lr * o.batch_size / o.reference_batch,
+                 o.base_lr, o.reference_batch, o.epochs);
+    const sniper::train_result r =
+        sniper::train(net, ds, cfg, sniper::files_in(ds, train_cli::images_dir(a)),
+                      prop_path.empty() ? nullptr : &props, o);
+    const double last = r.history.empty() ? 0.0 : r.history.back().total;
+    std::printf("%s: %lld steps this run (%lld in all) in %.1f s, last loss %.4f, %s\n",
+                cmd.c_str(), static_cast<long long>(r.steps_this_run),
+                static_cast<long long>(r.steps), r.seconds, last,
+                r.finished ? "finished" : "stopped early (continue with --resume)");
+    std::printf("wrote %s/{checkpoint.pt, log.csv, loss.png}\n", o.out_dir.c_str());
+    return 0;
+}
+
+int cmd_rpn(const std::vector<std::string>& argv) { return run_training("rpn", argv, true); }
+int cmd_train(const std::vector<std::string>& argv) { return run_training("train", argv, false); }
+
+std::string usage(bool rpn) {
+    std::string u = rpn ? "snip-train rpn: SNIPER's first stage: a short RPN-only training on the positive\n"
+                          "chips; its proposals (`snip-train proposals`) mine the negative chips.\n\n"
+                          "usage: snip-train rpn --annotations FILE --out DIR [options]\n\n"
+                        : "snip-train train: SNIPER training on positive chips and, with --proposals,\n"
+                          "negative chips mined from them; chips are re-planned every epoch with the seed.\n\n"
+                          "usage: snip-train train --annotations FILE --out DIR [--proposals FILE] [options]\n\n";
+    u += "chips (as snip-chips plan):\n";
+    u += cli::plan_flags_help;
+    u += "\nmodel:\n";
+    u += train_cli::model_flags_help;
+    u += "\ntraining:\n";
+    u += train_cli::train_flags_help;
+    return u;
+}
+
+} // namespace
+
+SNIP_COMMAND("rpn", "stage 1: short RPN-only training on positive chips", usage(true), cmd_rpn);
+SNIP_COMMAND("train", "stage 2: train the detector on positive (+ negative) chips", usage(false),
+             cmd_train);
