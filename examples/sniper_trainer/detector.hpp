@@ -89,6 +89,16 @@ struct proposal_options {
     std::int64_t post_nms = 300; ///< proposals kept after NMS (SNIPER: 300)
     double nms_iou = 0.7;        ///< NMS threshold (IoU > this suppresses)
     double min_size = 2.0;       ///< boxes with width or height (convention) below this go
+
+    /// @brief Throws snip::error naming `who` and the field for settings that cannot work.
+    void validate(const std::string& who) const {
+        snip::require(pre_nms >= 1, who, ": pre_nms must be >= 1, got ", pre_nms);
+        snip::require(post_nms >= 1, who, ": post_nms must be >= 1, got ", post_nms);
+        snip::require(std::isfinite(nms_iou) && nms_iou >= 0.0 && nms_iou <= 1.0, who,
+                      ": nms_iou must be in [0, 1], got ", nms_iou);
+        snip::require(std::isfinite(min_size) && min_size >= 0.0, who,
+                      ": min_size must be >= 0, got ", min_size);
+    }
 };
 
 /// @brief Everything that defines a FasterRCNN. Defaults are SNIPER's (see the file comment),
@@ -143,8 +153,9 @@ struct rpn_target {
     snip::label_counts counts; ///< after sampling
 };
 
-/// @brief Detections of one chip: boxes [n, 4] (chip px, xyxy), scores [n], labels [n] int64
-/// (1..K), by decreasing score.
+/// @brief Detections of one chip: boxes [n, 4] (chip px, xyxy, in detector_options::convention:
+/// with the default inclusive convention x2 is the last pixel, so a COCO width is x2 - x1 + 1),
+/// scores [n], labels [n] int64 (1..K), by decreasing score.
 struct detections {
     torch::Tensor boxes, scores, labels;
 };
@@ -237,6 +248,8 @@ public:
                       "FasterRCNN: layer sizes must be >= 1");
         options.rpn.validate();
         options.rcnn.validate();
+        options.train_proposals.validate("FasterRCNN: train_proposals");
+        options.test_proposals.validate("FasterRCNN: test_proposals");
         templates_ = options.anchors.templates();
         snip::require(!templates_.empty(), "FasterRCNN: the anchor set is empty");
         const auto A = num_anchors();
@@ -449,6 +462,15 @@ public:
                       images.dim());
         snip::require(max_detections >= 0,
                       "FasterRCNN::forward_test: max_detections must be >= 0, got ", max_detections);
+        snip::require(std::isfinite(score_threshold),
+                      "FasterRCNN::forward_test: score_threshold must be a number, got ",
+                      score_threshold);
+        for (std::size_t b = 0; b < sizes.size(); ++b)
+            snip::require(sizes[b][0] >= 1 && sizes[b][1] >= 1 && sizes[b][0] <= images.size(3) &&
+                              sizes[b][1] <= images.size(2),
+                          "FasterRCNN::forward_test: content size ", sizes[b][0], " x ", sizes[b][1],
+                          " of image ", b, " is not within its ", images.size(3), " x ",
+                          images.size(2), " tensor");
         const std::int64_t B = images.size(0);
         snip::require(sizes.empty() || static_cast<std::int64_t>(sizes.size()) == B,
                       "FasterRCNN::forward_test: ", sizes.size(), " sizes for ", B, " images");

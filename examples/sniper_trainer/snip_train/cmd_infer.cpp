@@ -1,0 +1,190 @@
+// snip-train proposals / detect: whole-image multi-scale inference with a trained model.
+#include "train_cli.hpp"
+
+#include <inference.hpp>
+
+#include <snip/io/coco_eval.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> infer_flags = {"--checkpoint", "--images",     "--out",
+                                              "--device",     "--pre-nms",    "--post-nms",
+                                              "--nms",        "--test-scales", "--test-ranges",
+                                              "--score",      "--max-dets",   "--draw",
+                                              "--draw-count", "--draw-score", "--limit"};
+
+std::vector<std::string> flags() {
+    std::vector<std::string> f = cli::plan_flags;
+    f.insert(f.end(), infer_flags.begin(), infer_flags.end());
+    return f;
+}
+
+/// Runs `fn(i, image)` over the dataset's images (the first `limit`), decoding the next
+/// image on another thread meanwhile, with a progress line.
+template <class Fn>
+void for_each_image(const snip::dataset& ds, const std::string& dir, std::size_t limit,
+                    const std::string& what, Fn&& fn) {
+    const std::size_t n = std::min(limit, ds.images.size());
+    const sniper::image_source src = sniper::files_in(ds, dir);
+    cli::progress_line bar(what);
+    std::future<sniper::image> next;
+    if (n > 0) next = std::async(std::launch::async, src, std::size_t(0));
+    for (std::size_t i = 0; i < n; ++i) {
+        sniper::image img = next.get();
+        if (i + 1 < n) next = std::async(std::launch::async, src, i + 1);
+        fn(i, img);
+        bar(i + 1, n);
+    }
+}
+
+struct loaded {
+    snip::dataset ds;
+    sniper::FasterRCNN net{nullptr};
+    sniper::class_map classes;
+    torch::Device device = torch::kCPU;
+};
+
+loaded load(const cli::args& a) {
+    train_cli::set_threads(a);
+    loaded l;
+    l.device = train_cli::device_from(a);
+    const std::string ann = a.required("--annotations"), ck = a.required("--checkpoint");
+    l.ds = cli::load_annotations(ann);
+    l.classes = sniper::class_map(l.ds);
+    sniper::checkpoint_info info;
+    l.net = train_cli::model_from_checkpoint(ck, &info);
+    train_cli::check_categories(info, l.classes, ck, ann);
+    l.net->to(l.device);
+    std::fprintf(stderr, "loaded %s: %s, trained %lld steps\n", ck.c_str(),
+                 sniper::detector_identity(l.net->options()).c_str(),
+                 static_cast<long long>(info.position.step));
+    return l;
+}
+
+std::size_t limit_of(const cli::args& a) {
+    const long long n = a.integer("--limit", 0);
+    snip::require(n >= 0, "--limit: expected a count >= 0, got ", n);
+    return n == 0 ? static_cast<std::size_t>(-1) : std::size_t(n);
+}
+
+int cmd_proposals(const std::vector<std::string>& argv) {
+    const cli::args a("proposals", argv, flags());
+    loaded l = load(a);
+    const snip::plan_config cfg = cli::config_from_args(a);
+    sniper::proposal_options po = l.net->options().test_proposals;
+    po.pre_nms = a.integer("--pre-nms", po.pre_nms);
+    po.post_nms = a.integer("--post-nms", 300);
+    po.nms_iou = a.number("--nms", po.nms_iou);
+    const std::string out = a.required("--out");
+    std::vector<snip::image_proposals> props(l.ds.images.size());
+    std::size_t total = 0;
+    for_each_image(l.ds, train_cli::images_dir(a), limit_of(a), "proposals",
+                   [&](std::size_t i, const sniper::image& img) {
+                       props[i] = sniper::propose_image(l.net, img, cfg.scales, po);
+                       total += props[i].boxes.size();
+                   });
+    sniper::write_proposals(out, l.ds, props);
+    std::printf("proposals: %zu boxes for %zu images (%zu scales, top %lld per scale after NMS "
+                "%.2f) -> %s\n",
+                total, l.ds.images.size(), cfg.scales.size(), static_cast<long long>(po.post_nms),
+                po.nms_iou, out.c_str());
+    return 0;
+}
+
+int cmd_detect(const std::vector<std::string>& argv) {
+    const cli::args a("detect", argv, flags(), {"--eval"});
+    loaded l = load(a);
+    const snip::plan_config cfg = cli::config_from_args(a);
+    std::vector<snip::scale_spec> scales;
+    std::vector<snip::valid_range> ranges;
+    if (auto s = a.get("--test-scales"))
+        for (const auto& t : cli::split(*s, ';')) scales.push_back(snip::scale_spec::parse(t, "--test-scales"));
+    if (auto r = a.get("--test-ranges"))
+        for (const auto& t : cli::split(*r, ';')) ranges.push_back(snip::valid_range::parse(t, "--test-ranges"));
+    sniper::inference_options io = sniper::inference_options::for_plan(cfg, scales, ranges);
+    io.score_threshold = a.number("--score", 0.05);
+    io.merge.max_per_image = std::size_t(std::max(1LL, a.integer("--max-dets", 100)));
+    io.validate();
+    const std::string out = a.required("--out");
+    const std::string draw_dir = a.get_or("--draw", "");
+    const long long draw_count = a.integer("--draw-count", 8);
+    const double draw_score = a.number("--draw-score", 0.5);
+    if (!draw_dir.empty()) fs::create_directories(draw_dir);
+    const std::vector<std::string> names = train_cli::class_names(l.ds, l.classes);
+
+    const std::size_t limit = limit_of(a);
+    snip::dataset ds = l.ds; // the images detected (all, or the first --limit)
+    if (limit < ds.images.size()) ds.images.resize(limit);
+    std::vector<sniper::image_detections> dets(ds.images.size());
+    std::size_t total = 0;
+    for_each_image(l.ds, train_cli::images_dir(a), limit, "detect",
+                   [&](std::size_t i, const sniper::image& img) {
+                       dets[i] = sniper::detect_image(l.net, img, io);
+                       total += dets[i].size();
+                       if (!draw_dir.empty() && (long long)i < draw_count)
+                           sniper::draw_detections(
+                               img, dets[i], names, draw_score,
+                               (fs::path(draw_dir) / ("detections_" + std::to_string(ds.images[i].id) + ".png")).string(),
+                               &ds.images[i]);
+                   });
+    sniper::write_results(out, ds, dets, l.classes);
+    std::printf("detect: %zu detections on %zu images (%zu test scales) -> %s\n", total,
+                ds.images.size(), io.scales.size(), out.c_str());
+    if (!draw_dir.empty())
+        std::printf("drew the first %lld images (score >= %.2f) into %s\n",
+                    std::min<long long>(draw_count, (long long)ds.images.size()), draw_score,
+                    draw_dir.c_str());
+    if (a.has("--eval")) {
+        const snip::io::coco_eval_result r = snip::io::evaluate_coco_file(ds, out);
+        std::printf("%s", snip::io::format_coco_summary(r).c_str());
+    }
+    return 0;
+}
+
+std::string infer_help() {
+    return std::string("chips / scales (as snip-chips plan; the plan's scales are the default pyramid):\n") +
+           cli::plan_flags_help +
+           "\ninference:\n"
+           "  --checkpoint FILE   a snip-train checkpoint (required)\n"
+           "  --images DIR        the images (default: the annotation file's folder)\n"
+           "  --out FILE          output JSON (required)\n"
+           "  --device DEV        cpu | cuda | cuda:N (cpu)\n"
+           "  --limit N           only the first N images\n";
+}
+
+} // namespace
+
+SNIP_COMMAND("proposals", "whole-image multi-scale RPN proposals for negative chip mining",
+             "snip-train proposals: the RPN of a checkpoint (usually from `snip-train rpn`) on every\n"
+             "whole image at every scale of the plan; proposals in original pixels, all scales\n"
+             "together, written as JSON that `snip-chips plan --proposals` and\n"
+             "`snip-train train --proposals` read.\n\n"
+             "usage: snip-train proposals --checkpoint FILE --annotations FILE --out FILE [options]\n\n" +
+                 infer_help() +
+                 "  --pre-nms N         best anchors kept before NMS per scale (6000)\n"
+                 "  --post-nms N        proposals kept per scale after NMS (300, SNIPER's)\n"
+                 "  --nms IOU           NMS threshold (0.7)\n",
+             cmd_proposals);
+SNIP_COMMAND("detect", "multi-scale detection -> COCO results JSON (+ PNGs, AP)",
+             "snip-train detect: SNIPER's inference: every whole image at every test scale, detections\n"
+             "kept where their size is in the scale's valid range, scales merged per class with\n"
+             "Gaussian Soft-NMS; COCO results JSON, optional pictures and evaluation.\n\n"
+             "usage: snip-train detect --checkpoint FILE --annotations FILE --out FILE [options]\n\n" +
+                 infer_help() +
+                 "  --test-scales LIST  test pyramid, e.g. (1400,2000);(800,1280);(480,512) (default: the plan's)\n"
+                 "  --test-ranges LIST  valid range per test scale, e.g. -1,90;32,180;75,-1 (default: the plan's)\n"
+                 "  --score S           per-scale score threshold (0.05)\n"
+                 "  --max-dets N        detections per image after the merge (100)\n"
+                 "  --draw DIR          draw detections (and ground truth) of the first images as PNGs\n"
+                 "  --draw-count N      how many images to draw (8)\n"
+                 "  --draw-score S      draw detections scoring at least S (0.5)\n"
+                 "  --eval              print COCO AP of the results against the annotations\n",
+             cmd_detect);
