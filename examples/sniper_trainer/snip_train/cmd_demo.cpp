@@ -6,6 +6,7 @@
 #include <inference.hpp>
 #include <synthetic.hpp>
 
+#include <snip/io/chips_json.hpp>
 #include <snip/io/coco_eval.hpp>
 
 #include <chrono>
@@ -63,12 +64,15 @@ int cmd_demo(const std::vector<std::string>& argv) {
     const sniper::synthetic_set val = sniper::make_synthetic(so);
     sniper::write_synthetic(train, (out / "train").string());
     sniper::write_synthetic(val, (out / "val").string());
-    std::printf("[1/6] data: %zu training images (%zu objects) in %s/train, %zu validation images "
-                "(%zu objects) in %s/val\n",
-                train.ds.images.size(), train.ds.num_boxes(), out.c_str(), val.ds.images.size(),
-                val.ds.num_boxes(), out.c_str());
 
     const snip::plan_config cfg = demo_plan();
+    // The plan as a config file, for `snip-chips plan --config` and the snip-train commands.
+    snip::io::detail::write_atomically((out / "plan.json").string(),
+                                       snip::io::config_to_json(cfg).dump(2));
+    std::printf("[1/6] data: %zu training images (%zu objects) in %s/train, %zu validation images "
+                "(%zu objects) in %s/val; chip plan %s/plan.json\n",
+                train.ds.images.size(), train.ds.num_boxes(), out.c_str(), val.ds.images.size(),
+                val.ds.num_boxes(), out.c_str(), out.c_str());
     const sniper::class_map classes(train.ds);
     sniper::detector_options mo;
     mo.backbone.depth = int(a.integer("--depth", 18));

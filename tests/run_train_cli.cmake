@@ -1,0 +1,99 @@
+# The snip-train command line end to end on a small synthetic set (a few minutes of the
+# README's demo shrunk to seconds), then every pipeline command on the demo's outputs:
+#   demo -> (stage-1 checkpoint) proposals -> snip-chips plan --proposals (negative chips)
+#   -> train (with negatives, stopped, resumed) -> detect (+ PNGs, AP) -> eval
+# and a few bad inputs that must fail with a message naming the culprit.
+# Variables: SNIP_TRAIN, SNIP_CHIPS (programs), WORK_DIR.
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+set(D ${WORK_DIR}/demo)
+set(PLAN --config ${D}/plan.json)
+
+function(run name)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  WORKING_DIRECTORY ${WORK_DIR})
+  message("-- ${name}:\n${out}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${name} failed (${rc}):\n${err}")
+  endif()
+  set(OUT "${out}" PARENT_SCOPE)
+endfunction()
+
+function(must_fail name pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  WORKING_DIRECTORY ${WORK_DIR})
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "${name} succeeded but must fail")
+  endif()
+  if(NOT err MATCHES "${pattern}")
+    message(FATAL_ERROR "${name}: the error does not match '${pattern}':\n${err}")
+  endif()
+  message("-- ${name} fails as it must: ${err}")
+endfunction()
+
+function(must_exist)
+  foreach(f ${ARGN})
+    if(NOT EXISTS ${f})
+      message(FATAL_ERROR "missing output ${f}")
+    endif()
+  endforeach()
+endfunction()
+
+run(demo ${SNIP_TRAIN} demo --out ${D} --train-images 6 --val-images 3 --rpn-epochs 1 --epochs 1
+    --width 8 --quiet)
+must_exist(${D}/plan.json ${D}/train/annotations.json ${D}/val/annotations.json ${D}/proposals.json
+           ${D}/stage1/checkpoint.pt ${D}/stage2/checkpoint.pt ${D}/stage2/log.csv
+           ${D}/stage2/loss.png ${D}/val_results.json ${D}/detections_1.png)
+if(NOT OUT MATCHES "Average Precision")
+  message(FATAL_ERROR "the demo printed no COCO summary")
+endif()
+
+# proposals from the stage-1 RPN -> snip-chips plan mines negative chips from them
+run(proposals ${SNIP_TRAIN} proposals --checkpoint ${D}/stage1/checkpoint.pt
+    --annotations ${D}/train/annotations.json --out ${WORK_DIR}/proposals.json ${PLAN})
+run(plan ${SNIP_CHIPS} plan --annotations ${D}/train/annotations.json
+    --proposals ${WORK_DIR}/proposals.json --out ${WORK_DIR}/chips.json --negatives 1 ${PLAN})
+string(REGEX MATCH "([0-9]+) negative chips" m "${OUT}")
+if(NOT m OR CMAKE_MATCH_1 EQUAL 0)
+  message(FATAL_ERROR "snip-chips plan mined no negative chip from the proposals")
+endif()
+
+# stage 2 from the command line: 3 steps, then resumed for 2 more
+set(TRAIN ${SNIP_TRAIN} train --annotations ${D}/train/annotations.json
+    --proposals ${WORK_DIR}/proposals.json --out ${WORK_DIR}/run --depth 18 --width 8
+    --batch 2 --epochs 1 --lr 0.01 --reference-batch 2 --warmup-chips 4 --quiet ${PLAN})
+run(train ${TRAIN} --max-steps 3)
+if(NOT OUT MATCHES "3 steps this run \\(3 in all\\)")
+  message(FATAL_ERROR "train did not stop after 3 steps")
+endif()
+run(train-resume ${TRAIN} --max-steps 2 --resume)
+if(NOT OUT MATCHES "2 steps this run \\(5 in all\\)")
+  message(FATAL_ERROR "train --resume did not continue at step 3")
+endif()
+file(STRINGS ${WORK_DIR}/run/log.csv rows)
+list(LENGTH rows n)
+if(NOT n EQUAL 6)
+  message(FATAL_ERROR "log.csv has ${n} lines, expected a header and 5 steps")
+endif()
+
+run(detect ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
+    --annotations ${D}/val/annotations.json --out ${WORK_DIR}/results.json
+    --draw ${WORK_DIR}/draw --draw-count 2 --eval ${PLAN})
+must_exist(${WORK_DIR}/results.json ${WORK_DIR}/draw/detections_1.png)
+if(NOT OUT MATCHES "Average Precision")
+  message(FATAL_ERROR "detect --eval printed no COCO summary")
+endif()
+run(eval ${SNIP_TRAIN} eval --annotations ${D}/val/annotations.json
+    --results ${D}/val_results.json)
+
+# bad inputs
+must_fail(no-checkpoint "none.pt: no such checkpoint file" ${SNIP_TRAIN} detect
+          --checkpoint ${WORK_DIR}/none.pt --annotations ${D}/val/annotations.json
+          --out ${WORK_DIR}/x.json)
+must_fail(wrong-model "checkpoint of another model" ${TRAIN} --width 16 --resume)
+must_fail(bad-device "--device: expected cpu, cuda or cuda:N, got 'tpu'" ${TRAIN} --device tpu)
+must_fail(cuda-absent "no usable CUDA" ${TRAIN} --device cuda)
+must_fail(bad-flag "unknown option '--epoch-count'" ${TRAIN} --epoch-count 3)
+must_fail(rpn-proposals "--proposals belongs to" ${SNIP_TRAIN} rpn
+          --annotations ${D}/train/annotations.json --proposals ${WORK_DIR}/proposals.json
+          --out ${WORK_DIR}/r ${PLAN})
