@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -311,4 +312,39 @@ TEST_CASE("train: checkpoints of another model or setup, and broken files, are r
     sniper::train_options fresh = toy_train("");
     CHECK_THROWS_WITH_AS(sniper::train(three, t.ds, toy_plan(), source_of(t), nullptr, fresh),
                          doctest::Contains("has 2 categories, the model 3 classes"), snip::error);
+}
+
+TEST_CASE("train: the loss scaler skips overflowed steps, backs off and grows") {
+    torch::Tensor w = torch::ones({3}, torch::requires_grad());
+    sniper::loss_scaler sc;
+    sc.scale = 8.0;
+    sc.interval = 2;
+    // A finite gradient comes back unscaled exactly.
+    (w * torch::tensor({1.0f, 2.0f, 3.0f})).sum().mul(sc.scale).backward();
+    REQUIRE(sc.unscale({w}));
+    CHECK(torch::equal(w.grad(), torch::tensor({1.0f, 2.0f, 3.0f})));
+    sc.update(true);
+    CHECK(sc.scale == 8.0);
+    sc.update(true);
+    CHECK(sc.scale == 16.0); // two good steps in a row
+    // An overflow: reported, the scale halves, counted.
+    w.mutable_grad().zero_();
+    w.mutable_grad()[1] = std::numeric_limits<float>::infinity();
+    CHECK_FALSE(sc.unscale({w}));
+    sc.update(false);
+    CHECK(sc.scale == 8.0);
+    CHECK(sc.skipped == 1);
+    CHECK(sc.good == 0);
+    w.mutable_grad()[1] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_FALSE(sc.unscale({w}));
+}
+
+TEST_CASE("train: mixed precision on the CPU is refused") {
+    const toy_set t = make_toy();
+    sniper::FasterRCNN net(tiny_model());
+    sniper::train_options o = toy_train("");
+    o.amp = true;
+    CHECK_THROWS_WITH_AS(sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o),
+                         doctest::Contains("mixed precision (--amp) runs on CUDA only"),
+                         snip::error);
 }

@@ -312,7 +312,10 @@ public:
     /// {cls logits [R, K + 1], class-agnostic deltas [R, 4]}.
     std::pair<torch::Tensor, torch::Tensor> head_forward(const torch::Tensor& feats,
                                                          const torch::Tensor& rois) {
-        torch::Tensor x = snip::torch_ops::roi_align(feats, rois, options_.pool_size,
+        // snip's RoIAlign takes float32 / float64: under mixed precision the float16 map is
+        // pooled in float32 (the FC layers after it run in float16 again).
+        const torch::Tensor f = feats.scalar_type() == torch::kHalf ? feats.to(torch::kFloat) : feats;
+        torch::Tensor x = snip::torch_ops::roi_align(f, rois.to(f.scalar_type()), options_.pool_size,
                                                      1.0 / options_.anchors.stride,
                                                      options_.sampling_ratio, true);
         x = fc7(fc6(x.flatten(1)).relu()).relu();

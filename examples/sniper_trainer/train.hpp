@@ -45,6 +45,7 @@
 #include <snip/detail/random.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
@@ -81,6 +82,10 @@ struct train_options {
     double gamma = 0.1;
     double clip_grad_norm = 0.0;    ///< > 0: clip the global gradient L2 norm to this
     bool rpn_only = false;          ///< SNIPER's first stage: RPN losses only
+    /// Mixed precision (CUDA only): the forward pass under LibTorch's autocast (float16
+    /// convolutions and matrix products, float32 losses and RoIAlign) with dynamic loss
+    /// scaling (loss_scaler).
+    bool amp = false;
     std::uint64_t seed = 0;
     flip_policy flip = flip_policy::random;
     bool negatives = true;          ///< train on the sampled negative chips (with proposals)
@@ -143,6 +148,68 @@ struct train_options {
         return lr;
     }
 };
+
+/// @brief Dynamic loss scaling for float16 training (the rule of torch.cuda.amp.GradScaler):
+/// the loss is multiplied by `scale` before backward so that small float16 gradients do
+/// not flush to zero; unscale() divides the gradients back and reports whether all are
+/// finite. A step with an inf or NaN gradient is skipped and the scale halves; after
+/// `interval` good steps in a row it doubles.
+struct loss_scaler {
+    double scale = 65536.0;
+    double growth = 2.0;
+    double backoff = 0.5;
+    std::int64_t interval = 2000;
+    std::int64_t good = 0;    ///< good steps since the last change
+    std::int64_t skipped = 0; ///< steps skipped so far
+
+    /// Divides every defined gradient of `params` by the scale, in place. Returns true when
+    /// all of them are finite.
+    bool unscale(const std::vector<torch::Tensor>& params) const {
+        torch::NoGradGuard ng;
+        bool finite = true;
+        for (const auto& p : params) {
+            torch::Tensor g = p.grad();
+            if (!g.defined()) continue;
+            g.mul_(1.0 / scale);
+            finite = finite && torch::isfinite(g).all().item<bool>();
+        }
+        return finite;
+    }
+    /// Records the outcome of a step (after unscale()).
+    void update(bool finite) {
+        if (!finite) {
+            scale *= backoff;
+            good = 0;
+            ++skipped;
+        } else if (++good >= interval) {
+            scale *= growth;
+            good = 0;
+        }
+    }
+};
+
+namespace detail {
+
+/// Autocast on for this scope (CUDA float16), off and its cast cache cleared after.
+class autocast_scope {
+public:
+    explicit autocast_scope(bool on) : on_(on) {
+        if (on_) at::autocast::set_enabled(true);
+    }
+    ~autocast_scope() {
+        if (on_) {
+            at::autocast::clear_cache();
+            at::autocast::set_enabled(false);
+        }
+    }
+    autocast_scope(const autocast_scope&) = delete;
+    autocast_scope& operator=(const autocast_scope&) = delete;
+
+private:
+    bool on_;
+};
+
+} // namespace detail
 
 /// @brief One log row: the losses of one step.
 struct log_row {
@@ -259,7 +326,8 @@ struct train_position {
 inline void save_checkpoint(const std::string& path, FasterRCNN& net, torch::optim::SGD* sgd,
                             const train_position& pos, const std::string& setup,
                             const std::vector<log_row>& history,
-                            const std::vector<int>& category_ids) {
+                            const std::vector<int>& category_ids,
+                            const loss_scaler& scaler = {}) {
     torch::serialize::OutputArchive ar;
     ar.write("snip_train.format", c10::IValue(std::int64_t(1)));
     ar.write("snip_train.model", c10::IValue(detector_identity(net->options())));
@@ -271,6 +339,9 @@ inline void save_checkpoint(const std::string& path, FasterRCNN& net, torch::opt
              c10::IValue(std::vector<std::int64_t>(category_ids.begin(), category_ids.end())));
     ar.write("snip_train.history", detail::history_tensor(history), /*is_buffer=*/true);
     ar.write("snip_train.rng", at::detail::getDefaultCPUGenerator().get_state(), true);
+    ar.write("snip_train.loss_scale", c10::IValue(scaler.scale));
+    ar.write("snip_train.loss_scale_good", c10::IValue(scaler.good));
+    ar.write("snip_train.loss_scale_skipped", c10::IValue(scaler.skipped));
     for (const auto& p : net->named_parameters()) ar.write("model." + p.key(), p.value().detach().cpu());
     for (const auto& b : net->named_buffers()) ar.write("model." + b.key(), b.value().cpu(), true);
     if (sgd) {
@@ -290,6 +361,7 @@ struct checkpoint_info {
     std::vector<log_row> history;
     std::vector<int> category_ids; ///< the dataset's category id of class 1..K
     bool has_optimizer = false;
+    loss_scaler scaler;            ///< its state (mixed precision)
 };
 
 /// @brief Loads the model (and, when given, the optimizer state and the CPU generator)
@@ -318,6 +390,9 @@ inline checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net,
     info.position.step = detail::read_value(ar, "snip_train.step", path).toInt();
     for (std::int64_t c : detail::read_value(ar, "snip_train.categories", path).toIntVector())
         info.category_ids.push_back(int(c));
+    info.scaler.scale = detail::read_value(ar, "snip_train.loss_scale", path).toDouble();
+    info.scaler.good = detail::read_value(ar, "snip_train.loss_scale_good", path).toInt();
+    info.scaler.skipped = detail::read_value(ar, "snip_train.loss_scale_skipped", path).toInt();
     torch::Tensor hist, rng;
     snip::require(ar.try_read("snip_train.history", hist, true), path, ": no loss history");
     info.history = detail::history_rows(hist);
@@ -518,7 +593,7 @@ inline std::string train_setup(const train_options& o, const snip::plan_config& 
                                const snip::dataset& ds, bool with_proposals) {
     std::ostringstream s;
     s << "seed " << o.seed << " batch " << o.batch_size << " epochs " << o.epochs << " rpn_only "
-      << o.rpn_only << " flip " << int(o.flip) << " negatives " << (o.negatives && with_proposals)
+      << o.rpn_only << " amp " << o.amp << " flip " << int(o.flip) << " negatives " << (o.negatives && with_proposals)
       << " images " << ds.images.size() << " boxes " << ds.num_boxes() << " chip "
       << cfg.chip_size << " scales " << cfg.scales.size();
     return s.str();
@@ -553,12 +628,14 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
 
     train_result res;
     train_position pos;
+    loss_scaler scaler_state;
     if (o.resume) {
         const checkpoint_info info = load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true);
         snip::require(info.setup == setup, ckpt, ": checkpoint of another training setup: it has '",
                       info.setup, "', this run '", setup, "'");
         pos = info.position;
         res.history = info.history;
+        scaler_state = info.scaler;
         if (!o.quiet)
             std::fprintf(stderr, "resuming %s at epoch %d, batch %lld (step %lld)\n", ckpt.c_str(),
                          pos.epoch + 1, static_cast<long long>(pos.batch),
@@ -566,6 +643,9 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
     }
 
     const torch::Device device = params.front().device();
+    snip::require(!o.amp || device.is_cuda(), "train: mixed precision (--amp) runs on CUDA only; ",
+                  "the model is on ", device.str());
+    loss_scaler scaler = scaler_state;
     const resnet_options& bo = net->options().backbone;
     const std::string title = std::string(o.rpn_only ? "RPN stage" : "training") + ": ResNet-" +
                               std::to_string(bo.depth) +
@@ -574,7 +654,7 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
     auto write_outputs = [&](bool with_checkpoint) {
         if (o.out_dir.empty()) return;
         if (with_checkpoint)
-            save_checkpoint(ckpt, net, &sgd, pos, setup, res.history, category_ids);
+            save_checkpoint(ckpt, net, &sgd, pos, setup, res.history, category_ids, scaler);
         write_log_csv((std::filesystem::path(o.out_dir) / "log.csv").string(), res.history);
         write_loss_png((std::filesystem::path(o.out_dir) / "loss.png").string(), res.history, title);
     };
@@ -620,17 +700,31 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
             for (auto& g : sgd.param_groups())
                 static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
             sgd.zero_grad();
-            const detector_losses l =
-                net->forward_train(b->images.to(device), b->targets,
-                                   snip::detail::mix(o.seed, std::uint64_t(pos.step)), o.rpn_only);
+            detector_losses l;
+            {
+                detail::autocast_scope amp(o.amp);
+                l = net->forward_train(b->images.to(device), b->targets,
+                                       snip::detail::mix(o.seed, std::uint64_t(pos.step)),
+                                       o.rpn_only);
+            }
             const torch::Tensor total = l.total();
             const double tv = total.item<double>();
             snip::require(std::isfinite(tv), "train: the loss is ", tv, " at step ", pos.step,
                           " (epoch ", pos.epoch + 1, ", batch ", pos.batch,
                           "): lower the learning rate or enable gradient clipping");
-            total.backward();
-            if (o.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, o.clip_grad_norm);
-            sgd.step();
+            bool finite = true;
+            if (o.amp) {
+                (total * scaler.scale).backward();
+                finite = scaler.unscale(params);
+                scaler.update(finite);
+            } else {
+                total.backward();
+            }
+            if (finite) { // a mixed-precision step with an overflowed gradient is skipped
+                if (o.clip_grad_norm > 0)
+                    torch::nn::utils::clip_grad_norm_(params, o.clip_grad_norm);
+                sgd.step();
+            }
 
             chips_epoch += b->targets.size();
             const double secs =

@@ -32,7 +32,7 @@ inline const std::vector<std::string> train_flags = {
     "--images",  "--out",        "--epochs",   "--batch",     "--lr",        "--reference-batch",
     "--warmup-chips", "--lr-steps", "--momentum", "--weight-decay", "--clip", "--workers",
     "--max-steps", "--checkpoint-every", "--log-every", "--init", "--flip"};
-inline const std::vector<std::string> train_switches = {"--resume", "--quiet"};
+inline const std::vector<std::string> train_switches = {"--resume", "--quiet", "--amp"};
 inline const char* train_flags_help =
     "  --images DIR        folder of the annotation file's images (default: the file's folder)\n"
     "  --out DIR           checkpoint.pt, log.csv and loss.png go here (required)\n"
@@ -52,6 +52,7 @@ inline const char* train_flags_help =
     "  --log-every N       steps between log.csv / loss.png updates (20)\n"
     "  --init CKPT         start from this checkpoint's weights (not its optimizer or position)\n"
     "  --resume            continue from OUT/checkpoint.pt\n"
+    "  --amp               mixed precision (CUDA only): float16 autocast + dynamic loss scaling\n"
     "  --quiet             no progress line\n";
 
 /// @brief The device the flag names. cuda needs a LibTorch built with CUDA.
@@ -140,6 +141,7 @@ inline sniper::train_options train_options_from(const cli::args& a, bool rpn_onl
     o.log_every = a.integer("--log-every", 20);
     o.seed = std::uint64_t(a.integer("--seed", 0));
     o.resume = a.has("--resume");
+    o.amp = a.has("--amp");
     o.quiet = a.has("--quiet");
     o.out_dir = a.required("--out");
     o.lr_steps.clear();
