@@ -13,6 +13,11 @@ endif()
 if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
   set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
 endif()
+if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
+  # The shared libcudart for every target made from here on, as CUDA::cudart and LibTorch
+  # use (nvcc's default, the static one, would put both runtimes on the link lines).
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+endif()
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 if(CMAKE_VERSION VERSION_LESS 3.26)
@@ -23,3 +28,23 @@ add_library(snip::cuda ALIAS snip_cuda)
 set_target_properties(snip_cuda PROPERTIES EXPORT_NAME cuda)
 target_link_libraries(snip_cuda INTERFACE snip CUDA::cudart)
 target_compile_features(snip_cuda INTERFACE cuda_std_20)
+
+# The RoIAlign / RoIPool launchers compiled once by nvcc for float and double
+# (include/snip/cuda/launchers.cu, declared in launchers.hpp without any CUDA header), so
+# that host-compiled code - snip::torch's ops above all - calls the kernels without nvcc.
+# The .cu sits next to the headers (and is installed with them) for projects that build it
+# themselves; header-only CPU users never compile it.
+add_library(snip_cuda_launchers STATIC ${PROJECT_SOURCE_DIR}/include/snip/cuda/launchers.cu)
+add_library(snip::cuda_launchers ALIAS snip_cuda_launchers)
+set_target_properties(snip_cuda_launchers PROPERTIES
+  EXPORT_NAME cuda_launchers
+  POSITION_INDEPENDENT_CODE ON)  # may end up in a shared library (a LibTorch extension)
+# Consumers compile only launchers.hpp (C++20, host compiler) and link libcudart.
+target_link_libraries(snip_cuda_launchers PUBLIC snip PRIVATE snip_cuda)
+if(CMAKE_CUDA_COMPILER_ID STREQUAL "NVIDIA")
+  # snip_warnings' flags are the host compiler's; nvcc takes them through -Xcompiler.
+  target_compile_options(snip_cuda_launchers PRIVATE -Xcompiler=-Wall,-Wextra)
+  if(SNIP_WARNINGS_AS_ERRORS)
+    target_compile_options(snip_cuda_launchers PRIVATE -Werror=all-warnings -Xcompiler=-Werror)
+  endif()
+endif()

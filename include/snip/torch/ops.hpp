@@ -13,13 +13,16 @@
 // @endcode
 //
 // Devices. CPU tensors run snip's CPU code (roi_align.hpp, roi_pool.hpp, nms.hpp,
-// matching.hpp, box_coder.hpp). CUDA tensors run snip's CUDA launchers (cuda/*.cuh) for
-// RoIAlign and RoIPool only, and only when SNIP_TORCH_CUDA is defined; the including
-// translation unit must then be compiled by nvcc against a CUDA build of LibTorch (the
-// kernels are templates). Otherwise a CUDA tensor gives a snip::error saying so. On the GPU
-// the RoIs are not validated (that would need a copy to the host): an out-of-range batch
-// index gives 0, as the launchers document; on the CPU every RoI is checked. The tensor
-// helpers (nms, batched_nms, box_iou, encode_boxes, decode_boxes) are CPU-only.
+// matching.hpp, box_coder.hpp). CUDA tensors run snip's CUDA kernels for RoIAlign and
+// RoIPool only, and only when SNIP_TORCH_CUDA is defined: the ops then call the compiled
+// launchers of cuda/launchers.hpp (this header holds no kernels, so the including
+// translation unit is compiled by the host compiler, never nvcc), and the program links
+// snip::cuda_launchers and a CUDA build of LibTorch. snip::torch defines and links all that
+// itself when SNIP_ENABLE_CUDA is ON and the LibTorch found has CUDA. Otherwise a CUDA
+// tensor gives a snip::error saying so. On the GPU the RoIs are not validated (that would
+// need a copy to the host): an out-of-range batch index gives 0, as the launchers
+// document; on the CPU every RoI is checked. The tensor helpers (nms, batched_nms,
+// box_iou, encode_boxes, decode_boxes) are CPU-only.
 //
 // Layout. CPU inputs of any strides (transposed, sliced, channels-last, expanded) are read
 // in place through snip's strided views (backend/torch.hpp): nothing is copied, except the
@@ -61,11 +64,10 @@
 #include <torch/autograd.h>
 
 #ifdef SNIP_TORCH_CUDA
+#include <snip/cuda/launchers.hpp>
+
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <cuda_runtime.h>
-#include <snip/cuda/roi_align.cuh>
-#include <snip/cuda/roi_pool.cuh>
 #endif
 
 #include <algorithm>
@@ -157,7 +159,7 @@ inline bool any_cuda(const at::Tensor& a, const at::Tensor& b) {
 [[noreturn]] inline void no_cuda(const char* op, const at::Tensor& t) {
     fail(op, ": got a ", t.device().str(),
          " tensor, but snip's LibTorch ops were compiled without CUDA (define SNIP_TORCH_CUDA "
-         "and compile with nvcc against a CUDA LibTorch)");
+         "and link snip::cuda_launchers and a CUDA LibTorch: SNIP_ENABLE_CUDA=ON does it)");
 }
 
 inline const at::Tensor& cuda_one(const at::Tensor& a, const at::Tensor& b) {
@@ -165,12 +167,15 @@ inline const at::Tensor& cuda_one(const at::Tensor& a, const at::Tensor& b) {
 }
 
 // --------------------------------------------------------------------------------------
-// CUDA (uncompiled in snip's CI: Debian's LibTorch is CPU-only)
+// CUDA: compiled by the host compiler in snip's CI (the `cuda` preset's compile-only check
+// against Debian's headers), never run or linked there (Debian's LibTorch is CPU-only).
 
 #ifdef SNIP_TORCH_CUDA
 
-inline void check_cuda(const char* op, cudaError_t e) {
-    if (e != cudaSuccess) fail(op, ": CUDA error: ", cudaGetErrorString(e));
+/// A launcher's result (a cudaError_t value) turned into snip::error.
+inline void check_cuda(const char* op, int e) {
+    if (e != snip::cuda::launchers::success)
+        fail(op, ": CUDA error: ", snip::cuda::launchers::error_string(e));
 }
 
 inline void same_cuda_device(const char* op, const at::Tensor& a, const char* an,
@@ -192,9 +197,10 @@ at::Tensor roi_align_forward_cuda(const at::Tensor& input, const at::Tensor& roi
     const int k = to_int(op, "the number of RoIs", r.size(0), 0);
     at::Tensor out = at::empty({k, c, o.pooled_h, o.pooled_w}, x.options());
     if (out.numel() == 0) return out;
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    check_cuda(op, snip::cuda::roi_align_forward<T>(x.data_ptr<T>(), n, c, h, w, r.data_ptr<T>(), k,
-                                                    out.data_ptr<T>(), o, stream));
+    const snip::cuda::launchers::stream_t stream = at::cuda::getCurrentCUDAStream().stream();
+    check_cuda(op, snip::cuda::launchers::roi_align_forward(x.data_ptr<T>(), n, c, h, w,
+                                                            r.data_ptr<T>(), k, out.data_ptr<T>(),
+                                                            o, stream));
     return out;
 }
 
@@ -213,9 +219,10 @@ at::Tensor roi_align_backward_cuda(const at::Tensor& grad, const at::Tensor& roi
     const at::Tensor g = grad.contiguous(), r = rois.contiguous();
     at::Tensor gi = at::zeros(sizes, g.options());
     if (g.numel() == 0 || gi.numel() == 0) return gi;
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    check_cuda(op, snip::cuda::roi_align_backward<T>(g.data_ptr<T>(), r.data_ptr<T>(), k,
-                                                     gi.data_ptr<T>(), n, c, h, w, o, stream));
+    const snip::cuda::launchers::stream_t stream = at::cuda::getCurrentCUDAStream().stream();
+    check_cuda(op,
+               snip::cuda::launchers::roi_align_backward(g.data_ptr<T>(), r.data_ptr<T>(), k,
+                                                         gi.data_ptr<T>(), n, c, h, w, o, stream));
     return gi;
 }
 
@@ -233,10 +240,10 @@ roi_pool_forward_cuda(const at::Tensor& input, const at::Tensor& rois, const roi
     at::Tensor out = at::empty({k, c, o.pooled_h, o.pooled_w}, x.options());
     at::Tensor argmax = at::empty({k, c, o.pooled_h, o.pooled_w}, x.options().dtype(at::kInt));
     if (out.numel() == 0) return {out, argmax};
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    check_cuda(op, snip::cuda::roi_pool_forward<T>(x.data_ptr<T>(), n, c, h, w, r.data_ptr<T>(), k,
-                                                   out.data_ptr<T>(),
-                                                   argmax.data_ptr<std::int32_t>(), o, stream));
+    const snip::cuda::launchers::stream_t stream = at::cuda::getCurrentCUDAStream().stream();
+    check_cuda(op, snip::cuda::launchers::roi_pool_forward(
+                       x.data_ptr<T>(), n, c, h, w, r.data_ptr<T>(), k, out.data_ptr<T>(),
+                       argmax.data_ptr<std::int32_t>(), o, stream));
     return {out, argmax};
 }
 
@@ -260,10 +267,10 @@ at::Tensor roi_pool_backward_cuda(const at::Tensor& grad, const at::Tensor& rois
     const at::Tensor g = grad.contiguous(), r = rois.contiguous(), a = argmax.contiguous();
     at::Tensor gi = at::zeros(sizes, g.options());
     if (g.numel() == 0 || gi.numel() == 0) return gi;
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    check_cuda(op, snip::cuda::roi_pool_backward<T>(g.data_ptr<T>(), a.data_ptr<std::int32_t>(),
-                                                    r.data_ptr<T>(), k, gi.data_ptr<T>(), n, c, h,
-                                                    w, o, stream));
+    const snip::cuda::launchers::stream_t stream = at::cuda::getCurrentCUDAStream().stream();
+    check_cuda(op, snip::cuda::launchers::roi_pool_backward(
+                       g.data_ptr<T>(), a.data_ptr<std::int32_t>(), r.data_ptr<T>(), k,
+                       gi.data_ptr<T>(), n, c, h, w, o, stream));
     return gi;
 }
 

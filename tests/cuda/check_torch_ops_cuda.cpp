@@ -1,0 +1,29 @@
+// Compile-only check (an OBJECT library, never linked or run): the SNIP_TORCH_CUDA branch
+// of <snip/torch/ops.hpp> compiles with the host compiler at C++20 against the LibTorch
+// headers, the c10/cuda and ATen/cuda headers and the CUDA toolkit's headers. Built by the
+// `cuda` preset (a dependency of snip_cuda_tests) against Debian's CPU-only LibTorch, whose
+// missing generated header c10/cuda/impl/cuda_cmake_macros.h comes from the shim in
+// cmake/cuda_check/include. Linking is impossible there (no libc10_cuda / libtorch_cuda);
+// the launchers themselves are linked and called by test_cuda_launchers.
+#ifndef SNIP_TORCH_CUDA
+#error "compile with SNIP_TORCH_CUDA defined"
+#endif
+
+#include <snip/torch/ops.hpp>
+
+#include <tuple>
+
+namespace ops = snip::torch_ops;
+
+// Instantiates every CUDA path (float and double through dispatch_floating) and the autograd
+// functions that reach them.
+at::Tensor snip_check_torch_ops_cuda(const at::Tensor& x, const at::Tensor& rois) {
+    const snip::roi_align_options ao;
+    const snip::roi_pool_options po;
+    at::Tensor y = ops::roi_align(x, rois, {7, 7}, 1.0 / 16, 2, true);
+    y = y + ops::roi_pool(x, rois, 7, 1.0 / 16);
+    at::Tensor g = ops::roi_align_backward(y, rois, ao, x.sizes());
+    auto [out, argmax] = ops::roi_pool_forward(x, rois, po);
+    g = g + ops::roi_pool_backward(out, rois, argmax, po, x.sizes());
+    return g + ops::roi_align_forward(x, rois, ao).sum();
+}
