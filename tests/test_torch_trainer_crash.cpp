@@ -1,0 +1,215 @@
+// Crash safety of training (train.hpp): a training process is killed with SIGKILL at random
+// moments (before, during and between checkpoint writes) and restarted with resume, again and
+// again, until it finishes. After every kill the checkpoint on disk must load, and the final
+// loss history must equal, bit for bit, that of one uninterrupted run with the same seed.
+//
+// The training process is this test program itself, run again with the test case
+// "crash: child" selected and SNIP_CRASH_CHILD_DIR set; without that variable the child case
+// does nothing.
+// LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
+#define SNIPER_IMAGE_IMPLEMENTATION
+#include <synthetic.hpp>
+#include <train.hpp>
+
+#include "test_util.hpp"
+
+#include <snip/detail/random.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+sniper::synthetic_set crash_data() {
+    sniper::synthetic_options so;
+    so.images = 6;
+    so.min_side = 96;
+    so.max_side = 128;
+    so.classes = 2;
+    so.min_object = 12.0;
+    so.seed = 21;
+    return sniper::make_synthetic(so);
+}
+
+snip::plan_config crash_plan() {
+    snip::plan_config c;
+    c.name = "crash";
+    c.scales = {snip::scale_spec::by_factor(1.0)};
+    c.ranges = {snip::valid_range{-1.0, -1.0}};
+    c.chip_size = 128;
+    return c;
+}
+
+sniper::detector_options crash_model() {
+    sniper::detector_options o;
+    o.backbone.depth = 18;
+    o.backbone.width = 8;
+    o.backbone.frozen_stages = -1;
+    o.num_classes = 2;
+    o.rpn_channels = 32;
+    o.head_channels = 16;
+    o.fc_channels = 64;
+    return o;
+}
+
+sniper::train_options crash_options(const std::string& dir) {
+    sniper::train_options o;
+    o.epochs = 10;
+    o.batch_size = 2;
+    o.base_lr = 0.01;
+    o.reference_batch = 2;
+    o.warmup_chips = 4;
+    o.lr_steps = {8.0};
+    o.seed = 5;
+    o.workers = 1;
+    o.out_dir = dir;
+    o.checkpoint_every = 1; // a checkpoint after every step: many writes to interrupt
+    o.log_every = 1;
+    o.quiet = true;
+    return o;
+}
+
+sniper::train_result run_training(const std::string& dir, bool resume) {
+    const sniper::synthetic_set data = crash_data();
+    torch::manual_seed(77);
+    sniper::FasterRCNN net(crash_model());
+    sniper::train_options o = crash_options(dir);
+    o.resume = resume;
+    return sniper::train(net, data.ds, crash_plan(), sniper::synthetic_source(data), nullptr, o);
+}
+
+/// Data rows of a log.csv (0 when absent).
+std::size_t csv_rows(const fs::path& p) {
+    std::ifstream in(p);
+    std::size_t n = 0;
+    std::string line;
+    while (std::getline(in, line)) ++n;
+    return n > 0 ? n - 1 : 0;
+}
+
+/// Starts this program as the training child; returns its pid.
+pid_t spawn_child(const std::string& dir) {
+    const std::string exe = fs::read_symlink("/proc/self/exe").string();
+    const std::string env = "SNIP_CRASH_CHILD_DIR=" + dir;
+    std::vector<std::string> envs{env};
+    for (char** e = environ; *e; ++e)
+        if (std::string(*e).rfind("SNIP_CRASH_CHILD_DIR=", 0) != 0) envs.emplace_back(*e);
+    std::vector<char*> envp;
+    for (auto& s : envs) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string a0 = exe, a1 = "--test-case=crash: child", a2 = "--no-version";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
+    return pid;
+}
+
+} // namespace
+
+TEST_CASE("crash: child") {
+    const char* dir = std::getenv("SNIP_CRASH_CHILD_DIR");
+    if (!dir) return; // only when started by the test below
+    const bool resume = fs::exists(fs::path(dir) / "checkpoint.pt");
+    const sniper::train_result r = run_training(dir, resume);
+    REQUIRE(r.finished);
+}
+
+TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume finishes the same run") {
+    // The reference: one uninterrupted run.
+    const fs::path ref_dir = fs::temp_directory_path() / "snip_crash_reference";
+    fs::remove_all(ref_dir);
+    const auto t0 = std::chrono::steady_clock::now();
+    const sniper::train_result ref = run_training(ref_dir.string(), false);
+    const double ref_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE(ref.finished);
+    REQUIRE(ref.steps == 30);
+
+    const fs::path dir = fs::temp_directory_path() / "snip_crash_killed";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    snip::detail::splitmix64 g{12345};
+    int kills = 0, mid_write = 0, finished_runs = 0, loads = 0;
+    for (int round = 0; round < 40 && finished_runs == 0; ++round) {
+        const pid_t pid = spawn_child(dir.string());
+        // Let the child get k = 1..3 steps past where it starts (log.csv gains a row per
+        // step), then kill it at a random moment within the next step: during the forward
+        // and backward pass, the optimizer step or a checkpoint write. From round 12 on let
+        // it finish.
+        const bool kill_it = round < 12;
+        int status = 0;
+        bool reaped = false;
+        if (kill_it) {
+            const std::size_t start = csv_rows(dir / "log.csv");
+            const std::size_t target = start + 1 + std::size_t(g.below(3));
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+            while (!reaped && csv_rows(dir / "log.csv") < target &&
+                   std::chrono::steady_clock::now() < deadline) {
+                reaped = waitpid(pid, &status, WNOHANG) == pid;
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+            const double step_ms = 1000.0 * ref_s / double(ref.steps);
+            if (!reaped)
+                std::this_thread::sleep_for(
+                    std::chrono::microseconds(g.below(std::uint64_t(step_ms * 1000.0) + 1)));
+            if (!reaped) reaped = waitpid(pid, &status, WNOHANG) == pid;
+            if (!reaped) {
+                ::kill(pid, SIGKILL);
+                REQUIRE(waitpid(pid, &status, 0) == pid);
+                ++kills;
+                if (fs::exists(dir / "checkpoint.pt.tmp")) ++mid_write;
+            }
+        } else {
+            REQUIRE(waitpid(pid, &status, 0) == pid);
+        }
+        if (WIFEXITED(status)) {
+            REQUIRE(WEXITSTATUS(status) == 0);
+            ++finished_runs;
+        }
+        // Whatever happened, the checkpoint on disk (if any yet) is whole.
+        if (fs::exists(dir / "checkpoint.pt")) {
+            sniper::FasterRCNN probe(crash_model());
+            const sniper::checkpoint_info info =
+                sniper::load_checkpoint((dir / "checkpoint.pt").string(), probe);
+            CHECK(info.history.size() == std::size_t(info.position.step));
+            ++loads;
+        }
+    }
+    std::printf("[crash] reference run %.1f s; %d kills (%d while a checkpoint was being "
+                "written), %d checkpoint loads after kills, finished\n",
+                ref_s, kills, mid_write, loads);
+    REQUIRE(finished_runs == 1);
+    CHECK(kills >= 1);
+
+    // The final history equals the uninterrupted run's, bit for bit.
+    sniper::FasterRCNN final_net(crash_model());
+    const sniper::checkpoint_info fin =
+        sniper::load_checkpoint((dir / "checkpoint.pt").string(), final_net);
+    REQUIRE(fin.history.size() == ref.history.size());
+    for (std::size_t i = 0; i < ref.history.size(); ++i) {
+        INFO("step ", i);
+        CHECK(fin.history[i].total == ref.history[i].total);
+        CHECK(fin.history[i].lr == ref.history[i].lr);
+    }
+    // And so are the weights.
+    sniper::FasterRCNN ref_net(crash_model());
+    sniper::load_checkpoint((ref_dir / "checkpoint.pt").string(), ref_net);
+    const auto a = ref_net->named_parameters(), b = final_net->named_parameters();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i].value(), b[i].value()));
+}
