@@ -5,6 +5,7 @@
 #include <snip/config.hpp>
 
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <map>
 #include <optional>
@@ -115,6 +116,50 @@ private:
     std::map<std::string, std::string> values_;
     std::vector<std::string> switches_;
 };
+
+/// @brief The main() of a program made of registered subcommands: with no argument it
+/// runs `default_command`; `--help` lists the commands after `title`, then `epilogue`;
+/// `<command> --help` prints that command's usage; errors print "<program> <command>:
+/// error: ..." and return 1; an unknown command returns 2.
+inline int run_main(int argc, char** argv, const std::string& title,
+                    const std::string& default_command, const std::string& epilogue) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto& reg = registry();
+    const std::string prog = program();
+    auto usage = [&] {
+        std::printf("%s\n\nusage: %s <command> [options]   (no command: %s)\n\ncommands:\n",
+                    title.c_str(), prog.c_str(), default_command.c_str());
+        for (const auto& [name, c] : reg) std::printf("  %-10s %s\n", name.c_str(), c.summary.c_str());
+        std::printf("\n%s`%s <command> --help` describes each command.\n", epilogue.c_str(),
+                    prog.c_str());
+    };
+    std::string name = default_command;
+    if (!args.empty()) {
+        if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+            usage();
+            return 0;
+        }
+        name = args[0];
+        args.erase(args.begin());
+    }
+    auto it = reg.find(name);
+    if (it == reg.end()) {
+        std::fprintf(stderr, "%s: unknown command '%s'\n\n", prog.c_str(), name.c_str());
+        usage();
+        return 2;
+    }
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") {
+            std::printf("%s\n", it->second.usage.c_str());
+            return 0;
+        }
+    try {
+        return it->second.run(args);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "\n%s %s: error: %s\n", prog.c_str(), name.c_str(), e.what());
+        return 1;
+    }
+}
 
 } // namespace cli
 
