@@ -276,6 +276,11 @@ inline image crop_resize(const image& src, const snip::box<double>& crop, int ou
 
 namespace detail {
 
+/// Forgets stb_image's last failure reason (a thread-local it never clears), so that a
+/// failed decode never reports the reason of an earlier one. Defined with the stb_image
+/// implementation (SNIPER_IMAGE_IMPLEMENTATION).
+void reset_stb_failure_reason();
+
 /// True when a JPEG stream (starting with SOI) ends with its end-of-image marker, allowing
 /// a little trailing padding (zero bytes, whitespace) as some encoders write.
 inline bool jpeg_has_end_marker(const std::uint8_t* d, std::size_t n) {
@@ -295,9 +300,11 @@ inline image decode_image(const std::uint8_t* data, std::size_t size, const std:
     snip::require(size <= std::size_t(0x7fffffff), name, ": cannot decode image: ", size,
                   " bytes is more than stb_image reads");
     int w = 0, h = 0, comp = 0;
+    detail::reset_stb_failure_reason();
     stbi_uc* px = stbi_load_from_memory(data, int(size), &w, &h, &comp, 3);
     if (!px) {
         const char* why = stbi_failure_reason();
+        if (why && !*why) why = nullptr;
         const bool jpeg = size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
         if (jpeg && !detail::jpeg_has_end_marker(data, size))
             snip::fail(name, ": cannot decode image: truncated JPEG (", size,
@@ -350,6 +357,7 @@ inline image decode_image(const std::string& path) {
 #include <stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
+void sniper::detail::reset_stb_failure_reason() { stbi__g_failure_reason = nullptr; }
 // later includes of the stb headers (draw.hpp, ...) must see declarations only
 #undef STB_IMAGE_IMPLEMENTATION
 #undef STB_IMAGE_WRITE_IMPLEMENTATION

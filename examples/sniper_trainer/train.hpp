@@ -61,6 +61,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -290,9 +291,11 @@ inline torch::Tensor history_tensor(const std::vector<log_row>& h) {
     return t;
 }
 
-inline std::vector<log_row> history_rows(const torch::Tensor& t) {
-    snip::require(t.dim() == 2 && t.size(1) == 10 && t.scalar_type() == torch::kDouble,
-                  "checkpoint: the loss history has the wrong shape");
+inline std::vector<log_row> history_rows(const torch::Tensor& t,
+                                         const std::string& path = "checkpoint") {
+    snip::require(t.dim() == 2 && t.size(1) == 10 && t.scalar_type() == torch::kDouble, path,
+                  ": snip_train.history is ", c10::toString(t.scalar_type()), " ", t.sizes(),
+                  ", must be Double [n, 10] (the loss history)");
     const torch::Tensor c = t.contiguous();
     const double* p = c.data_ptr<double>();
     std::vector<log_row> out(std::size_t(c.size(0)));
@@ -305,10 +308,51 @@ inline std::vector<log_row> history_rows(const torch::Tensor& t) {
     return out;
 }
 
+/// The first line of a LibTorch error (without its backtrace), at most 200 characters.
+inline std::string first_line(const char* what) {
+    const std::string s(what ? what : "");
+    return s.substr(0, std::min<std::size_t>(s.find('\n'), 200));
+}
+
 inline c10::IValue read_value(torch::serialize::InputArchive& ar, const std::string& key,
                               const std::string& path) {
     c10::IValue v;
     snip::require(ar.try_read(key, v), path, ": not a snip-train checkpoint (no '", key, "')");
+    return v;
+}
+
+/// Opens the checkpoint archive `path` into `ar`; errors name the file.
+inline void open_checkpoint(torch::serialize::InputArchive& ar, const std::string& path) {
+    snip::require(std::filesystem::is_regular_file(path), path, ": no such checkpoint file");
+    try {
+        ar.load_from(path);
+    } catch (const std::exception& e) {
+        snip::fail(path, ": cannot read the checkpoint (truncated or not a LibTorch archive): ",
+                   first_line(e.what()));
+    }
+}
+
+/// The checkpoint value `key`, which must be of the kind `is` tests (`want` names it).
+template <class Is>
+c10::IValue read_typed(torch::serialize::InputArchive& ar, const std::string& key,
+                       const std::string& path, Is is, const char* want) {
+    c10::IValue v = read_value(ar, key, path);
+    if (!is(v)) snip::fail(path, ": ", key, " is of type ", v.tagKind(), ", must be ", want);
+    return v;
+}
+inline std::string read_string(torch::serialize::InputArchive& ar, const std::string& key,
+                               const std::string& path) {
+    return read_typed(ar, key, path, [](const c10::IValue& v) { return v.isString(); }, "a string")
+        .toStringRef();
+}
+inline std::int64_t read_int(torch::serialize::InputArchive& ar, const std::string& key,
+                             const std::string& path, std::int64_t lo = 0,
+                             std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
+    const std::int64_t v =
+        read_typed(ar, key, path, [](const c10::IValue& x) { return x.isInt(); }, "an integer")
+            .toInt();
+    if (v < lo || v > hi)
+        snip::fail(path, ": ", key, " is ", v, ", must be in [", lo, ", ", hi, "]");
     return v;
 }
 
@@ -366,36 +410,44 @@ struct checkpoint_info {
 
 /// @brief Loads the model (and, when given, the optimizer state and the CPU generator)
 /// from a checkpoint written by save_checkpoint. Checks first, assigns after: on any
-/// error (not a checkpoint, another model, a missing or misshapen tensor) the model is
-/// untouched and the message names the file and the difference.
+/// error (not a checkpoint, another model, a missing or misshapen tensor, a field of the
+/// wrong type, no optimizer state when `sgd` is given) the model is untouched and the
+/// message names the file and the difference. `expect_setup` (train_setup()), when given,
+/// must equal the checkpoint's setup. (An optimizer state that does not fit
+/// `sgd` may leave `sgd` partly loaded, never the model.)
 inline checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net,
                                        torch::optim::SGD* sgd = nullptr,
-                                       bool restore_rng = false) {
-    snip::require(std::filesystem::is_regular_file(path), path, ": no such checkpoint file");
+                                       bool restore_rng = false,
+                                       const std::string* expect_setup = nullptr) {
     torch::serialize::InputArchive ar;
-    try {
-        ar.load_from(path);
-    } catch (const std::exception& e) {
-        snip::fail(path, ": cannot read the checkpoint (truncated or not a LibTorch archive): ",
-                   std::string(e.what()).substr(0, 200));
-    }
-    const std::string model = detail::read_value(ar, "snip_train.model", path).toStringRef();
+    detail::open_checkpoint(ar, path);
+    const std::string model = detail::read_string(ar, "snip_train.model", path);
     const std::string mine = detector_identity(net->options());
     snip::require(model == mine, path, ": checkpoint of another model: it holds '", model,
                   "', this run builds '", mine, "'");
     checkpoint_info info;
-    info.setup = detail::read_value(ar, "snip_train.setup", path).toStringRef();
-    info.position.epoch = int(detail::read_value(ar, "snip_train.epoch", path).toInt());
-    info.position.batch = detail::read_value(ar, "snip_train.batch", path).toInt();
-    info.position.step = detail::read_value(ar, "snip_train.step", path).toInt();
-    for (std::int64_t c : detail::read_value(ar, "snip_train.categories", path).toIntVector())
-        info.category_ids.push_back(int(c));
-    info.scaler.scale = detail::read_value(ar, "snip_train.loss_scale", path).toDouble();
-    info.scaler.good = detail::read_value(ar, "snip_train.loss_scale_good", path).toInt();
-    info.scaler.skipped = detail::read_value(ar, "snip_train.loss_scale_skipped", path).toInt();
+    info.setup = detail::read_string(ar, "snip_train.setup", path);
+    if (expect_setup)
+        snip::require(info.setup == *expect_setup, path,
+                      ": checkpoint of another training setup: it has '", info.setup,
+                      "', this run '", *expect_setup, "'");
+    info.position.epoch =
+        int(detail::read_int(ar, "snip_train.epoch", path, 0, std::numeric_limits<int>::max()));
+    info.position.batch = detail::read_int(ar, "snip_train.batch", path);
+    info.position.step = detail::read_int(ar, "snip_train.step", path);
+    const c10::IValue cats = detail::read_typed(
+        ar, "snip_train.categories", path, [](const c10::IValue& v) { return v.isIntList(); },
+        "a list of integers");
+    for (std::int64_t c : cats.toIntVector()) info.category_ids.push_back(int(c));
+    info.scaler.scale = detail::read_typed(ar, "snip_train.loss_scale", path,
+                                           [](const c10::IValue& v) { return v.isDouble(); },
+                                           "a float")
+                            .toDouble();
+    info.scaler.good = detail::read_int(ar, "snip_train.loss_scale_good", path);
+    info.scaler.skipped = detail::read_int(ar, "snip_train.loss_scale_skipped", path);
     torch::Tensor hist, rng;
     snip::require(ar.try_read("snip_train.history", hist, true), path, ": no loss history");
-    info.history = detail::history_rows(hist);
+    info.history = detail::history_rows(hist, path);
 
     // Read every tensor and check it before assigning any.
     std::vector<std::pair<torch::Tensor, torch::Tensor>> assign;
@@ -404,39 +456,48 @@ inline checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net,
         snip::require(ar.try_read("model." + name, t, buffer), path, ": no tensor '", name, "'");
         snip::require(t.sizes() == dst.sizes(), path, ": tensor '", name, "' has shape ",
                       t.sizes(), ", the model's is ", dst.sizes());
+        snip::require(t.scalar_type() == dst.scalar_type(), path, ": tensor '", name, "' is ",
+                      c10::toString(t.scalar_type()), ", the model's is ",
+                      c10::toString(dst.scalar_type()));
         assign.emplace_back(dst, t);
     };
     for (const auto& p : net->named_parameters()) collect(p.key(), p.value(), false);
     for (const auto& b : net->named_buffers()) collect(b.key(), b.value(), true);
     torch::serialize::InputArchive opt;
     info.has_optimizer = ar.try_read("optimizer", opt);
-    if (restore_rng) snip::require(ar.try_read("snip_train.rng", rng, true), path, ": no RNG state");
+    // Everything that can still fail comes before the model is touched.
+    if (sgd) snip::require(info.has_optimizer, path, ": no optimizer state to resume from");
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    if (restore_rng) {
+        snip::require(ar.try_read("snip_train.rng", rng, true), path, ": no RNG state");
+        const torch::Tensor mine_rng = gen.get_state();
+        snip::require(rng.scalar_type() == mine_rng.scalar_type() &&
+                          rng.sizes() == mine_rng.sizes(),
+                      path, ": snip_train.rng is ", c10::toString(rng.scalar_type()), " ",
+                      rng.sizes(), ", not a CPU generator state (",
+                      c10::toString(mine_rng.scalar_type()), " ", mine_rng.sizes(), ")");
+    }
+    if (sgd) {
+        try {
+            sgd->load(opt);
+        } catch (const std::exception& e) {
+            snip::fail(path, ": the optimizer state does not fit this model's optimizer: ",
+                       detail::first_line(e.what()));
+        }
+    }
     {
         torch::NoGradGuard ng;
         for (auto& [dst, src] : assign) dst.copy_(src);
     }
-    if (sgd) {
-        snip::require(info.has_optimizer, path, ": no optimizer state to resume from");
-        sgd->load(opt);
-    }
-    if (restore_rng) {
-        at::Generator gen = at::detail::getDefaultCPUGenerator();
-        gen.set_state(rng);
-    }
+    if (restore_rng) gen.set_state(rng);
     return info;
 }
 
 /// @brief The model identity stored in a checkpoint (without loading its tensors).
 inline std::string checkpoint_identity(const std::string& path) {
-    snip::require(std::filesystem::is_regular_file(path), path, ": no such checkpoint file");
     torch::serialize::InputArchive ar;
-    try {
-        ar.load_from(path);
-    } catch (const std::exception& e) {
-        snip::fail(path, ": cannot read the checkpoint (truncated or not a LibTorch archive): ",
-                   std::string(e.what()).substr(0, 200));
-    }
-    return detail::read_value(ar, "snip_train.model", path).toStringRef();
+    detail::open_checkpoint(ar, path);
+    return detail::read_string(ar, "snip_train.model", path);
 }
 
 /// @brief The detector_options a checkpoint identity (detector_identity()) describes, with
@@ -630,9 +691,7 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
     train_position pos;
     loss_scaler scaler_state;
     if (o.resume) {
-        const checkpoint_info info = load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true);
-        snip::require(info.setup == setup, ckpt, ": checkpoint of another training setup: it has '",
-                      info.setup, "', this run '", setup, "'");
+        const checkpoint_info info = load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true, &setup);
         pos = info.position;
         res.history = info.history;
         scaler_state = info.scaler;

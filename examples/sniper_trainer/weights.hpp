@@ -212,11 +212,11 @@ inline named_tensors read_weights(const std::string& path) {
         bool empty = false;
         for (const std::int64_t s : sizes) empty = empty || s == 0;
         std::uint64_t bytes = empty ? 0 : c10::elementSize(dt->type);
-        bool too_big = false;
+        bool too_big = false; // the product overflows 64 bits
         for (const std::int64_t s : sizes) {
             if (empty) break;
             const auto u = static_cast<std::uint64_t>(s);
-            if (bytes > r.remaining() / u) {
+            if (bytes > UINT64_MAX / u) {
                 too_big = true;
                 break;
             }

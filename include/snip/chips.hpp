@@ -302,13 +302,17 @@ struct cover_workspace {
     std::vector<int> counts;  ///< all zero between calls (greedy_cover restores it)
     std::vector<int> rects;  ///< 4 per box: c0, c1, r0, r1
     std::vector<int> live;   ///< boxes not yet covered
+    std::vector<int> row_max, row_arg;  ///< per grid row: largest count > 0 and its first column
+    std::vector<std::uint8_t> row_dirty;
 };
 
 /// @brief Greedy cover on a chip grid: repeatedly takes the candidate that contains
 /// the most uncovered boxes (ties: smallest (y1, y2, x1, x2)) until no candidate
 /// contains an uncovered box. Gives exactly the plan of greedy_cover_naive.
-/// Cost: O(boxes * log(grid side) + grid cells + chips * (cells scanned + boxes) +
-/// sum over boxes of the number of chips containing them).
+/// Cost: O(boxes * log(grid side) + grid cells + chips * (grid rows + boxes) + sum over
+/// boxes of the number of chips containing them + the rows rescanned): every grid row
+/// keeps its largest count, and a row is scanned again only when a covered box lowered
+/// the cell holding it, so a chip costs far less than a scan of the whole grid.
 /// @param boxes closed-interval boxes in scaled pixels.
 template <class T>
 cover_result greedy_cover(const chip_grid& g, box_view<const T> boxes, cover_workspace& ws) {
@@ -361,13 +365,27 @@ cover_result greedy_cover(const chip_grid& g, box_view<const T> boxes, cover_wor
         for (int y = br0; y <= br1; ++y)
             for (int x = bc0; x <= bc1; ++x)
                 if (!g.mask[static_cast<std::size_t>(y * C + x)]) cnt[y * W1 + x] = masked;
+    // Row maxima: the first column of the largest positive count in each row. Counts only
+    // decrease, so a row's maximum changes only when its own cell was lowered.
+    ws.row_max.resize(static_cast<std::size_t>(R));
+    ws.row_arg.resize(static_cast<std::size_t>(R));
+    ws.row_dirty.assign(static_cast<std::size_t>(R), 0);
+    auto rescan = [&](int y) {
+        const int* row = cnt + y * W1;
+        int m = 0, a = -1;
+        for (int x = bc0; x <= bc1; ++x)
+            if (row[x] > m) m = row[x], a = x;
+        ws.row_max[static_cast<std::size_t>(y)] = m;
+        ws.row_arg[static_cast<std::size_t>(y)] = a;
+    };
+    for (int y = br0; y <= br1; ++y) rescan(y);
     for (;;) {
+        // The first largest count in row-major order, as a scan of every cell would find it.
         int best = 0, by = -1, bxi = -1;
-        for (int y = br0; y <= br1; ++y) {
-            const int* row = cnt + y * W1;
-            for (int x = bc0; x <= bc1; ++x)
-                if (row[x] > best) best = row[x], by = y, bxi = x;
-        }
+        for (int y = br0; y <= br1; ++y)
+            if (ws.row_max[static_cast<std::size_t>(y)] > best)
+                best = ws.row_max[static_cast<std::size_t>(y)], by = y,
+                bxi = ws.row_arg[static_cast<std::size_t>(y)];
         if (best <= 0) break;
         const int k = static_cast<int>(r.chips.size());
         r.chips.push_back(g.chip(static_cast<std::size_t>(by), static_cast<std::size_t>(bxi)));
@@ -384,10 +402,17 @@ cover_result greedy_cover(const chip_grid& g, box_view<const T> boxes, cover_wor
             for (int y = rc[2]; y <= rc[3]; ++y) {
                 int* row = cnt + y * W1;
                 for (int x = rc[0]; x <= rc[1]; ++x) row[x] -= 1;
+                const int a = ws.row_arg[static_cast<std::size_t>(y)];
+                if (a >= rc[0] && a <= rc[1]) ws.row_dirty[static_cast<std::size_t>(y)] = 1;
             }
         }
         ws.live.resize(keep);
         if (keep == 0) break;
+        for (int y = br0; y <= br1; ++y)
+            if (ws.row_dirty[static_cast<std::size_t>(y)]) {
+                ws.row_dirty[static_cast<std::size_t>(y)] = 0;
+                rescan(y);
+            }
     }
     for (int y = br0; y <= br1 + 1; ++y)
         std::fill(cnt + y * W1 + bc0, cnt + y * W1 + bc1 + 2, 0);

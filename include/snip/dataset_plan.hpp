@@ -63,8 +63,13 @@ inline std::vector<image_chips_plan> plan_dataset(const plan_config& cfg, const 
                     const auto& im = ds.images[i];
                     auto& o = out[i];
                     const auto gt = as_box_view(im.boxes);
-                    o.plan = plan_image(cfg, im.width, im.height, box_view<const double>(gt),
-                                        im.crowd, ws, stride);
+                    try {
+                        o.plan = plan_image(cfg, im.width, im.height, box_view<const double>(gt),
+                                            im.crowd, ws, stride);
+                    } catch (const error& e) {
+                        fail(ds.source.empty() ? std::string("dataset") : ds.source, ": images[", i,
+                             "] (id ", im.id, "): ", e.what());
+                    }
                     if (proposals) {
                         const auto& pr = (*proposals)[i].boxes;
                         const box_view<const double> pv = as_box_view(pr);

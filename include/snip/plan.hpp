@@ -187,6 +187,18 @@ inline box<double> to_convention(const box<double>& b, int width, int height,
     return clip(b, double(width), double(height));
 }
 
+/// @brief The most candidate chips plan_image lays over one scaled image (about 1.7e7:
+/// some 85 MB of grid and cover memory per planning thread, and a cover of a second or
+/// so); a larger grid is an error, not an out-of-memory crash or a planner that seems to
+/// hang (2^28 chips took minutes and GBs per thread). Real grids are far smaller: 3x of a
+/// 20000 x 15000 image at stride 32 has 2.6e6.
+inline constexpr double max_candidate_chips = double(1 << 24);
+
+/// @brief An upper bound on the candidate positions along one side of `side` scaled px.
+inline double candidate_grid_bound(int side, int chip, int stride) {
+    return side > chip ? double(side - chip) / double(stride) + 3.0 : 3.0;
+}
+
 /// @brief Plans the positive chips of one image.
 /// @param width, height image size, original px.
 /// @param boxes ground-truth boxes, xyxy continuous, original px.
@@ -214,6 +226,13 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
     for (std::size_t s = 0; s < cfg.scales.size(); ++s) {
         auto& sp = out.scales[s];
         sp.size = scale_image(cfg.scales[s], width, height);
+        require(candidate_grid_bound(sp.size.width, cfg.chip_size, stride_used) *
+                        candidate_grid_bound(sp.size.height, cfg.chip_size, stride_used) <=
+                    max_candidate_chips,
+                "image ", width, " x ", height, " at scale ", s, " (", cfg.scales[s].to_string(),
+                ") is ", sp.size.width, " x ", sp.size.height, " px: more than ",
+                max_candidate_chips, " candidate chips of ", cfg.chip_size, " px at stride ",
+                stride_used, " (is the image size right?)");
         const scale_filter f = cfg.filter(s, sp.size.factor, stride_used);
         ws.scaled.clear();
         ws.ids.clear();

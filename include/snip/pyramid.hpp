@@ -134,9 +134,13 @@ struct scaled_image {
 };
 
 /// @brief Sizes an image of `width` x `height` original pixels at one scale.
+/// @throws snip::error when the scaled size does not fit an int (an absurd image size).
 inline scaled_image scale_image(const scale_spec& s, int width, int height) {
     const double f = s.factor_for(width, height);
-    return {f, static_cast<int>(width * f), static_cast<int>(height * f)};
+    const double w = width * f, h = height * f;
+    require(w < 2147483648.0 && h < 2147483648.0, "image ", width, " x ", height, " at scale ",
+            s.to_string(), " would be ", w, " x ", h, " px, beyond the 2147483647 px an int holds");
+    return {f, static_cast<int>(w), static_cast<int>(h)};
 }
 
 /// @brief Sizes an image at every scale of a pyramid.

@@ -26,10 +26,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace snip::io {
@@ -123,8 +125,19 @@ inline double num(const nlohmann::json& o, const char* key, const std::string& s
 inline long long integer(const nlohmann::json& o, const char* key, const std::string& src,
                          const std::string& path) {
     const auto& v = field(o, key, src, path);
-    if (!v.is_number_integer()) bad_field(src, path + "." + key, v, "an integer");
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(INT64_MAX)))
+        bad_field(src, path + "." + key, v, "an integer");
     return v.get<long long>();
+}
+
+/// An integer that fits an int (no silent wrap-around of 2^32 + 64 to 64).
+inline int int32(const nlohmann::json& o, const char* key, const std::string& src,
+                 const std::string& path) {
+    const long long v = integer(o, key, src, path);
+    if (v < INT_MIN || v > INT_MAX)
+        bad_field(src, path + "." + key, o[key], "an integer in int range");
+    return static_cast<int>(v);
 }
 
 inline std::string str(const nlohmann::json& o, const char* key, const std::string& src,
@@ -145,6 +158,9 @@ snip::box<T> box4(const nlohmann::json& o, const char* key, const std::string& s
         if (!v[k].is_number()) bad_field(src, p, v, "an array of 4 numbers");
         const double d = v[k].get<double>();
         if (!std::isfinite(d)) bad_field(src, p, v, "4 finite numbers");
+        if constexpr (std::is_integral_v<T>)
+            if (d != std::floor(d) || d < INT_MIN || d > INT_MAX)
+                bad_field(src, p, v, "4 integers (pixels) in int range");
         c[k] = static_cast<T>(d);
     }
     if (c[2] < c[0] || c[3] < c[1]) bad_field(src, p, v, "x1 <= x2 and y1 <= y2");
@@ -174,8 +190,15 @@ inline plan_config config_from_json(const nlohmann::json& j, const std::string& 
                                     const std::string& path = "config") {
     using namespace detail;
     if (!j.is_object()) bad_field(src, path, j, "an object");
-    plan_config c = j.contains("preset") ? plan_config::preset(str(j, "preset", src, path))
-                                         : plan_config::defaults();
+    plan_config c = plan_config::defaults();
+    if (j.contains("preset")) {
+        const std::string name = str(j, "preset", src, path);
+        try {
+            c = plan_config::preset(name);
+        } catch (const error& e) {
+            fail(src, ": ", path, ".preset: ", e.what());
+        }
+    }
     if (j.contains("name")) c.name = str(j, "name", src, path);
     if (j.contains("scales")) {
         const auto& a = j["scales"];
@@ -206,7 +229,7 @@ inline plan_config config_from_json(const nlohmann::json& j, const std::string& 
         }
     }
     auto geti = [&](const char* k, int& dst) {
-        if (j.contains(k)) dst = static_cast<int>(integer(j, k, src, path));
+        if (j.contains(k)) dst = int32(j, k, src, path);
     };
     geti("chip_size", c.chip_size);
     geti("stride", c.stride);
@@ -336,11 +359,18 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
     chips_file f;
     const auto fmt = str(j, "format", src, "top level");
     if (fmt != "snip-chips/1") bad_field(src, "format", j["format"], "\"snip-chips/1\"");
-    f.annotations = j.value("annotations", std::string());
-    if (j.contains("proposals") && j["proposals"].is_string()) f.proposals = j["proposals"];
+    if (j.contains("annotations")) f.annotations = str(j, "annotations", src, "top level");
+    if (j.contains("proposals") && !j["proposals"].is_null()) {
+        if (!j["proposals"].is_string())
+            bad_field(src, "proposals", j["proposals"], "a string or null");
+        f.proposals = j["proposals"].get<std::string>();
+    }
     f.config = config_from_json(field(j, "config", src, "top level"), src);
-    if (j.contains("seed")) f.seed = static_cast<std::uint64_t>(integer(j, "seed", src, "top level"));
-    if (j.contains("epoch")) f.epoch = static_cast<int>(integer(j, "epoch", src, "top level"));
+    if (j.contains("seed")) {
+        if (!j["seed"].is_number_unsigned()) bad_field(src, "seed", j["seed"], "an integer >= 0");
+        f.seed = j["seed"].get<std::uint64_t>();
+    }
+    if (j.contains("epoch")) f.epoch = int32(j, "epoch", src, "top level");
     const auto& imgs = field(j, "images", src, "top level");
     if (!imgs.is_array()) bad_field(src, "images", imgs, "an array");
     const int ns = static_cast<int>(f.config.scales.size());
@@ -350,8 +380,8 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
         image_chips im;
         im.id = integer(ji, "id", src, p);
         if (ji.contains("file_name")) im.file_name = str(ji, "file_name", src, p);
-        im.width = static_cast<int>(integer(ji, "width", src, p));
-        im.height = static_cast<int>(integer(ji, "height", src, p));
+        im.width = int32(ji, "width", src, p);
+        im.height = int32(ji, "height", src, p);
         if (im.width <= 0 || im.height <= 0)
             fail(src, ": ", p, " has size ", im.width, "x", im.height, ", must be positive");
         const auto& sc = field(ji, "scales", src, p);
@@ -361,9 +391,9 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
             const std::string ps = p + ".scales[" + std::to_string(s) + "]";
             scale_entry e;
             e.factor = num(sc[s], "factor", src, ps);
-            e.width = static_cast<int>(integer(sc[s], "width", src, ps));
-            e.height = static_cast<int>(integer(sc[s], "height", src, ps));
-            e.stride = static_cast<int>(integer(sc[s], "stride", src, ps));
+            e.width = int32(sc[s], "width", src, ps);
+            e.height = int32(sc[s], "height", src, ps);
+            e.stride = int32(sc[s], "stride", src, ps);
             e.valid_ids = ids(sc[s], "valid_ids", src, ps);
             e.uncoverable_ids = ids(sc[s], "uncoverable_ids", src, ps);
             im.scales.push_back(std::move(e));
@@ -373,7 +403,7 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
         for (std::size_t k = 0; k < ch.size(); ++k) {
             const std::string pc = p + ".chips[" + std::to_string(k) + "]";
             chip_entry c;
-            c.scale = static_cast<int>(integer(ch[k], "scale", src, pc));
+            c.scale = int32(ch[k], "scale", src, pc);
             if (c.scale < 0 || c.scale >= ns)
                 bad_field(src, pc + ".scale", ch[k]["scale"],
                           "a scale index below " + std::to_string(ns));
@@ -384,7 +414,7 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
             c.box = box4<double>(ch[k], "box", src, pc);
             c.rect = box4<int>(ch[k], "rect", src, pc);
             if (c.negative) {
-                c.proposals = static_cast<int>(integer(ch[k], "proposals", src, pc));
+                c.proposals = int32(ch[k], "proposals", src, pc);
                 const auto& sv = field(ch[k], "sampled", src, pc);
                 if (!sv.is_boolean()) bad_field(src, pc + ".sampled", sv, "true or false");
                 c.sampled = sv.get<bool>();

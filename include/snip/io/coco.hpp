@@ -77,6 +77,28 @@ struct at {
     }
 };
 
+/// @brief Appends `v` as compact JSON to `out` until `out` is longer than `limit`. The
+/// recursion ends with the length, whatever the nesting: json::dump recurses once per
+/// level and overflows the stack on a file of a few MB of '['.
+inline void show_into(const json& v, std::string& out, std::size_t limit) {
+    if (!v.is_structured()) {
+        out += v.dump(-1, ' ', false, json::error_handler_t::replace);
+        return;
+    }
+    out += v.is_array() ? '[' : '{';
+    bool first = true;
+    for (auto it = v.begin(); it != v.end() && out.size() <= limit; ++it) {
+        if (!first) out += ',';
+        first = false;
+        if (v.is_object()) {
+            out += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace);
+            out += ':';
+        }
+        show_into(*it, out, limit);
+    }
+    if (out.size() <= limit) out += v.is_array() ? ']' : '}';
+}
+
 /// @brief A JSON value for messages: compact, at most ~60 characters, NaN/inf spelled out.
 inline std::string show(const json& v) {
     if (v.is_number_float()) {
@@ -84,8 +106,10 @@ inline std::string show(const json& v) {
         if (std::isnan(d)) return "nan";
         if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
     }
-    std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
-    if (s.size() > 60) s = s.substr(0, 57) + "...";
+    constexpr std::size_t limit = 60;
+    std::string s;
+    show_into(v, s, limit);
+    if (s.size() > limit) s = s.substr(0, limit - 3) + "...";
     return s;
 }
 
@@ -233,8 +257,8 @@ private:
     std::size_t dropped_ = 0;
 };
 
-/// @brief Reads and parses a JSON file; errors name the path (and the byte for syntax errors).
-inline json read_json_file(const std::string& path) {
+/// @brief The bytes of a file; errors name the path.
+inline std::string read_text_file(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const auto st = fs::status(path, ec);
@@ -244,14 +268,23 @@ inline json read_json_file(const std::string& path) {
     if (!in) fail(path, ": cannot open the file for reading");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) fail(path, ": read error");
+    return text;
+}
+
+/// @brief Parses JSON text read from `source`; a syntax error is a snip::error naming
+/// the source and the byte. read_json_file parses files with it, fuzzers parse bytes.
+inline json parse_json_text(std::string_view text, const std::string& source) {
     try {
         return json::parse(text);
     } catch (const json::parse_error& e) {
-        fail(path, ": malformed JSON at byte ", e.byte, ": ", e.what());
+        fail(source, ": malformed JSON at byte ", e.byte, ": ", e.what());
     } catch (const json::exception& e) {
-        fail(path, ": malformed JSON: ", e.what());
+        fail(source, ": malformed JSON: ", e.what());
     }
 }
+
+/// @brief Reads and parses a JSON file; errors name the path (and the byte for syntax errors).
+inline json read_json_file(const std::string& path) { return parse_json_text(read_text_file(path), path); }
 
 /// @brief Writes `text` to `path + ".tmp"`, then renames it onto `path`.
 inline void write_atomically(const std::string& path, const std::string& text) {
@@ -464,7 +497,11 @@ inline std::vector<image_proposals> parse_proposals(const nlohmann::json& j, con
         const image_record& rec = ds.images[found->second];
         const read_box rb = read_bbox(o, src, p, {rec.id, rec.width, rec.height}, tol);
         double score = 1.0;
-        if (const json* s = member(o, "score")) score = finite_number(*s, src, p.with("score"));
+        if (const json* s = member(o, "score")) {
+            score = finite_number(*s, src, p.with("score"));
+            if (std::fabs(score) > std::numeric_limits<float>::max())
+                bad_value(src, p.with("score"), *s, "a number a float holds (|score| <= 3.4e38)");
+        }
         out[found->second].boxes.push_back(rb.xyxy);
         out[found->second].scores.push_back(static_cast<float>(score));
     }

@@ -234,27 +234,31 @@ inline std::vector<detection> parse_detections(const nlohmann::json& j, const st
     return out;
 }
 
-/// @brief Reads a results file; see parse_detections. A file that Python's json.dump wrote
-/// with NaN or Infinity (not JSON) is reported as such.
-inline std::vector<detection> read_detections(const std::string& path, const dataset& gt) {
-    nlohmann::json j;
+namespace detail {
+
+/// @brief Parses the text of a results file read from `source`. Python's json.dump writes
+/// NaN or Infinity for a non-finite number (not JSON): such a syntax error says so.
+inline nlohmann::json parse_results_text(std::string_view text, const std::string& source) {
     try {
-        j = detail::read_json_file(path);
+        return parse_json_text(text, source);
     } catch (const error& e) {
-        const std::string msg = e.what();
-        if (msg.find("malformed JSON") == std::string::npos) throw;
-        std::ifstream in(path, std::ios::binary);
-        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         for (const char* token : {"NaN", "Infinity"}) {
             const auto pos = text.find(token);
-            if (pos != std::string::npos)
-                fail(msg, " (byte ", pos, " holds ", token,
+            if (pos != std::string_view::npos)
+                fail(e.what(), " (byte ", pos, " holds ", token,
                      ": a non-finite number, which JSON cannot hold; Python's json.dump writes it for a "
                      "NaN/inf score or bbox: fix the detector output)");
         }
         throw;
     }
-    return parse_detections(j, path, gt);
+}
+
+} // namespace detail
+
+/// @brief Reads a results file; see parse_detections. A file that Python's json.dump wrote
+/// with NaN or Infinity (not JSON) is reported as such.
+inline std::vector<detection> read_detections(const std::string& path, const dataset& gt) {
+    return parse_detections(detail::parse_results_text(detail::read_text_file(path), path), path, gt);
 }
 
 /// @brief Evaluates `dets` against the boxes of `gt` with pycocotools' COCOeval rules for
