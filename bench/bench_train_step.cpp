@@ -1,42 +1,54 @@
-// bench_train_step: wall time of one training step of the SNIPER Faster R-CNN
-// (examples/sniper_trainer/detector.hpp) on the CPU - forward_train + backward + one SGD step
-// (momentum 0.9, weight decay 1e-4) - per 512 x 512 chip and per single-scale 800 x 1333
-// image, for ResNet-18, ResNet-50 and ResNet-101 backbones. This is what SNIPER's claim rests
-// on: a chip costs much less than a full-resolution image, so training on a few chips per
-// image is cheaper than training on the image; here the program measures by how much.
+// bench_train_step: wall time of one SNIPER Faster R-CNN training step on the CPU
+// (examples/sniper_trainer/detector.hpp: forward_train + backward + one SGD step) per 512 x 512
+// chip and per single-scale 800 x 1333 image, for ResNet-18, ResNet-50 and ResNet-101
+// backbones. SNIPER's claim rests on this: a chip costs much less than a full-resolution image,
+// so training on a few chips per image beats training on the image. The program measures the
+// cost ratio image / chip next to the pixel ratio (800 * 1333) / (512 * 512) = 4.07.
 //
-//   train_step/<backbone>/chips_2x512x512          a batch of 2 chips, 3 x 512 x 512
-//   train_step/<backbone>/image_1x800x1333         one image, 3 x 800 x 1333 (Faster R-CNN's
-//                                                  standard single-scale input)
-//   train_step/resnet18/chips_2x512x512/1thread    the chip batch with one intra-op thread
+//   train_step/<backbone>/chips_2x512x512          a batch of 2 chips, 2 x 3 x 512 x 512
+//   train_step/resnet18/chips_2x512x512/1thread    the same with one intra-op thread
+//   train_step/<backbone>/image_1x800x1333         one image, 1 x 3 x 800 x 1333 (Faster
+//                                                  R-CNN's standard single-scale input)
 //
-// Every row uses 2 intra-op threads (at::set_num_threads; snip's CPU ops in the detector
-// follow it) except the 1thread row. The model is SNIPER's (detector_options defaults:
-// 21 anchors, res5 dilated, stem + layer1 frozen, RoIAlign head, 128 sampled RoIs per chip)
-// with 80 classes and random weights (the backbone's Kaiming init; the time of a step does
-// not depend on the weights). The inputs are random normalised pixels; each chip or image has
-// 5..10 valid ground-truth boxes of mixed sizes (sides log-uniform from 16 px to 3/4 of the
-// shorter side, aspect ratios 1:2..2:1, classes 1..80), seeded. Each row builds its
-// batch once, runs `warm-up` untimed steps (allocation, oneDNN primitive caches), then
-// Iterations(n) timed steps, a new sampling seed per step as in training.
+// Model: SNIPER's (detector_options defaults: 21 anchors, res5 dilated, stem + layer1 frozen,
+// RPN on res4, RoIAlign head on res4 + res5, 128 RoIs sampled per chip or image), 80 classes,
+// random weights: the backbone's Kaiming init, with the last frozen BatchNorm of every residual
+// branch scaling it by 0.2 so that a random ResNet-101 keeps finite losses (model::make_net);
+// the work of a step does not depend on the weights. SGD with momentum 0.9, weight decay 1e-4,
+// lr 0.015 per 16 chips (SNIPER's) scaled to 2. Inputs: random N(0, 1) pixels; each chip or
+// image has 5..10 valid ground-truth boxes (sides log-uniform from 16 px to 3/4 of its
+// shorter side, aspect ratios 1:2..2:1, classes 1..80), seeded.
 //
-// Counters: chips/s or images/s (Google Benchmark's mean over the timed steps);
-// s/chip_best or s/image_best (the fastest timed step, divided by the batch); on image rows
-// ratio_image_vs_chip = s/image_best / s/chip_best of the same backbone (its chip row ran
-// just before in this run) and pixel_ratio = (800 * 1333) / (512 * 512) = 4.07; on the
-// 1thread row speedup_2_vs_1_thread = s/chip_best (1 thread) / s/chip_best (2 threads). A
-// ratio above pixel_ratio means a chip costs less per pixel than a full image. After the
-// rows, a summary table repeats these numbers (best and mean step times) and the wall time
-// of the whole program. Steps of seconds cannot be interleaved as bench_roi interleaves its
-// variants, so the ratios compare rows measured one after the other: other processes on
-// the same cores show up as a large best/worst spread in the table.
+// Threads: 2 intra-op threads on every row but the 1thread row (at::set_num_threads, which
+// snip's CPU ops in the detector follow; OpenBLAS's own threads, which it does not control,
+// are set to the same number when the process has OpenBLAS).
 //
-// Usage: bench_train_step [--benchmark_filter=REGEX] [--steps=N] [--warmup=N]
-//   --steps=N   timed steps of every row instead of the defaults (ResNet-18: 5 per chip
-//               row, 3 per image row; ResNet-50: 3 / 2; ResNet-101: 2 / 2)
-//   --warmup=N  untimed steps before each row (default 1)
-// The default run takes about 5-6 minutes on 2 cores and needs ~6 GB of memory (ResNet-101
-// at 800 x 1333).
+// Each row builds its batch once, runs --warmup untimed steps (allocations, oneDNN primitive
+// caches), then Iterations(n) timed steps with a new sampling seed each, as in training.
+// Counters: chips/s or images/s (Google Benchmark's mean over the timed steps); s/chip_best or
+// s/image_best (the fastest timed step divided by the batch size); gt_boxes and loss (the last
+// step's) of the batch; on image rows ratio_image_vs_chip = s/image_best / s/chip_best of the
+// same backbone (its chip row ran just before, in this run) and pixel_ratio; on the 1thread row
+// speedup_2_vs_1_thread = s/chip_best (1 thread) / s/chip_best (2 threads). A ratio above the
+// pixel ratio means a chip costs less per pixel than the full image. After the rows a summary
+// table repeats the numbers (best and mean), each row's step-time spread and the program's
+// wall time. Steps last seconds, so unlike bench_roi's variants they are not interleaved: the
+// ratios compare rows measured one after the other, and other processes on the same cores
+// show up as a large worst / best spread.
+//
+// Memory: by default malloc is told never to return memory to the kernel (mmap off, heap never
+// trimmed; see keep_memory): with glibc's default policy every step page-faults its big
+// activations in again, ~15-20% of the CPU time in the kernel on the 800 x 1333 rows, by an
+// amount that depends on which rows ran before in the same process. --glibc_malloc keeps
+// glibc's default to measure that too. Counters sys_share (kernel / process CPU time over the
+// timed steps) and faults/step (minor page faults) show it.
+//
+// Usage: bench_train_step [--benchmark_filter=REGEX] [--steps=N] [--warmup=N] [--glibc_malloc]
+//   --steps=N    timed steps of every row instead of the defaults (ResNet-18: 8 per chip row,
+//                4 per image row; ResNet-50: 4 / 3; ResNet-101: 3 / 3)
+//   --warmup=N   untimed steps before each row's timed ones (default 1)
+// The default run takes about 3 minutes on 2 idle cores (more on busy ones) and needs ~6 GB of
+// memory (ResNet-101 at 800 x 1333).
 //
 // Built only with the trainer (target sniper_trainer: SNIP_ENABLE_TORCH and the examples).
 
@@ -51,6 +63,10 @@
 
 #include <benchmark/benchmark.h>
 
+#include <dlfcn.h>
+#include <malloc.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -58,7 +74,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,7 +99,9 @@ constexpr std::int64_t chip_side = 512, chip_batch = 2;
 constexpr std::int64_t image_height = 800, image_width = 1333;
 constexpr std::int64_t num_classes = 80;
 constexpr int threads = 2;
-constexpr double learning_rate = 0.001, momentum = 0.9, weight_decay = 1e-4;
+// SNIPER's SGD: lr 0.015 for 16 chips a batch, here scaled to 2 chips.
+constexpr double learning_rate = 0.015 * 2 / 16, momentum = 0.9, weight_decay = 1e-4;
+constexpr double residual_scale = 0.2; ///< see model::make_net
 constexpr std::uint64_t seed = 2017;
 constexpr double pixel_ratio =
     double(image_height * image_width) / double(chip_side * chip_side);
@@ -105,7 +122,56 @@ struct measurement {
     double best = 0, mean = 0, worst = 0; ///< seconds per unit
     int steps = 0;
     double first_loss = 0, last_loss = 0;
+    std::vector<double> step_seconds; ///< every timed step, whole batch
+    double sys_share = 0;      ///< kernel CPU time / process CPU time over the timed steps
+    double faults_per_step = 0; ///< minor page faults per timed step
 };
+
+/// Process CPU seconds (user, system) and minor page faults so far, every thread.
+struct usage {
+    double user = 0, sys = 0;
+    long faults = 0;
+    static usage now() {
+        rusage r{};
+        getrusage(RUSAGE_SELF, &r);
+        auto sec = [](const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); };
+        return {sec(r.ru_utime), sec(r.ru_stime), r.ru_minflt};
+    }
+};
+
+/// OpenBLAS (pthreads) runs the GEMMs of LibTorch's non-oneDNN convolutions and linear
+/// layers on its own threads, which at::set_num_threads does not control; set_threads sets
+/// both when the process has OpenBLAS.
+using blas_set_threads_fn = void (*)(int);
+blas_set_threads_fn openblas_set_threads() {
+    static const auto f = reinterpret_cast<blas_set_threads_fn>(
+        dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    return f;
+}
+
+void set_threads(int n) {
+    at::set_num_threads(n);
+    if (const auto f = openblas_set_threads()) f(n);
+}
+
+/// The allocator policy. LibTorch's CPU tensors come from malloc; with glibc's default policy
+/// big blocks are mmap'ed and returned on free (the threshold adapting to what the process
+/// freed before), so every step page-faults its activations in again, and how much depends
+/// on which rows ran earlier in the process. `keep` makes malloc never use mmap and never trim
+/// the heap: memory once touched stays (as with a caching allocator, jemalloc or tcmalloc),
+/// and rows measure compute rather than the kernel zeroing pages. Returns the description.
+std::string keep_memory(bool keep) {
+#if defined(__GLIBC__)
+    if (keep && mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1)
+        return "glibc malloc, mmap off and heap never trimmed (pass --glibc_malloc for "
+               "glibc's default policy)";
+    return keep ? "glibc malloc, default policy (mallopt failed)"
+                : "glibc malloc, default policy (--glibc_malloc)";
+#else
+    (void)keep;
+    return "the C library's default malloc policy";
+#endif
+}
 
 std::vector<row> g_rows;
 std::map<std::string, measurement> g_measured; ///< by row name
@@ -182,11 +248,26 @@ struct model {
     std::uint64_t steps = 0;
 
     explicit model(int d)
-        : depth(d), net(options_for(d)),
+        : depth(d), net(make_net(d)),
           sgd(net->trainable_parameters(), torch::optim::SGDOptions(learning_rate)
                                                .momentum(momentum)
                                                .weight_decay(weight_decay)) {
         net->train();
+    }
+
+    /// The detector with random weights. With identity frozen BatchNorms, each Kaiming-
+    /// initialised residual block roughly triples the variance of its input, and ResNet-101's
+    /// 33 blocks would reach activations ~1e7 and losses whose first SGD step overflows. A
+    /// trained network keeps them in range; here the last BatchNorm of every residual branch
+    /// scales it by residual_scale (weights stay random; the work of a step is the same).
+    static sniper::FasterRCNN make_net(int d) {
+        sniper::FasterRCNN n(options_for(d));
+        torch::NoGradGuard ng;
+        for (const auto& m : n->backbone->modules(/*include_self=*/false)) {
+            if (auto* b = m->as<sniper::BottleneckImpl>()) b->bn3->weight.fill_(residual_scale);
+            if (auto* b = m->as<sniper::BasicBlockImpl>()) b->bn2->weight.fill_(residual_scale);
+        }
+        return n;
     }
 
     /// One training step; returns the total loss.
@@ -240,7 +321,7 @@ const measurement* measured(const std::string& name) {
 }
 
 void bm_step(benchmark::State& state, const row* rw) {
-    at::set_num_threads(rw->threads);
+    set_threads(rw->threads);
     try {
         model& m = model_for(rw->depth);
         const batch b = make_batch(rw->kind);
@@ -250,16 +331,18 @@ void bm_step(benchmark::State& state, const row* rw) {
             res.first_loss = m.step(b);
         std::vector<double> seconds;
         double loss = 0;
+        const usage u0 = usage::now();
         for (auto _ : state) {
             const auto t0 = steady::now();
             loss = m.step(b);
             seconds.push_back(std::chrono::duration<double>(steady::now() - t0).count());
         }
+        const usage u1 = usage::now();
         if (g_warmup == 0) res.first_loss = loss;
         res.last_loss = loss;
         if (!std::isfinite(loss)) {
             state.SkipWithError("the loss is not finite");
-            at::set_num_threads(threads);
+            set_threads(threads);
             return;
         }
         res.steps = int(seconds.size());
@@ -269,6 +352,10 @@ void bm_step(benchmark::State& state, const row* rw) {
         for (double s : seconds)
             sum += s;
         res.mean = sum / double(seconds.size()) / units;
+        res.step_seconds = seconds;
+        const double cpu = (u1.user - u0.user) + (u1.sys - u0.sys);
+        res.sys_share = cpu > 0 ? (u1.sys - u0.sys) / cpu : 0.0;
+        res.faults_per_step = double(u1.faults - u0.faults) / double(seconds.size());
         g_measured[rw->name] = res;
 
         const bool chips = rw->kind == input_kind::chips;
@@ -277,6 +364,8 @@ void bm_step(benchmark::State& state, const row* rw) {
         state.counters[chips ? "s/chip_best" : "s/image_best"] = res.best;
         state.counters["gt_boxes"] = double(total_boxes(b));
         state.counters["loss"] = res.last_loss;
+        state.counters["sys_share"] = res.sys_share;
+        state.counters["faults/step"] = res.faults_per_step;
         if (!chips) {
             if (const measurement* c = measured(chip_row(rw->depth, threads)))
                 state.counters["ratio_image_vs_chip"] = res.best / c->best;
@@ -288,7 +377,7 @@ void bm_step(benchmark::State& state, const row* rw) {
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());
     }
-    at::set_num_threads(threads);
+    set_threads(threads);
 }
 
 // ---------------------------------------------------------------------------------
@@ -328,11 +417,19 @@ void print_summary(double wall_seconds) {
                     "(%d threads): speedup %s\n",
                     threads, cell(one).c_str(), cell(two).c_str(), threads, speedup);
     }
-    std::printf("\nStep-time spread (worst / best) per row, > 1.2 suggests interference:\n");
+    std::printf("\nSteps per row (seconds per step of the whole batch; spread = worst / best, "
+                "> 1.2 suggests interference; loss of the last warm-up step -> the last step):\n");
     for (const auto& rw : g_rows)
-        if (const measurement* m = measured(rw.name))
-            std::printf("  %-44s %d steps, spread %.2f, loss %.4g -> %.4g\n", rw.name.c_str(),
-                        m->steps, m->worst / m->best, m->first_loss, m->last_loss);
+        if (const measurement* m = measured(rw.name)) {
+            std::string steps;
+            for (double s : m->step_seconds)
+                steps += snip::detail::concat(steps.empty() ? "" : " ",
+                                              std::round(s * 100) / 100);
+            std::printf("  %-44s spread %.2f, loss %.4g -> %.4g, kernel CPU %2.0f%%, %.3gM "
+                        "page faults/step, steps: %s\n",
+                        rw.name.c_str(), m->worst / m->best, m->first_loss, m->last_loss,
+                        100 * m->sys_share, m->faults_per_step / 1e6, steps.c_str());
+        }
     std::printf("\nWall time of the whole program: %.1f s\n", wall_seconds);
 }
 
@@ -364,6 +461,7 @@ std::optional<int> int_flag(const std::string& arg, const std::string& name) {
 int main(int argc, char** argv) {
     const auto start = steady::now();
     std::optional<int> steps;
+    bool glibc_malloc = false;
     std::vector<char*> args;
     for (int i = 0; i < argc; ++i) {
         const std::string a = argv[i];
@@ -371,6 +469,8 @@ int main(int argc, char** argv) {
             steps = s;
         else if (auto w = int_flag(a, "warmup"))
             g_warmup = *w;
+        else if (a == "--glibc_malloc")
+            glibc_malloc = true;
         else
             args.push_back(argv[i]);
     }
@@ -387,10 +487,12 @@ int main(int argc, char** argv) {
                      args[1], args[0]);
         return 2;
     }
-    at::set_num_threads(threads);
+    const std::string malloc_policy = keep_memory(!glibc_malloc);
+    const int default_threads = at::get_num_threads();
+    set_threads(threads);
 
     // {depth, timed steps per chip row, per image row}
-    const int plan[3][3] = {{18, 5, 3}, {50, 3, 2}, {101, 2, 2}};
+    const int plan[3][3] = {{18, 8, 4}, {50, 4, 3}, {101, 3, 3}};
     for (const auto& p : plan) {
         const int depth = p[0];
         g_rows.push_back({chip_row(depth, threads), depth, input_kind::chips, threads,
@@ -426,8 +528,12 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
     benchmark::AddCustomContext("threads_available",
                                 std::to_string(std::thread::hardware_concurrency()));
-    benchmark::AddCustomContext("threads_intra_op",
-                                snip::detail::concat(threads, " (1 on the 1thread row)"));
+    benchmark::AddCustomContext(
+        "threads_intra_op",
+        snip::detail::concat(threads, " (1 on the 1thread row; LibTorch's default here: ",
+                             default_threads, "), OpenBLAS ",
+                             openblas_set_threads() ? "threads set alike"
+                                                    : "not found (BLAS threads not set)"));
     benchmark::AddCustomContext(
         "model",
         snip::detail::concat("SNIPER Faster R-CNN, ", num_classes, " classes, ",
@@ -446,6 +552,7 @@ int main(int argc, char** argv) {
                                        image_width, "; float32 N(0, 1) pixels; 5..10 valid gt "
                                        "boxes per chip/image, sides log-uniform 16 px .. 3/4 of "
                                        "the shorter side, seed ", seed));
+    benchmark::AddCustomContext("malloc", malloc_policy);
     benchmark::AddCustomContext(
         "ratios", "ratio_image_vs_chip and speedup_2_vs_1_thread: best timed steps of rows "
                   "measured one after the other in this run");
