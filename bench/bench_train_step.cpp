@@ -38,17 +38,18 @@
 //
 // Memory: by default malloc is told never to return memory to the kernel (mmap off, heap never
 // trimmed; see keep_memory): with glibc's default policy every step page-faults its big
-// activations in again, ~15-20% of the CPU time in the kernel on the 800 x 1333 rows, by an
-// amount that depends on which rows ran before in the same process. --glibc_malloc keeps
-// glibc's default to measure that too. Counters sys_share (kernel / process CPU time over the
-// timed steps) and faults/step (minor page faults) show it.
+// activations in again (~1M page faults and 20-27% of the CPU time in the kernel per 800 x 1333
+// step with ResNet-50/101, against 6-14% for the chips), by an amount that also depends on
+// which rows ran before in the same process. --glibc_malloc keeps glibc's default to measure
+// that too. Counters sys_share (kernel / process CPU time over the timed steps) and
+// faults/step (minor page faults) show it.
 //
 // Usage: bench_train_step [--benchmark_filter=REGEX] [--steps=N] [--warmup=N] [--glibc_malloc]
 //   --steps=N    timed steps of every row instead of the defaults (ResNet-18: 8 per chip row,
 //                4 per image row; ResNet-50: 4 / 3; ResNet-101: 3 / 3)
 //   --warmup=N   untimed steps before each row's timed ones (default 1)
-// The default run takes about 3 minutes on 2 idle cores (more on busy ones) and needs ~6 GB of
-// memory (ResNet-101 at 800 x 1333).
+// The default run takes about 1.5 minutes on 2 idle cores (several times that on busy ones)
+// and peaks at ~4 GB of memory (ResNet-101 at 800 x 1333).
 //
 // Built only with the trainer (target sniper_trainer: SNIP_ENABLE_TORCH and the examples).
 
@@ -103,8 +104,7 @@ constexpr int threads = 2;
 constexpr double learning_rate = 0.015 * 2 / 16, momentum = 0.9, weight_decay = 1e-4;
 constexpr double residual_scale = 0.2; ///< see model::make_net
 constexpr std::uint64_t seed = 2017;
-constexpr double pixel_ratio =
-    double(image_height * image_width) / double(chip_side * chip_side);
+constexpr double pixel_ratio = double(image_height * image_width) / double(chip_side * chip_side);
 
 enum class input_kind { chips, image };
 
@@ -123,8 +123,8 @@ struct measurement {
     int steps = 0;
     double first_loss = 0, last_loss = 0;
     std::vector<double> step_seconds; ///< every timed step, whole batch
-    double sys_share = 0;      ///< kernel CPU time / process CPU time over the timed steps
-    double faults_per_step = 0; ///< minor page faults per timed step
+    double sys_share = 0;             ///< kernel CPU time / process CPU time over the timed steps
+    double faults_per_step = 0;       ///< minor page faults per timed step
 };
 
 /// Process CPU seconds (user, system) and minor page faults so far, every thread.
@@ -144,8 +144,8 @@ struct usage {
 /// both when the process has OpenBLAS.
 using blas_set_threads_fn = void (*)(int);
 blas_set_threads_fn openblas_set_threads() {
-    static const auto f = reinterpret_cast<blas_set_threads_fn>(
-        dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    static const auto f =
+        reinterpret_cast<blas_set_threads_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
     return f;
 }
 
@@ -303,7 +303,9 @@ std::int64_t count_parameters(const sniper::FasterRCNN& net, bool trainable) {
 // ---------------------------------------------------------------------------------
 // Rows
 
-std::string backbone_name(int depth) { return "resnet" + std::to_string(depth); }
+std::string backbone_name(int depth) {
+    return "resnet" + std::to_string(depth);
+}
 
 std::string chip_row(int depth, int nthreads) {
     std::string s = "train_step/" + backbone_name(depth) + "/chips_2x512x512";
@@ -423,8 +425,7 @@ void print_summary(double wall_seconds) {
         if (const measurement* m = measured(rw.name)) {
             std::string steps;
             for (double s : m->step_seconds)
-                steps += snip::detail::concat(steps.empty() ? "" : " ",
-                                              std::round(s * 100) / 100);
+                steps += snip::detail::concat(steps.empty() ? "" : " ", std::round(s * 100) / 100);
             std::printf("  %-44s spread %.2f, loss %.4g -> %.4g, kernel CPU %2.0f%%, %.3gM "
                         "page faults/step, steps: %s\n",
                         rw.name.c_str(), m->worst / m->best, m->first_loss, m->last_loss,
@@ -495,13 +496,13 @@ int main(int argc, char** argv) {
     const int plan[3][3] = {{18, 8, 4}, {50, 4, 3}, {101, 3, 3}};
     for (const auto& p : plan) {
         const int depth = p[0];
-        g_rows.push_back({chip_row(depth, threads), depth, input_kind::chips, threads,
-                          steps.value_or(p[1])});
+        g_rows.push_back(
+            {chip_row(depth, threads), depth, input_kind::chips, threads, steps.value_or(p[1])});
         if (depth == 18)
             g_rows.push_back(
                 {chip_row(depth, 1), depth, input_kind::chips, 1, steps.value_or(p[1])});
-        g_rows.push_back({image_row(depth), depth, input_kind::image, threads,
-                          steps.value_or(p[2])});
+        g_rows.push_back(
+            {image_row(depth), depth, input_kind::image, threads, steps.value_or(p[2])});
     }
 
     std::string build = SNIP_BUILD_TYPE;
@@ -530,28 +531,33 @@ int main(int argc, char** argv) {
                                 std::to_string(std::thread::hardware_concurrency()));
     benchmark::AddCustomContext(
         "threads_intra_op",
-        snip::detail::concat(threads, " (1 on the 1thread row; LibTorch's default here: ",
-                             default_threads, "), OpenBLAS ",
-                             openblas_set_threads() ? "threads set alike"
-                                                    : "not found (BLAS threads not set)"));
-    benchmark::AddCustomContext(
-        "model",
-        snip::detail::concat("SNIPER Faster R-CNN, ", num_classes, " classes, ",
-                             o.anchors.templates().size(), " anchors, res5 dilated, frozen stem + "
-                             "layer1, RPN ", o.rpn_channels, ", head 1x1 ", o.head_channels,
-                             " -> RoIAlign ", o.pool_size, "x", o.pool_size, " -> 2 FC ",
-                             o.fc_channels, ", ", o.rcnn.batch, " RoIs per chip sampled; random "
-                             "weights (Kaiming); parameters: ", params));
+        snip::detail::concat(
+            threads, " (1 on the 1thread row; LibTorch's default here: ", default_threads,
+            "), OpenBLAS ",
+            openblas_set_threads() ? "threads set alike" : "not found (BLAS threads not set)"));
+    benchmark::AddCustomContext("model",
+                                snip::detail::concat("SNIPER Faster R-CNN, ", num_classes,
+                                                     " classes, ", o.anchors.templates().size(),
+                                                     " anchors, res5 dilated, frozen stem + "
+                                                     "layer1, RPN ",
+                                                     o.rpn_channels, ", head 1x1 ", o.head_channels,
+                                                     " -> RoIAlign ", o.pool_size, "x", o.pool_size,
+                                                     " -> 2 FC ", o.fc_channels, ", ", o.rcnn.batch,
+                                                     " RoIs per chip sampled; random "
+                                                     "weights (Kaiming); parameters: ",
+                                                     params));
     benchmark::AddCustomContext(
         "step", snip::detail::concat("forward_train + backward + SGD step (lr ", learning_rate,
                                      ", momentum ", momentum, ", weight decay ", weight_decay,
                                      "); ", g_warmup, " untimed warm-up step(s) per row"));
     benchmark::AddCustomContext(
-        "inputs", snip::detail::concat("chips: ", chip_batch, " x 3 x ", chip_side, " x ",
-                                       chip_side, "; image: 1 x 3 x ", image_height, " x ",
-                                       image_width, "; float32 N(0, 1) pixels; 5..10 valid gt "
-                                       "boxes per chip/image, sides log-uniform 16 px .. 3/4 of "
-                                       "the shorter side, seed ", seed));
+        "inputs",
+        snip::detail::concat("chips: ", chip_batch, " x 3 x ", chip_side, " x ", chip_side,
+                             "; image: 1 x 3 x ", image_height, " x ", image_width,
+                             "; float32 N(0, 1) pixels; 5..10 valid gt "
+                             "boxes per chip/image, sides log-uniform 16 px .. 3/4 of "
+                             "the shorter side, seed ",
+                             seed));
     benchmark::AddCustomContext("malloc", malloc_policy);
     benchmark::AddCustomContext(
         "ratios", "ratio_image_vs_chip and speedup_2_vs_1_thread: best timed steps of rows "

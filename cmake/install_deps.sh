@@ -10,6 +10,8 @@ set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev xtensor-dev doctest-dev libbenchmark-dev
       nlohmann-json3-dev libstb-dev)
 torch=(libtorch-dev libopenblas-dev python3-torchvision)
+# the fuzzers (tests/fuzz): clang with its libFuzzer and sanitizer runtimes
+fuzz=(clang libclang-rt-14-dev)
 core=0
 for a in "$@"; do
   case "$a" in
@@ -17,7 +19,7 @@ for a in "$@"; do
     *) echo "install_deps.sh: unknown option '$a' (known: --core)" >&2; exit 2 ;;
   esac
 done
-if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}"); fi
+if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}" "${fuzz[@]}"); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -131,3 +131,12 @@ TEST_CASE("config files: presets with overrides") {
     CHECK(c.scales[2].factor_for(1000, 500) == doctest::Approx(0.512));
     CHECK(snip::io::config_from_json(snip::io::config_to_json(c), "x").stride == 48);
 }
+
+TEST_CASE("config files: an unknown preset names the file and the field") {
+    // Found by fuzz_chips_json (tests/fuzz/regressions/chips_json/unknown_preset_no_source):
+    // the message named neither.
+    const auto j = nlohmann::json::parse(R"({"preset": "yolo"})");
+    CHECK_THROWS_WITH_AS(snip::io::config_from_json(j, "cfg.json"),
+                         doctest::Contains("cfg.json: config.preset: unknown preset 'yolo' (known: default, sniper_coco)"),
+                         snip::error);
+}

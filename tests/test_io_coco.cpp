@@ -366,6 +366,23 @@ TEST_CASE("read_coco: file errors name the path") {
     fs::remove(broken);
 }
 
+TEST_CASE("deeply nested JSON: the message shows a prefix of the value, without a stack overflow") {
+    // Found with fuzz_coco (tests/fuzz/regressions/coco/deep_nesting_stack_overflow): the
+    // message of a bad value dumped all of it first, recursing once per level, so a few MB
+    // of '[' crashed every reader with a stack overflow.
+    constexpr std::size_t depth = 1000000;
+    const std::string text = R"({"images": )" + std::string(depth, '[') + std::string(depth, ']') +
+                             R"(, "annotations": []})";
+    const json j = snip::io::detail::parse_json_text(text, "deep.json");
+    const std::string msg = error_of([&] { snip::io::parse_coco(j, "deep.json"); });
+    check_contains(msg, {"deep.json: images[0] is [[[[[[", "...", "must be an object"});
+    CHECK(msg.size() < 200);
+    // Short values are still shown whole, as compact JSON.
+    const json shallow = json::parse(R"({"images": [[{"a": [1, "x"]}]], "annotations": []})");
+    check_contains(error_of([&] { snip::io::parse_coco(shallow, "s.json"); }),
+                   {R"(s.json: images[0] is [{"a":[1,"x"]}], must be an object)"});
+}
+
 TEST_CASE("write_coco / read_coco round trip through a temp file") {
     const snip::dataset ds = small_dataset();
     const fs::path p = temp_path("out.json");

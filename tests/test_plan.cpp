@@ -174,6 +174,28 @@ TEST_CASE("plan_image rejects bad images and mismatched flags") {
                          snip::error);
 }
 
+TEST_CASE("plan_image refuses a candidate grid beyond max_candidate_chips") {
+    // Found by fuzz_planner (tests/fuzz/regressions/planner/grid_2e8_chips_timeout): one
+    // scale at factor 1 and stride 1 over a 16000 x 16000 image is 2.4e8 candidates; the
+    // limit was 2^28, so it was planned, for minutes and over a GB. Now the limit is 2^24.
+    plan_config c = plan_config::defaults();
+    c.scales = {snip::scale_spec::by_factor(1.0)};
+    c.ranges = {{-1, -1}};
+    c.stride = 1;
+    c.validate();
+    std::vector<box<double>> b = {{10, 10, 50, 50}, {3900, 3900, 3940, 3940}};
+    const auto v = snip::box_view<const double>(snip::as_box_view(b));
+    snip::plan_workspace ws;
+    // 6300 px: (6300 - 512 + 3)^2 = 3.4e7 candidates, over 2^24 = 1.7e7
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 6300, 6300, v, {}, ws),
+                         doctest::Contains("is 6300 x 6300 px: more than 16777216 candidate chips of 512 px at stride 1"),
+                         snip::error);
+    // 4000 px: 1.2e7 candidates, under the limit: planned, one chip per box
+    const auto p = snip::plan_image(c, 4000, 4000, v, {}, ws);
+    CHECK(p.positives.size() == 2);
+    CHECK(p.scales[0].uncoverable.empty());
+}
+
 TEST_CASE("random images: properties hold and fast equals naive for both presets") {
     snip::detail::splitmix64 g{21};
     for (auto cfg : {plan_config::sniper_coco(), plan_config::defaults()}) {

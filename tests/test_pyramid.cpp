@@ -136,6 +136,17 @@ TEST_CASE("scale_pyramid: the SNIPER COCO scales") {
     CHECK(snip::scale_pyramid({}, 640, 480).empty());
 }
 
+TEST_CASE("scale_image: a scaled size an int cannot hold is an error, negative ones too") {
+    // Found by fuzz_planner: the check let negative sizes through, and converting
+    // 3 * INT_MIN = -6.4e9 to int is undefined behaviour.
+    constexpr int lo = std::numeric_limits<int>::min();
+    CHECK_THROWS_WITH_AS(snip::scale_image(scale_spec::by_factor(3.0), lo, 1),
+                         doctest::Contains("would be -6442450944 x 3 px"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::scale_image(scale_spec::by_factor(3.0), 1000000000, 10),
+                         doctest::Contains("would be 3000000000 x 30 px, beyond the 2147483647 px"), snip::error);
+    CHECK(snip::scale_image(scale_spec::by_factor(2.0), 1000000000, 10).width == 2000000000);
+}
+
 TEST_CASE("scale_spec: validate") {
     CHECK_NOTHROW(scale_spec::by_factor(0.5).validate());
     CHECK_THROWS_WITH_AS(scale_spec::by_factor(0.0).validate(), doctest::Contains("got 0"),

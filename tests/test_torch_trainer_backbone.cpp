@@ -253,7 +253,8 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
     CHECK(r50_all->forward(x).res5.sizes() == at::IntArrayRef{1, 2048, 14, 14});
     CHECK(dilations(make_resnet(50, false)) == std::vector<std::int64_t>{1, 1, 1});
     // A dilated BasicBlock dilates both convs (torchvision refuses; SNIPER on a small net).
-    auto* b = make_resnet(18, true)->layer4->ptr(1)->as<sniper::BasicBlock>();
+    const sniper::ResNet r18_dilated = make_resnet(18, true); // b points into it
+    auto* b = r18_dilated->layer4->ptr(1)->as<sniper::BasicBlock>();
     CHECK(b->conv1->options.dilation()->at(0) == 2);
     CHECK(b->conv2->options.dilation()->at(0) == 2);
 

@@ -564,6 +564,96 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
 }
 
 // ---------------------------------------------------------------------------------------
+// The decoded-image cache, from several threads (the TSan build checks it for races)
+
+TEST_CASE("image_cache: a waiter shares the one decode, or gets its error's message") {
+    for (bool fail : {false, true}) {
+        CAPTURE(fail);
+        sniper::image_cache cache(std::size_t(1) << 20);
+        std::atomic<bool> release{false};
+        std::shared_ptr<const image> first, second;
+        std::string first_error, second_error;
+        std::thread loader([&] {
+            try {
+                first = cache.get(7, [&] {
+                    while (!release.load()) // until the other thread waits for this decode
+                        std::this_thread::yield();
+                    if (fail) throw snip::error("image 7: corrupt");
+                    return test_image(16, 8, 7);
+                });
+            } catch (const snip::error& e) {
+                first_error = e.what();
+            }
+        });
+        while (cache.misses() == 0) // the loader thread owns the decode...
+            std::this_thread::yield();
+        std::thread waiter([&] {
+            try {
+                second = cache.get(7, [&]() -> image { throw std::logic_error("decoded twice"); });
+            } catch (const std::exception& e) {
+                second_error = e.what();
+            }
+        });
+        while (cache.hits() == 0) // ... and the waiter found it in flight
+            std::this_thread::yield();
+        release = true;
+        loader.join();
+        waiter.join();
+        CHECK(cache.misses() == 1);
+        if (fail) {
+            CHECK(first_error == "image 7: corrupt");
+            CHECK(second_error == "image 7: corrupt");
+            CHECK(cache.bytes() == 0);
+        } else {
+            REQUIRE(first);
+            CHECK(second == first);
+            CHECK(first_error.empty());
+            CHECK(second_error.empty());
+            CHECK(cache.bytes() == 16u * 8u * 3u);
+        }
+    }
+}
+
+TEST_CASE("image_cache: 4 threads, evictions, failing loads: right pixels, budget kept") {
+    constexpr int side = 16, keys = 9, rounds = 150, threads = 4;
+    const std::size_t one = std::size_t(side) * side * 3;
+    sniper::image_cache cache(3 * one); // room for 3 of the 9 images
+    std::atomic<int> loads{0};
+    std::vector<int> wrong(threads, 0), errors(threads, 0), bad_messages(threads, 0);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            snip::detail::splitmix64 g{std::uint64_t(t) + 1};
+            for (int r = 0; r < rounds; ++r) {
+                const auto key = std::size_t(g.below(keys));
+                try {
+                    const auto img = cache.get(key, [&] {
+                        ++loads;
+                        if (key == 4) throw snip::error("image 4: truncated");
+                        return test_image(side, side, key);
+                    });
+                    if (img->px != test_image(side, side, key).px) ++wrong[t];
+                } catch (const snip::error& e) {
+                    ++errors[t];
+                    if (key != 4 || std::string(e.what()) != "image 4: truncated") ++bad_messages[t];
+                }
+            }
+        });
+    for (auto& th : pool)
+        th.join();
+    int failed = 0;
+    for (int t = 0; t < threads; ++t) {
+        CHECK(wrong[t] == 0);
+        CHECK(bad_messages[t] == 0);
+        failed += errors[t];
+    }
+    CHECK(failed > 0);
+    CHECK(cache.hits() + cache.misses() == std::size_t(threads * rounds));
+    CHECK(cache.misses() == std::size_t(loads.load()));
+    CHECK(cache.bytes() <= 3 * one);
+}
+
+// ---------------------------------------------------------------------------------------
 // The loader
 
 TEST_CASE("chip_loader: the same batches with 0, 1 and 3 workers") {

@@ -138,8 +138,9 @@ struct scaled_image {
 inline scaled_image scale_image(const scale_spec& s, int width, int height) {
     const double f = s.factor_for(width, height);
     const double w = width * f, h = height * f;
-    require(w < 2147483648.0 && h < 2147483648.0, "image ", width, " x ", height, " at scale ",
-            s.to_string(), " would be ", w, " x ", h, " px, beyond the 2147483647 px an int holds");
+    require(std::fabs(w) < 2147483648.0 && std::fabs(h) < 2147483648.0, "image ", width, " x ",
+            height, " at scale ", s.to_string(), " would be ", w, " x ", h,
+            " px, beyond the 2147483647 px an int holds");
     return {f, static_cast<int>(w), static_cast<int>(h)};
 }
 
