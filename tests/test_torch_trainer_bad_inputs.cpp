@@ -10,6 +10,8 @@
 #include <train.hpp>
 #include <weights.hpp>
 
+#include "trainer_test_util.hpp"
+
 #include "test_util.hpp"
 
 #include "bad_inputs/harness.hpp"
@@ -31,19 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using bad_inputs::report;
 using bad_inputs::test_case;
+using trainer_test::tiny_model; // the checkpoint reader's model
 
-/// The checkpoint reader's model: a tiny detector (ResNet-18 at width 8).
-sniper::detector_options tiny_model(std::int64_t classes) {
-    sniper::detector_options o;
-    o.backbone.depth = 18;
-    o.backbone.width = 8;
-    o.backbone.frozen_stages = -1;
-    o.num_classes = classes;
-    o.rpn_channels = 32;
-    o.head_channels = 16;
-    o.fc_channels = 64;
-    return o;
-}
 
 /// Copies of every parameter and buffer, to prove a failed load changed nothing.
 std::vector<torch::Tensor> snapshot(const torch::nn::Module& m) {

@@ -11,6 +11,8 @@
 #include <synthetic.hpp>
 #include <train.hpp>
 
+#include "trainer_test_util.hpp"
+
 #include "test_util.hpp"
 
 #include <snip/detail/random.hpp>
@@ -55,17 +57,6 @@ snip::plan_config crash_plan() {
     return c;
 }
 
-sniper::detector_options crash_model() {
-    sniper::detector_options o;
-    o.backbone.depth = 18;
-    o.backbone.width = 8;
-    o.backbone.frozen_stages = -1;
-    o.num_classes = 2;
-    o.rpn_channels = 32;
-    o.head_channels = 16;
-    o.fc_channels = 64;
-    return o;
-}
 
 sniper::train_options crash_options(const std::string& dir) {
     sniper::train_options o;
@@ -87,7 +78,7 @@ sniper::train_options crash_options(const std::string& dir) {
 sniper::train_result run_training(const std::string& dir, bool resume) {
     const sniper::synthetic_set data = crash_data();
     torch::manual_seed(77);
-    sniper::FasterRCNN net(crash_model());
+    sniper::FasterRCNN net(trainer_test::tiny_model(2));
     sniper::train_options o = crash_options(dir);
     o.resume = resume;
     return sniper::train(net, data.ds, crash_plan(), sniper::synthetic_source(data), nullptr, o);
@@ -183,7 +174,7 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
         }
         // Whatever happened, the checkpoint on disk (if any yet) is whole.
         if (fs::exists(dir / "checkpoint.pt")) {
-            sniper::FasterRCNN probe(crash_model());
+            sniper::FasterRCNN probe(trainer_test::tiny_model(2));
             const sniper::checkpoint_info info =
                 sniper::load_checkpoint((dir / "checkpoint.pt").string(), probe);
             CHECK(info.history.size() == std::size_t(info.position.step));
@@ -197,7 +188,7 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
     CHECK(kills >= 1);
 
     // The final history equals the uninterrupted run's, bit for bit.
-    sniper::FasterRCNN final_net(crash_model());
+    sniper::FasterRCNN final_net(trainer_test::tiny_model(2));
     const sniper::checkpoint_info fin =
         sniper::load_checkpoint((dir / "checkpoint.pt").string(), final_net);
     REQUIRE(fin.history.size() == ref.history.size());
@@ -207,7 +198,7 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
         CHECK(fin.history[i].lr == ref.history[i].lr);
     }
     // And so are the weights.
-    sniper::FasterRCNN ref_net(crash_model());
+    sniper::FasterRCNN ref_net(trainer_test::tiny_model(2));
     sniper::load_checkpoint((ref_dir / "checkpoint.pt").string(), ref_net);
     const auto a = ref_net->named_parameters(), b = final_net->named_parameters();
     REQUIRE(a.size() == b.size());

@@ -7,6 +7,8 @@
 #define SNIPER_IMAGE_IMPLEMENTATION
 #include <train.hpp>
 
+#include "trainer_test_util.hpp"
+
 #include "test_util.hpp"
 
 #include <snip/detail/random.hpp>
@@ -24,17 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-sniper::detector_options tiny_model(std::int64_t classes = 2) {
-    sniper::detector_options o;
-    o.backbone.depth = 18;
-    o.backbone.width = 8;
-    o.backbone.frozen_stages = -1;
-    o.num_classes = classes;
-    o.rpn_channels = 32;
-    o.head_channels = 16;
-    o.fc_channels = 64;
-    return o;
-}
+using trainer_test::tiny_model;
+
 
 /// Four small images with 2-3 solid rectangles each on a noisy background; class 1 red,
 /// class 2 blue. Boxes continuous, original px.

@@ -55,9 +55,7 @@ void check_chips(const snip::io::chips_file& f) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     nlohmann::json j;
-    if (!fuzz::accepts(
-            [&] { j = snip::io::detail::parse_json_text(fuzz::text(data, size), k_source); },
-            k_source))
+    if (!fuzz::parse_json(data, size, k_source, j))
         return 0;
     snip::plan_config c;
     if (fuzz::accepts([&] { c = snip::io::config_from_json(j, k_source); }, k_source))

@@ -45,9 +45,7 @@ void check_dataset(const snip::dataset& ds, const snip::io::load_report& rep) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     nlohmann::json j;
-    if (!fuzz::accepts(
-            [&] { j = snip::io::detail::parse_json_text(fuzz::text(data, size), k_source); },
-            k_source))
+    if (!fuzz::parse_json(data, size, k_source, j))
         return 0;
     snip::dataset ds;
     snip::io::load_report rep;

@@ -35,9 +35,7 @@ snip::dataset make_dataset() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const snip::dataset ds = make_dataset();
     nlohmann::json j;
-    if (!fuzz::accepts(
-            [&] { j = snip::io::detail::parse_json_text(fuzz::text(data, size), k_source); },
-            k_source))
+    if (!fuzz::parse_json(data, size, k_source, j))
         return 0;
     std::vector<snip::image_proposals> props;
     if (!fuzz::accepts([&] { props = snip::io::parse_proposals(j, k_source, ds); }, k_source))

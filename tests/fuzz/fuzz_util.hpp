@@ -7,6 +7,7 @@
 #pragma once
 
 #include <snip/config.hpp>
+#include <snip/io/coco.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -56,6 +57,16 @@ bool accepts(F&& f, std::string_view source = {}) {
                    "snip::error does not name the source '", source, "': ", msg);
         return false;
     }
+}
+
+/// @brief Parses the fuzz input as JSON text the way the file readers do
+/// (snip::io::detail::parse_json_text, errors naming `source`) into `out`.
+/// @return false when the text is rejected (a snip::error naming `source`).
+inline bool parse_json(const std::uint8_t* data, std::size_t size, std::string_view source,
+                       nlohmann::json& out) {
+    const std::string src(source);
+    return accepts([&] { out = snip::io::detail::parse_json_text(text(data, size), src); },
+                   source);
 }
 
 /// @brief Reads typed values off the fuzz input; past the end every value is zero.
