@@ -12,6 +12,8 @@ pkgs=(cmake g++ make libeigen3-dev xtensor-dev doctest-dev libbenchmark-dev
 torch=(libtorch-dev libopenblas-dev python3-torchvision)
 # the fuzzers (tests/fuzz): clang with its libFuzzer and sanitizer runtimes
 fuzz=(clang libclang-rt-14-dev)
+# c10d's Gloo headers for the distributed trainer (LibTorch's library has the code)
+dist=(libgloo-dev)
 core=0
 for a in "$@"; do
   case "$a" in
@@ -19,7 +21,7 @@ for a in "$@"; do
     *) echo "install_deps.sh: unknown option '$a' (known: --core)" >&2; exit 2 ;;
   esac
 done
-if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}" "${fuzz[@]}"); fi
+if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}" "${dist[@]}" "${fuzz[@]}"); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
