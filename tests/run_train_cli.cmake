@@ -97,3 +97,46 @@ must_fail(bad-flag "unknown option '--epoch-count'" ${TRAIN} --epoch-count 3)
 must_fail(rpn-proposals "--proposals belongs to" ${SNIP_TRAIN} rpn
           --annotations ${D}/train/annotations.json --proposals ${WORK_DIR}/proposals.json
           --out ${WORK_DIR}/r ${PLAN})
+
+# Distributed (c10d Gloo over loopback), started by `snip-train launch`: 2 ranks give the same
+# proposals and detections JSON as 1 process (one intra-op thread each, so that every image's
+# arithmetic is the same), train shares a global batch, and the run resumes in 1 process.
+function(same_files a b what)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${a} ${b} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what}: 2 ranks wrote another file than 1 process (${a} vs ${b})")
+  endif()
+  message("-- ${what}: 2 ranks == 1 process")
+endfunction()
+set(PROPS proposals --checkpoint ${D}/stage1/checkpoint.pt
+    --annotations ${D}/train/annotations.json --threads 1 ${PLAN})
+run(proposals-1 ${SNIP_TRAIN} ${PROPS} --out ${WORK_DIR}/proposals_1.json)
+run(proposals-2 ${SNIP_TRAIN} launch -n 2 ${PROPS} --out ${WORK_DIR}/proposals_2.json)
+same_files(${WORK_DIR}/proposals_1.json ${WORK_DIR}/proposals_2.json proposals)
+set(DETECT detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
+    --annotations ${D}/val/annotations.json --threads 1 ${PLAN})
+run(detect-1 ${SNIP_TRAIN} ${DETECT} --out ${WORK_DIR}/results_1.json)
+run(detect-2 ${SNIP_TRAIN} launch -n 2 ${DETECT} --out ${WORK_DIR}/results_2.json
+    --draw ${WORK_DIR}/draw2 --draw-count 2)
+same_files(${WORK_DIR}/results_1.json ${WORK_DIR}/results_2.json detect)
+must_exist(${WORK_DIR}/draw2/detections_1.png ${WORK_DIR}/draw2/detections_2.png)
+
+set(DTRAIN train --annotations ${D}/train/annotations.json --out ${WORK_DIR}/drun
+    --depth 18 --width 8 --batch 2 --epochs 1 --lr 0.01 --reference-batch 2 --warmup-chips 4
+    --quiet ${PLAN})
+run(train-2-ranks ${SNIP_TRAIN} launch -n 2 ${DTRAIN} --max-steps 2)
+if(NOT OUT MATCHES "2 steps this run \\(2 in all\\)")
+  message(FATAL_ERROR "launch -n 2 train did not train 2 steps")
+endif()
+run(train-resume-1-rank ${SNIP_TRAIN} ${DTRAIN} --max-steps 1 --resume)
+if(NOT OUT MATCHES "1 steps this run \\(3 in all\\)")
+  message(FATAL_ERROR "a 2-rank run did not resume in 1 process at step 2")
+endif()
+must_fail(odd-batch "a batch of 3 chips does not split over 2 processes"
+          ${SNIP_TRAIN} launch -n 2 ${DTRAIN} --batch 3)
+must_fail(bad-rank "rank must be in \\[0, 1\\], got 2" ${SNIP_TRAIN} ${DTRAIN} --world-size 2 --rank 2
+          --dist-init tcp://127.0.0.1:29500)
+must_fail(bad-init "--dist-init 'http://x:1': expected tcp://HOST:PORT or file:///PATH"
+          ${SNIP_TRAIN} ${DTRAIN} --world-size 2 --rank 0 --dist-init http://x:1)
+must_fail(no-rendezvous "world size 2 needs a rendezvous" ${SNIP_TRAIN} ${DTRAIN} --world-size 2 --rank 0)
+must_fail(launch-no-n "launch: give the number of processes with -n N" ${SNIP_TRAIN} launch train)

@@ -38,8 +38,9 @@
 //         never), class-agnostic deltas with stds (0.1, 0.1, 0.2, 0.2), and - unlike SNIPER,
 //         which keeps all 300 RoIs - sampled: 128 RoIs per chip, at most 25% foreground
 //         (rcnn_options::batch / fg_fraction; set batch 0 for SNIPER's behaviour).
-// Seeds: chip b of a batch samples with seed mix(seed, b) for the RPN and mix(seed, b) + 1 for
-// the RCNN; the same seed and inputs give the same losses.
+// Seeds: chip b of a batch samples with seed mix(seed, 2c) for the RPN and mix(seed, 2c + 1)
+// for the RCNN, c = b + batch_share::first_chip (its index in the global batch when the batch
+// is split over processes); the same seed and inputs give the same losses.
 //
 // Losses (detector_losses):
 //   rpn_cls   binary cross-entropy of the sampled anchors (labels 0/1), mean over them
@@ -48,6 +49,9 @@
 //   rcnn_cls  cross-entropy over the sampled RoIs (mean)
 //   rcnn_box  smooth L1 (beta 1, SNIPER's sigma 1) over the foreground RoIs' deltas, summed
 //             and divided by the number of sampled RoIs (torchvision's normalisation)
+//   With a batch split over W processes (batch_share), the counts are those of the GLOBAL
+//   batch (summed over the processes) and each process's losses are multiplied by W, so that
+//   averaging the processes' gradients gives exactly the gradient of the whole batch.
 // Devices: the network runs where its parameters are; anchors, proposals, targets and NMS
 // run on the CPU with snip's code (small tensors copied over). Only the CPU path is tested
 // (no GPU here); the CUDA path also needs snip's torch ops built with SNIP_TORCH_CUDA.
@@ -76,6 +80,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -132,6 +137,17 @@ struct detector_options {
 struct detector_losses {
     torch::Tensor rpn_cls, rpn_box, rcnn_cls, rcnn_box;
     torch::Tensor total() const { return rpn_cls + rpn_box + rcnn_cls + rcnn_box; }
+};
+
+/// @brief How a process's chips fit into a global batch split over `world` processes
+/// (distributed.hpp): the chips' global indices (for their sampling seeds) and the sum over
+/// processes of the loss normalisers. The default is a whole batch in one process.
+struct batch_share {
+    std::size_t first_chip = 0; ///< global index of this process's first chip
+    int world = 1;              ///< processes whose gradients are averaged
+    /// Sums {sampled anchors, sampled RoIs} over the processes in place (a collective: every
+    /// process calls it once per forward_train); null for one process.
+    std::function<void(std::array<double, 2>&)> sum_counts;
 };
 
 /// @brief The raw RPN outputs of a batch: logits [B, A, H, W], deltas [B, 4A, H, W].
@@ -370,7 +386,9 @@ public:
     /// RCNN losses are zeros without a gradient.
     detector_losses forward_train(const torch::Tensor& images,
                                   const std::vector<chip_target>& targets, std::uint64_t seed,
-                                  bool rpn_only = false) {
+                                  bool rpn_only = false, const batch_share& share = {}) {
+        snip::require(share.world >= 1, "FasterRCNN::forward_train: batch share world must be "
+                                        ">= 1, got ", share.world);
         snip::require(images.dim() == 4 && images.size(1) == 3,
                       "FasterRCNN::forward_train: images must be [B, 3, S, S], got rank ",
                       images.dim());
@@ -392,8 +410,9 @@ public:
         std::vector<torch::Tensor> rois, roi_labels, roi_deltas;
         for (std::int64_t b = 0; b < B; ++b) {
             const auto bs = static_cast<std::size_t>(b);
+            const std::size_t c = share.first_chip + bs; // the chip's index in the global batch
             const rpn_target rt =
-                rpn_targets(anc, targets[bs], gts[bs], detail::mix_seed(seed, 2 * bs));
+                rpn_targets(anc, targets[bs], gts[bs], detail::mix_seed(seed, 2 * c));
             labels.push_back(rt.labels);
             dtargets.push_back(rt.deltas);
             if (rpn_only) continue;
@@ -404,7 +423,7 @@ public:
             const snip::rcnn_targets<float> ct = snip::rcnn_proposal_targets(
                 pb, gts[bs].boxes, std::span<const snip::gt_state>(gts[bs].states),
                 std::span<const std::int32_t>(gts[bs].classes), options_.rcnn,
-                detail::mix_seed(seed, 2 * bs + 1));
+                detail::mix_seed(seed, 2 * c + 1));
             const auto n = static_cast<std::int64_t>(ct.rois.size());
             if (n == 0) continue;
             rois.push_back(torch::cat(
@@ -418,7 +437,14 @@ public:
         const torch::Tensor L = torch::stack(labels).to(logits.device()),
                             D = torch::stack(dtargets).to(deltas.device());
         const torch::Tensor sampled = L >= 0, positive = L == 1;
-        const double n_sampled = std::max<double>(1.0, sampled.sum().item<double>());
+        std::int64_t n_rois = 0;
+        for (const auto& r : rois) n_rois += r.size(0);
+        // The normalisers of the whole (global) batch; each process's share of the loss is
+        // scaled by the number of processes, whose gradients are averaged.
+        std::array<double, 2> counts{sampled.sum().item<double>(), double(n_rois)};
+        if (share.sum_counts) share.sum_counts(counts);
+        const double n_sampled = std::max(1.0, counts[0]) / double(share.world);
+        const double n_rois_all = std::max(1.0, counts[1]) / double(share.world);
         namespace F = torch::nn::functional;
         detector_losses out;
         out.rpn_cls = F::binary_cross_entropy_with_logits(
@@ -445,11 +471,12 @@ public:
                             RL = torch::cat(roi_labels).to(feats.device()),
                             RD = torch::cat(roi_deltas).to(feats.device());
         const auto [cls, box] = head_forward(feats, R);
-        out.rcnn_cls = F::cross_entropy(cls, RL);
+        out.rcnn_cls = F::cross_entropy(cls, RL, F::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+                       n_rois_all;
         const torch::Tensor fg = RL > 0;
         out.rcnn_box = F::smooth_l1_loss(box.index({fg}), RD.index({fg}),
                                          F::SmoothL1LossFuncOptions().reduction(torch::kSum), 1.0) /
-                       static_cast<double>(RL.size(0));
+                       n_rois_all;
         return out;
     }
 

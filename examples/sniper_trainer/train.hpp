@@ -33,10 +33,19 @@
 //
 // Outputs in out_dir: checkpoint.pt, log.csv (step, epoch, lr, the four losses, total,
 // chips/s; rewritten atomically from the history at every log point), loss.png.
+//
+// Steps: the epoch's chip list is padded to whole batches by wrapping round to its first
+// chips, so every step trains on exactly batch_size chips. Data-parallel (a dist_group, see
+// distributed.hpp): batch_size is the GLOBAL batch; each of W processes trains on its
+// batch_size / W chips of every global batch, gradients are averaged, and the run equals a
+// single process's up to float summation order. Rank 0 alone reads the checkpoint to resume
+// (and broadcasts it) and alone writes the outputs; a resume may use another world size
+// with the same global batch.
 #pragma once
 
 #include "data.hpp"
 #include "detector.hpp"
+#include "distributed.hpp"
 
 #include <plot.hpp>
 
@@ -55,6 +64,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -62,6 +72,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -660,14 +671,76 @@ inline std::string train_setup(const train_options& o, const snip::plan_config& 
     return s.str();
 }
 
+namespace detail {
+
+/// Makes every rank's training state rank 0's: parameters, buffers, SGD momentum buffers,
+/// position, loss scaler and the CPU generator (a collective).
+inline void broadcast_train_state(dist_group& g, FasterRCNN& net, torch::optim::SGD& sgd,
+                                  train_position& pos, loss_scaler& scaler) {
+    std::vector<torch::Tensor> state;
+    for (const auto& p : net->parameters()) state.push_back(p);
+    for (const auto& b : net->buffers()) state.push_back(b);
+    g.broadcast(state);
+    // Momentum buffers: rank 0 says which parameters have one; the others make them.
+    std::vector<torch::Tensor> params;
+    for (auto& group : sgd.param_groups())
+        for (auto& p : group.params()) params.push_back(p);
+    auto& st = sgd.state();
+    auto key = [](const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); };
+    torch::Tensor has = torch::zeros({std::int64_t(params.size())}, torch::kLong);
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (st.count(key(params[i]))) {
+            auto& ps = static_cast<torch::optim::SGDParamState&>(*st.at(key(params[i])));
+            if (ps.momentum_buffer().defined()) has[std::int64_t(i)] = 1;
+        }
+    g.broadcast({has});
+    std::vector<torch::Tensor> momentum;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const std::string k = key(params[i]);
+        if (has[std::int64_t(i)].item<std::int64_t>() == 0) {
+            st.erase(k); // rank 0 has none: neither may any other rank
+            continue;
+        }
+        if (!st.count(k)) st[k] = std::make_unique<torch::optim::SGDParamState>();
+        auto& ps = static_cast<torch::optim::SGDParamState&>(*st.at(k));
+        if (!ps.momentum_buffer().defined())
+            ps.momentum_buffer(torch::zeros_like(params[i], torch::MemoryFormat::Preserve));
+        momentum.push_back(ps.momentum_buffer());
+    }
+    g.broadcast(momentum);
+    torch::Tensor where = torch::tensor({std::int64_t(pos.epoch), pos.batch, pos.step,
+                                         scaler.good, scaler.skipped}, torch::kLong);
+    torch::Tensor scale = torch::tensor({scaler.scale}, torch::kDouble);
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor rng = gen.get_state();
+    g.broadcast({where, scale, rng});
+    pos.epoch = int(where[0].item<std::int64_t>());
+    pos.batch = where[1].item<std::int64_t>();
+    pos.step = where[2].item<std::int64_t>();
+    scaler.good = where[3].item<std::int64_t>();
+    scaler.skipped = where[4].item<std::int64_t>();
+    scaler.scale = scale[0].item<double>();
+    gen.set_state(rng);
+}
+
+} // namespace detail
+
 /// @brief Trains `net` on the chips of `ds` planned with `cfg` (see the file comment).
 /// `proposals` (one list per image, or null) enables negative chips. The model must
-/// already be on its device; images go there batch by batch.
+/// already be on its device; images go there batch by batch. With `dist` (a process group
+/// of W ranks, distributed.hpp) every rank calls train() with the same arguments and trains
+/// its share of each global batch of o.batch_size chips.
 inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_config& cfg,
                           const image_source& source,
                           const std::vector<snip::image_proposals>* proposals,
-                          const train_options& o) {
+                          const train_options& o, dist_group* dist = nullptr) {
     o.validate();
+    const int world = dist ? dist->size() : 1;
+    const int rank = dist ? dist->rank() : 0;
+    const bool writer = rank == 0; // rank 0 alone reads checkpoints and writes outputs
+    snip::require(o.batch_size % world == 0, "train: a batch of ", o.batch_size,
+                  " chips does not split over ", world,
+                  " processes: use a batch that the world size divides");
     cfg.validate("train: plan config");
     snip::require(!ds.images.empty(), "train: the dataset ", ds.source, " has no images");
     const class_map classes(ds);
@@ -685,21 +758,45 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
     const std::string setup = train_setup(o, cfg, ds, proposals != nullptr);
     const std::string ckpt =
         o.out_dir.empty() ? std::string() : (std::filesystem::path(o.out_dir) / "checkpoint.pt").string();
-    if (!o.out_dir.empty()) std::filesystem::create_directories(o.out_dir);
+    if (!o.out_dir.empty() && writer) std::filesystem::create_directories(o.out_dir);
+    if (dist) {
+        dist->require_same("the model", detector_identity(net->options()));
+        dist->require_same("the training setup", setup);
+    }
 
     train_result res;
     train_position pos;
     loss_scaler scaler_state;
     if (o.resume) {
-        const checkpoint_info info = load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true, &setup);
-        pos = info.position;
-        res.history = info.history;
-        scaler_state = info.scaler;
-        if (!o.quiet)
-            std::fprintf(stderr, "resuming %s at epoch %d, batch %lld (step %lld)\n", ckpt.c_str(),
-                         pos.epoch + 1, static_cast<long long>(pos.batch),
-                         static_cast<long long>(pos.step));
+        auto resume = [&] {
+            if (!writer) return;
+            const checkpoint_info info =
+                load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true, &setup);
+            pos = info.position;
+            res.history = info.history;
+            scaler_state = info.scaler;
+            if (!o.quiet)
+                std::fprintf(stderr, "resuming %s at epoch %d, batch %lld (step %lld)\n",
+                             ckpt.c_str(), pos.epoch + 1, static_cast<long long>(pos.batch),
+                             static_cast<long long>(pos.step));
+        };
+        if (dist)
+            dist->agree("resume from " + ckpt, resume);
+        else
+            resume();
     }
+    if (dist) detail::broadcast_train_state(*dist, net, sgd, pos, scaler_state);
+    std::unique_ptr<grad_sync> sync;
+    if (dist) sync = std::make_unique<grad_sync>(*dist, params, dist->options().bucket_mb);
+    batch_share share;
+    share.world = world;
+    share.first_chip = std::size_t(rank) * std::size_t(o.batch_size / world);
+    if (dist)
+        share.sum_counts = [dist](std::array<double, 2>& c) {
+            const torch::Tensor s = dist->all_sum(torch::tensor({c[0], c[1]}, torch::kDouble));
+            c[0] = s[0].item<double>();
+            c[1] = s[1].item<double>();
+        };
 
     const torch::Device device = params.front().device();
     snip::require(!o.amp || device.is_cuda(), "train: mixed precision (--amp) runs on CUDA only; ",
@@ -711,7 +808,7 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
                               (bo.width != 64 ? " width " + std::to_string(bo.width) : "") +
                               ", batch " + std::to_string(o.batch_size);
     auto write_outputs = [&](bool with_checkpoint) {
-        if (o.out_dir.empty()) return;
+        if (o.out_dir.empty() || !writer) return;
         if (with_checkpoint)
             save_checkpoint(ckpt, net, &sgd, pos, setup, res.history, category_ids, scaler);
         write_log_csv((std::filesystem::path(o.out_dir) / "log.csv").string(), res.history);
@@ -719,7 +816,7 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
     };
 
     net->train();
-    train_progress progress(o.quiet);
+    train_progress progress(o.quiet || !writer);
     const auto t_run = std::chrono::steady_clock::now();
     log_row ema;
     bool ema_set = false;
@@ -735,17 +832,20 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
         jo.epoch = pos.epoch;
         jo.flip = o.flip;
         jo.negatives = o.negatives;
-        std::vector<chip_job> jobs = make_chip_jobs(plans, jo);
+        const std::vector<chip_job> all_jobs = make_chip_jobs(plans, jo);
         const std::size_t B = std::size_t(o.batch_size);
-        const auto batches = std::int64_t((jobs.size() + B - 1) / B);
+        const auto batches = std::int64_t((all_jobs.size() + B - 1) / B);
         snip::require(batches > 0, "train: epoch ", pos.epoch + 1,
                       " has no chip (is any box valid at any scale?)");
         snip::require(pos.batch < batches, "train: resuming at batch ", pos.batch, " of epoch ",
                       pos.epoch + 1, ", which has ", batches, " batches");
-        // A resumed epoch starts at its next batch: the same jobs, minus those done.
-        jobs.erase(jobs.begin(), jobs.begin() + std::ptrdiff_t(std::size_t(pos.batch) * B));
+        // This rank's chips of every global batch from the next one (a resumed epoch starts
+        // at its next batch); the last batch is filled up with the epoch's first chips.
+        std::vector<chip_job> jobs;
+        for (std::size_t p : shard_positions(all_jobs.size(), B, world, rank, pos.batch))
+            jobs.push_back(all_jobs[p % all_jobs.size()]);
         loader_options lo;
-        lo.batch_size = o.batch_size;
+        lo.batch_size = o.batch_size / world;
         lo.workers = o.workers;
         lo.max_batches = o.prefetch;
         lo.norm = o.norm;
@@ -760,24 +860,35 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
                 static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
             sgd.zero_grad();
             detector_losses l;
+            if (sync) sync->before_forward();
             {
                 detail::autocast_scope amp(o.amp);
                 l = net->forward_train(b->images.to(device), b->targets,
                                        snip::detail::mix(o.seed, std::uint64_t(pos.step)),
-                                       o.rpn_only);
+                                       o.rpn_only, share);
             }
             const torch::Tensor total = l.total();
-            const double tv = total.item<double>();
+            // The losses of the global batch: each rank holds its share times W.
+            std::array<double, 4> parts{l.rpn_cls.item<double>(), l.rpn_box.item<double>(),
+                                        l.rcnn_cls.item<double>(), l.rcnn_box.item<double>()};
+            if (dist) {
+                const torch::Tensor s = dist->all_sum(
+                    torch::tensor({parts[0], parts[1], parts[2], parts[3]}, torch::kDouble));
+                for (std::size_t k = 0; k < 4; ++k) parts[k] = s[std::int64_t(k)].item<double>() / world;
+            }
+            const double tv = dist ? parts[0] + parts[1] + parts[2] + parts[3] : total.item<double>();
             snip::require(std::isfinite(tv), "train: the loss is ", tv, " at step ", pos.step,
                           " (epoch ", pos.epoch + 1, ", batch ", pos.batch,
                           "): lower the learning rate or enable gradient clipping");
             bool finite = true;
+            const torch::Tensor to_backward = o.amp ? total * scaler.scale : total;
+            if (sync)
+                sync->backward(to_backward); // gradients averaged over the ranks
+            else
+                to_backward.backward();
             if (o.amp) {
-                (total * scaler.scale).backward();
                 finite = scaler.unscale(params);
                 scaler.update(finite);
-            } else {
-                total.backward();
             }
             if (finite) { // a mixed-precision step with an overflowed gradient is skipped
                 if (o.clip_grad_norm > 0)
@@ -785,17 +896,17 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
                 sgd.step();
             }
 
-            chips_epoch += b->targets.size();
+            chips_epoch += b->targets.size() * std::size_t(world);
             const double secs =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count();
             log_row r;
             r.step = pos.step;
             r.epoch = epoch_pos;
             r.lr = lr;
-            r.rpn_cls = l.rpn_cls.item<double>();
-            r.rpn_box = l.rpn_box.item<double>();
-            r.rcnn_cls = l.rcnn_cls.item<double>();
-            r.rcnn_box = l.rcnn_box.item<double>();
+            r.rpn_cls = parts[0];
+            r.rpn_box = parts[1];
+            r.rcnn_cls = parts[2];
+            r.rcnn_box = parts[3];
             r.total = tv;
             r.chips_per_s = secs > 0 ? double(chips_epoch) / secs : 0.0;
             res.history.push_back(r);
@@ -829,6 +940,7 @@ inline train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::
             if (stopped) break;
         }
     }
+    if (dist) dist->barrier(); // the outputs of rank 0 are written when any rank returns
     res.steps = pos.step;
     res.finished = pos.epoch >= o.epochs;
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();

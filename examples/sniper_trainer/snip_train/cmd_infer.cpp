@@ -24,24 +24,31 @@ const std::vector<std::string> infer_flags = {"--checkpoint", "--images",     "-
 std::vector<std::string> flags() {
     std::vector<std::string> f = cli::plan_flags;
     f.insert(f.end(), infer_flags.begin(), infer_flags.end());
+    f.insert(f.end(), train_cli::dist_flags.begin(), train_cli::dist_flags.end());
     return f;
 }
 
-/// Runs `fn(i, image)` over the dataset's images (the first `limit`), decoding the next
-/// image on another thread meanwhile, with a progress line.
+/// Runs `fn(i, image)` over the dataset's images (the first `limit`; in a distributed run
+/// only image i with i mod W = rank), decoding the next image on another thread meanwhile,
+/// with a progress line (rank 0's).
 template <class Fn>
 void for_each_image(const snip::dataset& ds, const std::string& dir, std::size_t limit,
-                    const std::string& what, Fn&& fn) {
+                    const std::string& what, const sniper::dist_group* dist, Fn&& fn) {
     const std::size_t n = std::min(limit, ds.images.size());
+    const std::size_t step = dist ? std::size_t(dist->size()) : 1;
+    const std::size_t first = dist ? std::size_t(dist->rank()) : 0;
+    std::vector<std::size_t> mine;
+    for (std::size_t i = first; i < n; i += step) mine.push_back(i);
     const sniper::image_source src = sniper::files_in(ds, dir);
-    cli::progress_line bar(what);
+    cli::progress_line bar(what + (dist ? " (rank 0's share)" : ""));
+    const bool show = !dist || dist->main();
     std::future<sniper::image> next;
-    if (n > 0) next = std::async(std::launch::async, src, std::size_t(0));
-    for (std::size_t i = 0; i < n; ++i) {
+    if (!mine.empty()) next = std::async(std::launch::async, src, mine[0]);
+    for (std::size_t k = 0; k < mine.size(); ++k) {
         sniper::image img = next.get();
-        if (i + 1 < n) next = std::async(std::launch::async, src, i + 1);
-        fn(i, img);
-        bar(i + 1, n);
+        if (k + 1 < mine.size()) next = std::async(std::launch::async, src, mine[k + 1]);
+        fn(mine[k], img);
+        if (show) bar(k + 1, mine.size());
     }
 }
 
@@ -50,12 +57,15 @@ struct loaded {
     sniper::FasterRCNN net{nullptr};
     sniper::class_map classes;
     torch::Device device = torch::kCPU;
+    std::shared_ptr<sniper::dist_group> dist;
+    bool main() const { return !dist || dist->main(); }
 };
 
 loaded load(const cli::args& a) {
     train_cli::set_threads(a);
     loaded l;
     l.device = train_cli::device_from(a);
+    l.dist = train_cli::dist_connect(a, l.device);
     const std::string ann = a.required("--annotations"), ck = a.required("--checkpoint");
     l.ds = cli::load_annotations(ann);
     l.classes = sniper::class_map(l.ds);
@@ -63,10 +73,58 @@ loaded load(const cli::args& a) {
     l.net = train_cli::model_from_checkpoint(ck, &info);
     train_cli::check_categories(info, l.classes, ck, ann);
     l.net->to(l.device);
-    std::fprintf(stderr, "loaded %s: %s, trained %lld steps\n", ck.c_str(),
-                 sniper::detector_identity(l.net->options()).c_str(),
-                 static_cast<long long>(info.position.step));
+    if (l.main())
+        std::fprintf(stderr, "loaded %s: %s, trained %lld steps\n", ck.c_str(),
+                     sniper::detector_identity(l.net->options()).c_str(),
+                     static_cast<long long>(info.position.step));
+    if (l.dist) l.dist->require_same("the model", sniper::detector_identity(l.net->options()));
     return l;
+}
+
+/// Rank 0 gets every rank's proposals (each image was done by one rank); rows are
+/// (image, x1, y1, x2, y2, score) in float64, which holds the values exactly.
+void gather(sniper::dist_group& g, std::vector<snip::image_proposals>& props) {
+    std::vector<double> rows;
+    for (std::size_t i = 0; i < props.size(); ++i)
+        for (std::size_t k = 0; k < props[i].boxes.size(); ++k) {
+            const auto& b = props[i].boxes[k];
+            rows.insert(rows.end(), {double(i), b.x1, b.y1, b.x2, b.y2, double(props[i].scores[k])});
+        }
+    const torch::Tensor all = g.gather_rows(
+        torch::from_blob(rows.data(), {std::int64_t(rows.size() / 6), 6}, torch::kDouble));
+    const std::size_t step = std::size_t(g.size());
+    for (std::size_t i = 0; i < props.size(); ++i)
+        if (i % step != std::size_t(g.rank())) props[i] = {};
+    const double* p = all.data_ptr<double>();
+    for (std::int64_t r = 0; r < all.size(0); ++r, p += 6) {
+        const auto i = std::size_t(p[0]);
+        if (i % step == std::size_t(g.rank())) continue; // this rank's own
+        props[i].boxes.push_back({p[1], p[2], p[3], p[4]});
+        props[i].scores.push_back(float(p[5]));
+    }
+}
+
+/// Rank 0 gets every rank's detections; rows (image, x1, y1, x2, y2, score, label, scale).
+void gather(sniper::dist_group& g, std::vector<sniper::image_detections>& dets) {
+    std::vector<double> rows;
+    for (std::size_t i = 0; i < dets.size(); ++i)
+        for (std::size_t k = 0; k < dets[i].size(); ++k) {
+            const auto& b = dets[i].boxes[k];
+            rows.insert(rows.end(), {double(i), b.x1, b.y1, b.x2, b.y2, double(dets[i].scores[k]),
+                                     double(dets[i].labels[k]), double(dets[i].scales[k])});
+        }
+    const torch::Tensor all = g.gather_rows(
+        torch::from_blob(rows.data(), {std::int64_t(rows.size() / 8), 8}, torch::kDouble));
+    const std::size_t step = std::size_t(g.size());
+    const double* p = all.data_ptr<double>();
+    for (std::int64_t r = 0; r < all.size(0); ++r, p += 8) {
+        const auto i = std::size_t(p[0]);
+        if (i % step == std::size_t(g.rank())) continue;
+        dets[i].boxes.push_back({float(p[1]), float(p[2]), float(p[3]), float(p[4])});
+        dets[i].scores.push_back(float(p[5]));
+        dets[i].labels.push_back(std::int64_t(p[6]));
+        dets[i].scales.push_back(int(p[7]));
+    }
 }
 
 std::size_t limit_of(const cli::args& a) {
@@ -85,12 +143,14 @@ int cmd_proposals(const std::vector<std::string>& argv) {
     po.nms_iou = a.number("--nms", po.nms_iou);
     const std::string out = a.required("--out");
     std::vector<snip::image_proposals> props(l.ds.images.size());
-    std::size_t total = 0;
-    for_each_image(l.ds, train_cli::images_dir(a), limit_of(a), "proposals",
+    for_each_image(l.ds, train_cli::images_dir(a), limit_of(a), "proposals", l.dist.get(),
                    [&](std::size_t i, const sniper::image& img) {
                        props[i] = sniper::propose_image(l.net, img, cfg.scales, po);
-                       total += props[i].boxes.size();
                    });
+    if (l.dist) gather(*l.dist, props);
+    if (!l.main()) return 0;
+    std::size_t total = 0;
+    for (const auto& p : props) total += p.boxes.size();
     sniper::write_proposals(out, l.ds, props);
     std::printf("proposals: %zu boxes for %zu images (%zu scales, top %lld per scale after NMS "
                 "%.2f) -> %s\n",
@@ -124,17 +184,28 @@ int cmd_detect(const std::vector<std::string>& argv) {
     snip::dataset ds = l.ds; // the images detected (all, or the first --limit)
     if (limit < ds.images.size()) ds.images.resize(limit);
     std::vector<sniper::image_detections> dets(ds.images.size());
-    std::size_t total = 0;
-    for_each_image(l.ds, train_cli::images_dir(a), limit, "detect",
+    const sniper::image_source src = sniper::files_in(l.ds, train_cli::images_dir(a));
+    auto draw = [&](std::size_t i, const sniper::image& img) {
+        sniper::draw_detections(
+            img, dets[i], names, draw_score,
+            (fs::path(draw_dir) / ("detections_" + std::to_string(ds.images[i].id) + ".png")).string(),
+            &ds.images[i]);
+    };
+    for_each_image(l.ds, train_cli::images_dir(a), limit, "detect", l.dist.get(),
                    [&](std::size_t i, const sniper::image& img) {
                        dets[i] = sniper::detect_image(l.net, img, io);
-                       total += dets[i].size();
-                       if (!draw_dir.empty() && (long long)i < draw_count)
-                           sniper::draw_detections(
-                               img, dets[i], names, draw_score,
-                               (fs::path(draw_dir) / ("detections_" + std::to_string(ds.images[i].id) + ".png")).string(),
-                               &ds.images[i]);
+                       if (!l.dist && !draw_dir.empty() && (long long)i < draw_count) draw(i, img);
                    });
+    if (l.dist) {
+        gather(*l.dist, dets);
+        if (!l.main()) return 0;
+        // Rank 0 alone writes: it draws the first images once every rank's results are here.
+        if (!draw_dir.empty())
+            for (std::size_t i = 0; i < ds.images.size() && (long long)i < draw_count; ++i)
+                draw(i, src(i));
+    }
+    std::size_t total = 0;
+    for (const auto& d : dets) total += d.size();
     sniper::write_results(out, ds, dets, l.classes);
     std::printf("detect: %zu detections on %zu images (%zu test scales) -> %s\n", total,
                 ds.images.size(), io.scales.size(), out.c_str());
@@ -157,7 +228,9 @@ std::string infer_help() {
            "  --images DIR        the images (default: the annotation file's folder)\n"
            "  --out FILE          output JSON (required)\n"
            "  --device DEV        cpu | cuda | cuda:N (cpu)\n"
-           "  --limit N           only the first N images\n";
+           "  --limit N           only the first N images\n"
+           "\ndistributed (image i goes to rank i mod N; rank 0 gathers and writes):\n" +
+           train_cli::dist_flags_help + "\n";
 }
 
 } // namespace

@@ -11,6 +11,7 @@ std::vector<std::string> all_flags() {
     std::vector<std::string> f = cli::plan_flags;
     f.insert(f.end(), train_cli::model_flags.begin(), train_cli::model_flags.end());
     f.insert(f.end(), train_cli::train_flags.begin(), train_cli::train_flags.end());
+    f.insert(f.end(), train_cli::dist_flags.begin(), train_cli::dist_flags.end());
     return f;
 }
 
@@ -18,6 +19,8 @@ int run_training(const std::string& cmd, const std::vector<std::string>& argv, b
     const cli::args a(cmd, argv, all_flags(), train_cli::train_switches);
     train_cli::set_threads(a);
     const torch::Device device = train_cli::device_from(a);
+    const std::shared_ptr<sniper::dist_group> dist = train_cli::dist_connect(a, device);
+    const bool main_rank = !dist || dist->main(); // the others say nothing twice
     const snip::plan_config cfg = cli::config_from_args(a);
     const std::string ann = a.required("--annotations");
     const snip::dataset ds = cli::load_annotations(ann);
@@ -31,36 +34,44 @@ int run_training(const std::string& cmd, const std::vector<std::string>& argv, b
         props = snip::io::read_proposals(prop_path, ds);
         std::size_t n = 0;
         for (const auto& p : props) n += p.boxes.size();
-        std::fprintf(stderr, "loaded %s: %zu proposals (negative chips are mined from them)\n",
-                     prop_path.c_str(), n);
-    } else if (!rpn_only) {
+        if (main_rank)
+            std::fprintf(stderr, "loaded %s: %zu proposals (negative chips are mined from them)\n",
+                         prop_path.c_str(), n);
+    } else if (!rpn_only && main_rank) {
         std::fprintf(stderr, "note: no --proposals: training on positive chips only (SNIPER's "
                              "second stage mines negative chips from `snip-train proposals`)\n");
     }
-    for (const auto& w : snip::dataset_warnings(cfg, ds))
-        std::fprintf(stderr, "warning: %s: %s\n", ann.c_str(), w.c_str());
+    if (main_rank)
+        for (const auto& w : snip::dataset_warnings(cfg, ds))
+            std::fprintf(stderr, "warning: %s: %s\n", ann.c_str(), w.c_str());
 
     sniper::train_options o = train_cli::train_options_from(a, rpn_only);
     const sniper::class_map classes(ds);
-    sniper::FasterRCNN net = train_cli::model_from(a, classes.num_classes(), o.resume);
+    sniper::FasterRCNN net =
+        train_cli::model_from(a, classes.num_classes(), o.resume || !main_rank);
     if (auto init = a.get("--init")) {
         snip::require(!o.resume, cmd, ": --init and --resume exclude each other");
         const sniper::checkpoint_info info = sniper::load_checkpoint(*init, net);
         train_cli::check_categories(info, classes, *init, ann);
-        std::fprintf(stderr, "initialised from %s (step %lld)\n", init->c_str(),
-                     static_cast<long long>(info.position.step));
+        if (main_rank)
+            std::fprintf(stderr, "initialised from %s (step %lld)\n", init->c_str(),
+                         static_cast<long long>(info.position.step));
     }
     net->to(device);
-    std::fprintf(stderr,
-                 "%s: %s on %s, %zu images, config %s (%zu scales, chip %d), batch %d, lr %.4g "
-                 "(base %.4g at batch %d), %d epochs\n",
-                 cmd.c_str(), sniper::detector_identity(net->options()).c_str(),
-                 device.str().c_str(), ds.images.size(), cfg.name.c_str(), cfg.scales.size(),
-                 cfg.chip_size, o.batch_size, o.base_lr * o.batch_size / o.reference_batch,
-                 o.base_lr, o.reference_batch, o.epochs);
+    if (main_rank)
+        std::fprintf(stderr,
+                     "%s: %s on %s, %zu images, config %s (%zu scales, chip %d), batch %d%s, lr "
+                     "%.4g (base %.4g at batch %d), %d epochs\n",
+                     cmd.c_str(), sniper::detector_identity(net->options()).c_str(),
+                     device.str().c_str(), ds.images.size(), cfg.name.c_str(), cfg.scales.size(),
+                     cfg.chip_size, o.batch_size,
+                     dist ? (" (" + std::to_string(o.batch_size / dist->size()) + " per process)").c_str() : "",
+                     o.base_lr * o.batch_size / o.reference_batch, o.base_lr, o.reference_batch,
+                     o.epochs);
     const sniper::train_result r =
         sniper::train(net, ds, cfg, sniper::files_in(ds, train_cli::images_dir(a)),
-                      prop_path.empty() ? nullptr : &props, o);
+                      prop_path.empty() ? nullptr : &props, o, dist.get());
+    if (!main_rank) return 0;
     const double last = r.history.empty() ? 0.0 : r.history.back().total;
     std::printf("%s: %lld steps this run (%lld in all) in %.1f s, last loss %.4f, %s\n",
                 cmd.c_str(), static_cast<long long>(r.steps_this_run),
@@ -86,6 +97,8 @@ std::string usage(bool rpn) {
     u += train_cli::model_flags_help;
     u += "\ntraining:\n";
     u += train_cli::train_flags_help;
+    u += "\ndistributed (batch B is the global batch; B / N chips per process):\n";
+    u += train_cli::dist_flags_help;
     return u;
 }
 

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <common.hpp> // snip-chips' flags, plan config, progress line (examples/chip_planner)
+#include <distributed.hpp>
 #include <train.hpp>
 #include <weights.hpp>
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+
+#include <dlfcn.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -25,7 +28,7 @@ inline const char* model_flags_help =
     "  --weights FILE      ImageNet backbone weights (.snipw, see export_torchvision_resnet.py);\n"
     "                      without it the backbone starts from scratch (a warning says so)\n"
     "  --device DEV        cpu | cuda | cuda:N (cpu)\n"
-    "  --threads T         LibTorch intra-op threads on the CPU (default: all cores)\n";
+    "  --threads T         LibTorch's and OpenBLAS's threads on the CPU (default: all cores)\n";
 
 /// Flags of the training commands (besides the plan flags of snip-chips).
 inline const std::vector<std::string> train_flags = {
@@ -55,9 +58,48 @@ inline const char* train_flags_help =
     "  --amp               mixed precision (CUDA only): float16 autocast + dynamic loss scaling\n"
     "  --quiet             no progress line\n";
 
-/// @brief The device the flag names. cuda needs a LibTorch built with CUDA.
+/// Flags of a distributed run (every command that runs the model accepts them).
+inline const std::vector<std::string> dist_flags = {"--world-size", "--rank", "--dist-init",
+                                                    "--dist-timeout"};
+inline const char* dist_flags_help =
+    "  --world-size N      processes in the run (default: $WORLD_SIZE, else 1)\n"
+    "  --rank R            this process, 0..N-1; rank 0 writes the outputs (default: $RANK, else 0)\n"
+    "  --dist-init URL     rendezvous: tcp://HOST:PORT (rank 0 listens there) or file:///PATH on a\n"
+    "                      shared file system (default: tcp://$MASTER_ADDR:$MASTER_PORT)\n"
+    "  --dist-timeout S    longest wait for the rendezvous and any collective, seconds (300)\n"
+    "                      (`snip-train launch -n N CMD ...` starts N local ranks with these set)\n";
+
+/// @brief The distributed run the flags (else WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and
+/// MASTER_PORT) describe; world size 1 when none is given.
+inline sniper::dist_options dist_from(const cli::args& a) {
+    sniper::dist_options d = sniper::dist_options::from_env();
+    if (a.get("--world-size")) d.world_size = int(a.integer("--world-size", 1));
+    if (a.get("--rank")) d.rank = int(a.integer("--rank", 0));
+    if (auto i = a.get("--dist-init")) d.init = *i;
+    d.timeout_s = a.number("--dist-timeout", 300);
+    d.validate();
+    return d;
+}
+
+/// @brief Joins the distributed run of the flags on `device` (null for one process).
+inline std::shared_ptr<sniper::dist_group> dist_connect(const cli::args& a,
+                                                        const torch::Device& device) {
+    const sniper::dist_options d = dist_from(a);
+    auto g = sniper::dist_group::connect(d, device);
+    if (g && g->main())
+        std::fprintf(stderr, "distributed: %d processes (%s, rendezvous %s)\n", g->size(),
+                     device.is_cuda() ? "NCCL" : "Gloo", d.init.c_str());
+    return g;
+}
+
+/// @brief The device the flag names. cuda needs a LibTorch built with CUDA; plain `cuda`
+/// in a distributed run is cuda:LOCAL_RANK.
 inline torch::Device device_from(const cli::args& a) {
-    const std::string d = a.get_or("--device", "cpu");
+    std::string d = a.get_or("--device", "cpu");
+    if (d == "cuda") {
+        const sniper::dist_options o = dist_from(a);
+        if (o.distributed()) d = "cuda:" + std::to_string(o.local_rank);
+    }
     if (d == "cpu") return torch::kCPU;
     if (d.rfind("cuda", 0) == 0) {
         snip::require(torch::cuda::is_available(), "--device ", d,
@@ -72,11 +114,17 @@ inline torch::Device device_from(const cli::args& a) {
     snip::fail("--device: expected cpu, cuda or cuda:N, got '", d, "'");
 }
 
+/// @brief --threads T: LibTorch's intra-op threads and, when the process has OpenBLAS
+/// (Debian's LibTorch does its GEMMs there, on threads of its own), OpenBLAS's too. Results
+/// then depend only on T: the same image gives the same bits in any process.
 inline void set_threads(const cli::args& a) {
     if (auto t = a.get("--threads")) {
         const long long n = a.integer("--threads", 0);
         snip::require(n >= 1 && n <= 1024, "--threads: expected 1..1024, got '", *t, "'");
         at::set_num_threads(int(n));
+        using set_fn = void (*)(int);
+        if (const auto f = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+            f(int(n));
     }
 }
 

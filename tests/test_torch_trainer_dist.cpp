@@ -1,0 +1,413 @@
+// Data-parallel training (distributed.hpp, train.hpp) on c10d's Gloo backend over loopback:
+//   - the shard arithmetic (disjoint, equal, covering) and the options' bad input;
+//   - two processes of 2 chips give the same losses and weights as one process of 4 chips;
+//   - a rank that dies, or hangs, stops the other with a clear error in bounded time.
+// The ranks are this test program itself, started again with the test case "dist: worker"
+// selected and SNIP_DIST_WORKER set (the mode); without that variable the case does nothing.
+// LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
+#define SNIPER_IMAGE_IMPLEMENTATION
+#include <distributed.hpp>
+#include <synthetic.hpp>
+#include <train.hpp>
+
+#include "trainer_test_util.hpp"
+
+#include "test_util.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+sniper::synthetic_set dist_data() {
+    sniper::synthetic_options so;
+    so.images = 6;
+    so.min_side = 96;
+    so.max_side = 128;
+    so.classes = 2;
+    so.min_object = 12.0;
+    so.seed = 31;
+    return sniper::make_synthetic(so);
+}
+
+snip::plan_config dist_plan() {
+    snip::plan_config c;
+    c.name = "dist";
+    c.scales = {snip::scale_spec::by_factor(1.0)};
+    c.ranges = {snip::valid_range{-1.0, -1.0}};
+    c.chip_size = 128;
+    return c;
+}
+
+/// Global batch 4, two epochs (the second batch of each is padded by wrapping round).
+sniper::train_options dist_train_options(const std::string& out_dir) {
+    sniper::train_options o;
+    o.epochs = 2;
+    o.batch_size = 4;
+    o.base_lr = 0.02;
+    o.reference_batch = 4;
+    o.warmup_chips = 0;
+    o.lr_steps = {};
+    o.seed = 9;
+    o.workers = 1;
+    o.out_dir = out_dir;
+    o.log_every = 1;
+    o.quiet = true;
+    return o;
+}
+
+/// Trains the tiny model; `init_seed` sets its initial weights.
+sniper::train_result train_tiny(sniper::FasterRCNN& net, const sniper::train_options& o,
+                                sniper::dist_group* g) {
+    const sniper::synthetic_set data = dist_data();
+    return sniper::train(net, data.ds, dist_plan(), sniper::synthetic_source(data), nullptr, o, g);
+}
+
+std::vector<torch::Tensor> weights_of(sniper::FasterRCNN& net) {
+    std::vector<torch::Tensor> w;
+    for (const auto& p : net->parameters()) w.push_back(p.detach().clone());
+    return w;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Starts this program as rank `rank` of `world` in mode `mode` (its output to dir/rank<r>.err).
+pid_t spawn_rank(const std::string& mode, const fs::path& dir, int rank, int world) {
+    const std::string exe = fs::read_symlink("/proc/self/exe").string();
+    std::vector<std::string> envs{"SNIP_DIST_WORKER=" + mode, "SNIP_DIST_DIR=" + dir.string(),
+                                  "RANK=" + std::to_string(rank),
+                                  "WORLD_SIZE=" + std::to_string(world),
+                                  "OMP_NUM_THREADS=1"};
+    for (char** e = environ; *e; ++e) {
+        const std::string s(*e);
+        bool ours = false;
+        for (const char* k : {"SNIP_DIST_", "RANK=", "WORLD_SIZE=", "MASTER_", "LOCAL_RANK=",
+                              "OMP_NUM_THREADS="})
+            ours = ours || s.rfind(k, 0) == 0;
+        if (!ours) envs.push_back(s);
+    }
+    std::vector<char*> envp;
+    for (auto& s : envs) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string a0 = exe, a1 = "--test-case=dist: worker", a2 = "--no-version";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string err = (dir / ("rank" + std::to_string(rank) + ".err")).string();
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1); // its doctest summary too
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    REQUIRE(rc == 0);
+    return pid;
+}
+
+/// Waits for `pid` at most `seconds` (then kills it); returns its exit code, or -signal.
+int wait_rank(pid_t pid, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int st = 0;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            FAIL("rank (pid ", pid, ") still running after ", seconds, " s: killed");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+/// A fresh directory for one multi-process case (its FileStore file must not exist).
+fs::path case_dir(const std::string& name) {
+    const fs::path d = fs::temp_directory_path() / ("snip_dist_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------
+// A rank (only when started by the cases below).
+
+TEST_CASE("dist: worker") {
+    const char* mode_c = std::getenv("SNIP_DIST_WORKER");
+    if (!mode_c) return;
+    const std::string mode = mode_c;
+    const fs::path dir = std::getenv("SNIP_DIST_DIR");
+    sniper::dist_options d = sniper::dist_options::from_env();
+    d.init = "file://" + (dir / "store").string();
+    d.timeout_s = mode == "hang" ? 15.0 : 60.0;
+    at::set_num_threads(1);
+    std::ofstream done(dir / ("rank" + std::to_string(d.rank) + ".out"));
+    try {
+        auto g = sniper::dist_group::connect(d, torch::kCPU);
+        REQUIRE(g);
+        // Different initial weights on every rank: rank 0's must win (broadcast).
+        torch::manual_seed(d.rank == 0 ? 77 : 1000 + std::uint64_t(d.rank));
+        sniper::FasterRCNN net(trainer_test::tiny_model(2));
+        sniper::train_options o = dist_train_options((dir / "run").string());
+        if (mode == "bad_batch") o.batch_size = 3;
+        std::thread saboteur;
+        if ((mode == "die" || mode == "hang") && d.rank == 1) {
+            // Once rank 0 has logged its first step, this rank exits (or stops) mid-run.
+            saboteur = std::thread([dir, mode] {
+                for (int i = 0; i < 60000; ++i) {
+                    std::ifstream in(dir / "run" / "log.csv");
+                    std::string line;
+                    int rows = 0;
+                    while (std::getline(in, line)) ++rows;
+                    if (rows >= 2) break;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
+                std::ofstream(dir / "sabotage") << "now";
+                if (mode == "die") ::_exit(3);
+                ::raise(SIGSTOP);
+            });
+            saboteur.detach();
+        }
+        const sniper::train_result r = train_tiny(net, o, g.get());
+        torch::save(weights_of(net), (dir / ("weights" + std::to_string(d.rank) + ".pt")).string());
+        std::ostringstream hist;
+        hist.precision(17);
+        for (const auto& row : r.history) hist << row.total << "\n";
+        done << "ok " << r.steps << "\n" << hist.str();
+    } catch (const std::exception& e) {
+        done << "error " << e.what() << "\n";
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+TEST_CASE("dist: shards are disjoint, equal and cover the padded plan") {
+    for (std::size_t n : {1u, 5u, 16u, 17u, 101u})
+        for (std::size_t G : {1u, 2u, 4u, 6u, 8u})
+            for (int W : {1, 2, 3, 4}) {
+                if (G % std::size_t(W) != 0) {
+                    CHECK_THROWS_WITH_AS(sniper::shard_positions(n, G, W, 0),
+                                         doctest::Contains("does not split over"), snip::error);
+                    continue;
+                }
+                INFO("n ", n, " G ", G, " W ", W);
+                const std::size_t batches = (n + G - 1) / G;
+                std::vector<int> seen(batches * G, 0);
+                std::size_t len = 0;
+                for (int r = 0; r < W; ++r) {
+                    const auto s = sniper::shard_positions(n, G, W, r);
+                    if (r == 0) len = s.size();
+                    CHECK(s.size() == len); // equal shards: no rank waits on a short one
+                    CHECK(s.size() == batches * G / std::size_t(W));
+                    for (std::size_t k = 0; k < s.size(); ++k) {
+                        REQUIRE(s[k] < seen.size());
+                        ++seen[s[k]];
+                        // step k/(G/W) of rank r is inside global batch k/(G/W)
+                        CHECK(s[k] / G == k / (G / std::size_t(W)));
+                    }
+                }
+                for (std::size_t p = 0; p < seen.size(); ++p) CHECK(seen[p] == 1);
+                // every chip of the plan is trained on at least once per epoch
+                std::set<std::size_t> chips;
+                for (std::size_t p = 0; p < seen.size(); ++p) chips.insert(p % n);
+                CHECK(chips.size() == n);
+                // a resumed epoch: the same positions minus the batches done
+                const auto full = sniper::shard_positions(n, G, W, W - 1);
+                const auto tail = sniper::shard_positions(n, G, W, W - 1, 1);
+                CHECK(std::vector<std::size_t>(full.begin() + std::ptrdiff_t(G / std::size_t(W)),
+                                               full.end()) == tail);
+            }
+    CHECK_THROWS_WITH_AS(sniper::shard_positions(4, 2, 2, 2), doctest::Contains("rank 2 of world 2"),
+                         snip::error);
+}
+
+TEST_CASE("dist: bad options fail with the field and value") {
+    sniper::dist_options d;
+    d.world_size = 2;
+    d.rank = 5;
+    d.init = "tcp://127.0.0.1:29500";
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("rank must be in [0, 1], got 5"), snip::error);
+    d.rank = 1;
+    d.init = "";
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("needs a rendezvous"), snip::error);
+    d.init = "udp://x:1";
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("'udp://x:1': expected tcp://HOST:PORT"),
+                         snip::error);
+    d.init = "tcp://host:99999";
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("port must be in 1..65535, got 99999"),
+                         snip::error);
+    d.init = "tcp://host:2x";
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("expected an integer, got '2x'"), snip::error);
+    d.init = "tcp://[::1]:29500";
+    CHECK(d.parse_init().where == "::1");
+    CHECK(d.parse_init().port == 29500);
+    d.timeout_s = std::nan("");
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("timeout must be in (0, 604800] seconds, got nan"),
+                         snip::error);
+    d.timeout_s = 10;
+    d.world_size = 0;
+    CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("world size must be >= 1, got 0"), snip::error);
+
+    // One process needs no group at all.
+    sniper::dist_options one;
+    CHECK(sniper::dist_group::connect(one, torch::kCPU) == nullptr);
+
+#if !defined(SNIP_TORCH_HAS_NCCL)
+    // CUDA devices need NCCL: without it the error comes at once, before any rendezvous.
+    sniper::dist_options cuda;
+    cuda.world_size = 2;
+    cuda.init = "file://" + (fs::temp_directory_path() / "snip_dist_never_created").string();
+    CHECK_THROWS_WITH_AS(sniper::dist_group::connect(cuda, torch::Device(torch::kCUDA, 0)),
+                         doctest::Contains("the NCCL backend (CUDA devices) is not compiled"),
+                         snip::error);
+    CHECK_FALSE(fs::exists(fs::temp_directory_path() / "snip_dist_never_created"));
+#endif
+
+    // Environment variables: a malformed one is named.
+    ::setenv("WORLD_SIZE", "two", 1);
+    CHECK_THROWS_WITH_AS(sniper::dist_options::from_env(),
+                         doctest::Contains("WORLD_SIZE: expected an integer, got 'two'"), snip::error);
+    ::setenv("WORLD_SIZE", "2", 1);
+    ::setenv("RANK", "1", 1);
+    ::setenv("MASTER_ADDR", "10.0.0.7", 1);
+    ::setenv("MASTER_PORT", "1234", 1);
+    const sniper::dist_options e = sniper::dist_options::from_env();
+    CHECK(e.world_size == 2);
+    CHECK(e.rank == 1);
+    CHECK(e.init == "tcp://10.0.0.7:1234");
+    for (const char* k : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(k);
+}
+
+#if defined(SNIP_TORCH_HAS_GLOO)
+
+TEST_CASE("dist: 2 processes x 2 chips train the same weights as 1 process x 4 chips") {
+    // The reference: one process, the global batch of 4 chips, rank 0's initial weights.
+    const fs::path dir = case_dir("equal");
+    torch::manual_seed(77);
+    sniper::FasterRCNN ref_net(trainer_test::tiny_model(2));
+    const std::vector<torch::Tensor> w0 = weights_of(ref_net);
+    const sniper::train_result ref = train_tiny(ref_net, dist_train_options((dir / "ref").string()), nullptr);
+    REQUIRE(ref.finished);
+    REQUIRE(ref.steps == 4); // 2 epochs of 2 batches (6 chips, the second batch padded)
+    const std::vector<torch::Tensor> w_ref = weights_of(ref_net);
+
+    const pid_t p0 = spawn_rank("train", dir, 0, 2), p1 = spawn_rank("train", dir, 1, 2);
+    CHECK(wait_rank(p0, 600) == 0);
+    CHECK(wait_rank(p1, 600) == 0);
+    for (int r = 0; r < 2; ++r) {
+        const std::string out = slurp(dir / ("rank" + std::to_string(r) + ".out"));
+        INFO("rank ", r, ": ", out, slurp(dir / ("rank" + std::to_string(r) + ".err")));
+        REQUIRE(out.rfind("ok 4\n", 0) == 0);
+        // the loss history (of the global batch) is the reference's
+        std::istringstream in(out.substr(5));
+        for (std::size_t s = 0; s < ref.history.size(); ++s) {
+            double v = 0;
+            REQUIRE(static_cast<bool>(in >> v));
+            CHECK(v == doctest::Approx(ref.history[s].total).epsilon(1e-4));
+        }
+    }
+    std::vector<torch::Tensor> w[2];
+    torch::load(w[0], (dir / "weights0.pt").string());
+    torch::load(w[1], (dir / "weights1.pt").string());
+    REQUIRE(w[0].size() == w_ref.size());
+    REQUIRE(w[1].size() == w_ref.size());
+    double max_diff = 0, max_moved = 0;
+    for (std::size_t i = 0; i < w_ref.size(); ++i) {
+        // both ranks hold the very same weights (the averaged gradients are bit-identical)
+        CHECK(torch::equal(w[0][i], w[1][i]));
+        max_diff = std::max(max_diff, (w[0][i] - w_ref[i]).abs().max().item<double>());
+        max_moved = std::max(max_moved, (w_ref[i] - w0[i]).abs().max().item<double>());
+        CHECK(torch::allclose(w[0][i], w_ref[i], /*rtol=*/1e-3, /*atol=*/1e-5));
+    }
+    std::printf("[dist] 2 ranks vs 1: max |w_2 - w_1| %.3g after 4 steps (weights moved up to "
+                "%.3g)\n", max_diff, max_moved);
+    CHECK(max_moved > 100 * max_diff); // the weights did move, far more than they differ
+    // rank 0 alone wrote the outputs, and they are readable
+    CHECK(fs::exists(dir / "run" / "checkpoint.pt"));
+    CHECK(fs::exists(dir / "run" / "log.csv"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a global batch the world size does not divide fails on every rank") {
+    const fs::path dir = case_dir("batch");
+    const pid_t p0 = spawn_rank("bad_batch", dir, 0, 2), p1 = spawn_rank("bad_batch", dir, 1, 2);
+    CHECK(wait_rank(p0, 300) == 0);
+    CHECK(wait_rank(p1, 300) == 0);
+    for (int r = 0; r < 2; ++r)
+        CHECK(slurp(dir / ("rank" + std::to_string(r) + ".out")).find(
+                  "a batch of 3 chips does not split over 2 processes") != std::string::npos);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a rank that dies stops the others with a clear error") {
+    const fs::path dir = case_dir("die");
+    const pid_t p0 = spawn_rank("die", dir, 0, 2), p1 = spawn_rank("die", dir, 1, 2);
+    CHECK(wait_rank(p1, 600) == 3); // it did die, mid-run
+    const auto t_died = std::chrono::steady_clock::now();
+    CHECK(wait_rank(p0, 120) == 0); // the timeout is 60 s; a dead peer is seen at once
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_died).count();
+    const std::string out = slurp(dir / "rank0.out");
+    INFO(out, slurp(dir / "rank0.err"));
+    CHECK(out.rfind("error distributed (rank 0 of 2): ", 0) == 0);
+    CHECK(out.find("failed: another rank exited") != std::string::npos);
+    std::printf("[dist] rank 0 stopped %.2f s after rank 1 died: %s", s, out.c_str());
+    fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a rank that hangs stops the others after the timeout") {
+    const fs::path dir = case_dir("hang");
+    const pid_t p0 = spawn_rank("hang", dir, 0, 2), p1 = spawn_rank("hang", dir, 1, 2);
+    int st0 = 0;
+    bool p0_done = false;
+    for (int i = 0; i < 60000 && !fs::exists(dir / "sabotage") && !p0_done; ++i) {
+        p0_done = waitpid(p0, &st0, WNOHANG) == p0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (p0_done) { // rank 0 gave up before rank 1 hung: a step slower than the timeout
+        ::kill(p1, SIGKILL);
+        waitpid(p1, &st0, 0);
+        FAIL("rank 0 stopped before rank 1 hung: ", slurp(dir / "rank0.out"));
+    }
+    REQUIRE(fs::exists(dir / "sabotage"));
+    const auto t_hung = std::chrono::steady_clock::now();
+    CHECK(wait_rank(p0, 120) == 0); // the timeout is 15 s
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_hung).count();
+    ::kill(p1, SIGKILL);
+    int st = 0;
+    waitpid(p1, &st, 0);
+    const std::string out = slurp(dir / "rank0.out");
+    INFO(out, slurp(dir / "rank0.err"));
+    CHECK(out.rfind("error distributed (rank 0 of 2): ", 0) == 0);
+    CHECK(s < 60);
+    CHECK(s > 5); // it did wait for the hung rank, up to the timeout
+    std::printf("[dist] rank 0 stopped %.2f s after rank 1 hung (timeout 15 s): %s", s, out.c_str());
+    fs::remove_all(dir);
+}
+
+#else
+TEST_CASE("dist: multi-process cases") {
+    MESSAGE("skipped: this build has no Gloo backend (install libgloo-dev and reconfigure)");
+}
+#endif
