@@ -18,7 +18,7 @@
 // scaling_efficiency = speedup / 2, vs_2threads = 1proc/2threads / 2proc/sync (> 1: two ranks
 // use the 2 cores better than one process's threads), exposed_comm_share = (sync - nosync) /
 // sync (the share of a step spent waiting on communication that backward did not hide),
-// allreduce_share = allreduce / 2proc/sync step.
+// allreduce_share = allreduce / 2proc/sync step, values = float32 values all-reduced.
 // Usage: bench_dist [--steps=N] [--warmup=N] [--benchmark_filter=...]   (defaults 4 and 1)
 // Built only with the trainer and Gloo (SNIP_TORCH_HAS_GLOO).
 
@@ -62,6 +62,7 @@ constexpr std::int64_t chip_side = 256, global_batch = 4, num_classes = 80;
 constexpr std::uint64_t seed = 2017;
 int g_steps = 4, g_warmup = 1;
 std::map<std::string, std::vector<double>> g_times; ///< seconds per step, by row
+double g_grad_values = 0; ///< trainable parameters (values all-reduced per step)
 
 using blas_set_threads_fn = void (*)(int);
 void set_threads(int n) {
@@ -220,6 +221,7 @@ void run_two(const std::string& mode) {
         std::ifstream in(dir / ("rank" + std::to_string(r) + "_" + mode + ".txt"));
         for (auto& x : step) { double v = 0; in >> v; x = std::max(x, v); }
         for (auto& x : ar) { double v = 0; in >> v; x = std::max(x, v); }
+        in >> g_grad_values;
     }
     g_times["dist_step/2proc/" + mode] = step;
     if (mode == "sync") g_times["allreduce/grads"] = ar;
@@ -269,6 +271,7 @@ void bm_allreduce(benchmark::State& state) {
     std::size_t i = 0;
     for (auto _ : state) state.SetIterationTime(t[i++]);
     state.counters["s/allreduce_best"] = best("allreduce/grads");
+    state.counters["values"] = g_grad_values;
     state.counters["allreduce_share"] = best("allreduce/grads") / best("dist_step/2proc/sync");
 }
 

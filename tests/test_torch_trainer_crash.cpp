@@ -18,7 +18,6 @@
 #include <snip/detail/random.hpp>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,32 +30,9 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
-
-sniper::synthetic_set crash_data() {
-    sniper::synthetic_options so;
-    so.images = 6;
-    so.min_side = 96;
-    so.max_side = 128;
-    so.classes = 2;
-    so.min_object = 12.0;
-    so.seed = 21;
-    return sniper::make_synthetic(so);
-}
-
-snip::plan_config crash_plan() {
-    snip::plan_config c;
-    c.name = "crash";
-    c.scales = {snip::scale_spec::by_factor(1.0)};
-    c.ranges = {snip::valid_range{-1.0, -1.0}};
-    c.chip_size = 128;
-    return c;
-}
-
 
 sniper::train_options crash_options(const std::string& dir) {
     sniper::train_options o;
@@ -76,12 +52,12 @@ sniper::train_options crash_options(const std::string& dir) {
 }
 
 sniper::train_result run_training(const std::string& dir, bool resume) {
-    const sniper::synthetic_set data = crash_data();
+    const sniper::synthetic_set data = trainer_test::small_synthetic(21);
     torch::manual_seed(77);
     sniper::FasterRCNN net(trainer_test::tiny_model(2));
     sniper::train_options o = crash_options(dir);
     o.resume = resume;
-    return sniper::train(net, data.ds, crash_plan(), sniper::synthetic_source(data), nullptr, o);
+    return sniper::train(net, data.ds, trainer_test::one_scale_plan("crash"), sniper::synthetic_source(data), nullptr, o);
 }
 
 /// Data rows of a log.csv (0 when absent).
@@ -95,19 +71,8 @@ std::size_t csv_rows(const fs::path& p) {
 
 /// Starts this program as the training child; returns its pid.
 pid_t spawn_child(const std::string& dir) {
-    const std::string exe = fs::read_symlink("/proc/self/exe").string();
-    const std::string env = "SNIP_CRASH_CHILD_DIR=" + dir;
-    std::vector<std::string> envs{env};
-    for (char** e = environ; *e; ++e)
-        if (std::string(*e).rfind("SNIP_CRASH_CHILD_DIR=", 0) != 0) envs.emplace_back(*e);
-    std::vector<char*> envp;
-    for (auto& s : envs) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string a0 = exe, a1 = "--test-case=crash: child", a2 = "--no-version";
-    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
-    pid_t pid = 0;
-    REQUIRE(posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
-    return pid;
+    return trainer_test::spawn_self("crash: child", {"SNIP_CRASH_CHILD_DIR=" + dir},
+                                    {"SNIP_CRASH_CHILD_DIR="});
 }
 
 } // namespace

@@ -14,13 +14,10 @@
 
 #include "test_util.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,31 +30,9 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
-
-sniper::synthetic_set dist_data() {
-    sniper::synthetic_options so;
-    so.images = 6;
-    so.min_side = 96;
-    so.max_side = 128;
-    so.classes = 2;
-    so.min_object = 12.0;
-    so.seed = 31;
-    return sniper::make_synthetic(so);
-}
-
-snip::plan_config dist_plan() {
-    snip::plan_config c;
-    c.name = "dist";
-    c.scales = {snip::scale_spec::by_factor(1.0)};
-    c.ranges = {snip::valid_range{-1.0, -1.0}};
-    c.chip_size = 128;
-    return c;
-}
 
 /// Global batch 4, two epochs (the second batch of each is padded by wrapping round).
 sniper::train_options dist_train_options(const std::string& out_dir) {
@@ -79,8 +54,8 @@ sniper::train_options dist_train_options(const std::string& out_dir) {
 /// Trains the tiny model; `init_seed` sets its initial weights.
 sniper::train_result train_tiny(sniper::FasterRCNN& net, const sniper::train_options& o,
                                 sniper::dist_group* g) {
-    const sniper::synthetic_set data = dist_data();
-    return sniper::train(net, data.ds, dist_plan(), sniper::synthetic_source(data), nullptr, o, g);
+    const sniper::synthetic_set data = trainer_test::small_synthetic(31);
+    return sniper::train(net, data.ds, trainer_test::one_scale_plan("dist"), sniper::synthetic_source(data), nullptr, o, g);
 }
 
 std::vector<torch::Tensor> weights_of(sniper::FasterRCNN& net) {
@@ -96,34 +71,12 @@ std::string slurp(const fs::path& p) {
 
 /// Starts this program as rank `rank` of `world` in mode `mode` (its output to dir/rank<r>.err).
 pid_t spawn_rank(const std::string& mode, const fs::path& dir, int rank, int world) {
-    const std::string exe = fs::read_symlink("/proc/self/exe").string();
-    std::vector<std::string> envs{"SNIP_DIST_WORKER=" + mode, "SNIP_DIST_DIR=" + dir.string(),
-                                  "RANK=" + std::to_string(rank),
-                                  "WORLD_SIZE=" + std::to_string(world),
-                                  "OMP_NUM_THREADS=1"};
-    for (char** e = environ; *e; ++e) {
-        const std::string s(*e);
-        bool ours = false;
-        for (const char* k : {"SNIP_DIST_", "RANK=", "WORLD_SIZE=", "MASTER_", "LOCAL_RANK=",
-                              "OMP_NUM_THREADS="})
-            ours = ours || s.rfind(k, 0) == 0;
-        if (!ours) envs.push_back(s);
-    }
-    std::vector<char*> envp;
-    for (auto& s : envs) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string a0 = exe, a1 = "--test-case=dist: worker", a2 = "--no-version";
-    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    const std::string err = (dir / ("rank" + std::to_string(rank) + ".err")).string();
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 2, 1); // its doctest summary too
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    REQUIRE(rc == 0);
-    return pid;
+    return trainer_test::spawn_self(
+        "dist: worker",
+        {"SNIP_DIST_WORKER=" + mode, "SNIP_DIST_DIR=" + dir.string(), "RANK=" + std::to_string(rank),
+         "WORLD_SIZE=" + std::to_string(world), "OMP_NUM_THREADS=1"},
+        {"SNIP_DIST_", "RANK=", "WORLD_SIZE=", "MASTER_", "LOCAL_RANK=", "OMP_NUM_THREADS="},
+        (dir / ("rank" + std::to_string(rank) + ".err")).string());
 }
 
 /// Waits for `pid` at most `seconds` (then kills it); returns its exit code, or -signal.
