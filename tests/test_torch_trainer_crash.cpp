@@ -57,7 +57,8 @@ sniper::train_result run_training(const std::string& dir, bool resume) {
     sniper::FasterRCNN net(trainer_test::tiny_model(2));
     sniper::train_options o = crash_options(dir);
     o.resume = resume;
-    return sniper::train(net, data.ds, trainer_test::one_scale_plan("crash"), sniper::synthetic_source(data), nullptr, o);
+    return sniper::train(net, data.ds, trainer_test::one_scale_plan("crash"),
+                         sniper::synthetic_source(data), nullptr, o);
 }
 
 /// Data rows of a log.csv (0 when absent).

@@ -24,7 +24,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -51,11 +50,12 @@ sniper::train_options dist_train_options(const std::string& out_dir) {
     return o;
 }
 
-/// Trains the tiny model; `init_seed` sets its initial weights.
+/// Trains `net` on the small synthetic set (one process when `g` is null).
 sniper::train_result train_tiny(sniper::FasterRCNN& net, const sniper::train_options& o,
                                 sniper::dist_group* g) {
     const sniper::synthetic_set data = trainer_test::small_synthetic(31);
-    return sniper::train(net, data.ds, trainer_test::one_scale_plan("dist"), sniper::synthetic_source(data), nullptr, o, g);
+    return sniper::train(net, data.ds, trainer_test::one_scale_plan("dist"),
+                         sniper::synthetic_source(data), nullptr, o, g);
 }
 
 std::vector<torch::Tensor> weights_of(sniper::FasterRCNN& net) {
@@ -182,10 +182,6 @@ TEST_CASE("dist: shards are disjoint, equal and cover the padded plan") {
                     }
                 }
                 for (std::size_t p = 0; p < seen.size(); ++p) CHECK(seen[p] == 1);
-                // every chip of the plan is trained on at least once per epoch
-                std::set<std::size_t> chips;
-                for (std::size_t p = 0; p < seen.size(); ++p) chips.insert(p % n);
-                CHECK(chips.size() == n);
                 // a resumed epoch: the same positions minus the batches done
                 const auto full = sniper::shard_positions(n, G, W, W - 1);
                 const auto tail = sniper::shard_positions(n, G, W, W - 1, 1);
