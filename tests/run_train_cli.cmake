@@ -50,7 +50,8 @@ endif()
 
 # proposals from the stage-1 RPN -> snip-chips plan mines negative chips from them
 run(proposals ${SNIP_TRAIN} proposals --checkpoint ${D}/stage1/checkpoint.pt
-    --annotations ${D}/train/annotations.json --out ${WORK_DIR}/proposals.json ${PLAN})
+    --annotations ${D}/train/annotations.json --out ${WORK_DIR}/proposals.json --test-scales plan
+    ${PLAN})
 run(plan ${SNIP_CHIPS} plan --annotations ${D}/train/annotations.json
     --proposals ${WORK_DIR}/proposals.json --out ${WORK_DIR}/chips.json --negatives 1 ${PLAN})
 string(REGEX MATCH "([0-9]+) negative chips" m "${OUT}")
@@ -61,7 +62,7 @@ endif()
 # stage 2 from the command line: 3 steps, then resumed for 2 more
 set(TRAIN ${SNIP_TRAIN} train --annotations ${D}/train/annotations.json
     --proposals ${WORK_DIR}/proposals.json --out ${WORK_DIR}/run --depth 18 --width 8
-    --batch 2 --epochs 1 --lr 0.01 --reference-batch 2 --warmup-chips 4 --quiet ${PLAN})
+    --batch 2 --epochs 1 --lr 0.08 --warmup-chips 4 --quiet ${PLAN})
 run(train ${TRAIN} --max-steps 3)
 if(NOT OUT MATCHES "3 steps this run \\(3 in all\\)")
   message(FATAL_ERROR "train did not stop after 3 steps")
@@ -78,7 +79,7 @@ endif()
 
 run(detect ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
     --annotations ${D}/val/annotations.json --out ${WORK_DIR}/results.json
-    --draw ${WORK_DIR}/draw --draw-count 2 --eval ${PLAN})
+    --draw ${WORK_DIR}/draw --draw-count 2 --eval --test-scales plan ${PLAN})
 must_exist(${WORK_DIR}/results.json ${WORK_DIR}/draw/detections_1.png)
 if(NOT OUT MATCHES "Average Precision")
   message(FATAL_ERROR "detect --eval printed no COCO summary")
@@ -114,12 +115,12 @@ function(same_files a b what)
   message("-- ${what}: 2 ranks == 1 process")
 endfunction()
 set(PROPS proposals --checkpoint ${D}/stage1/checkpoint.pt
-    --annotations ${D}/train/annotations.json --threads 1 ${PLAN})
+    --annotations ${D}/train/annotations.json --threads 1 --test-scales plan ${PLAN})
 run(proposals-1 ${SNIP_TRAIN} ${PROPS} --out ${WORK_DIR}/proposals_1.json)
 run(proposals-2 ${SNIP_TRAIN} launch -n 2 ${PROPS} --out ${WORK_DIR}/proposals_2.json)
 same_files(${WORK_DIR}/proposals_1.json ${WORK_DIR}/proposals_2.json proposals)
 set(DETECT detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
-    --annotations ${D}/val/annotations.json --threads 1 ${PLAN})
+    --annotations ${D}/val/annotations.json --threads 1 --test-scales plan ${PLAN})
 run(detect-1 ${SNIP_TRAIN} ${DETECT} --out ${WORK_DIR}/results_1.json)
 run(detect-2 ${SNIP_TRAIN} launch -n 2 ${DETECT} --out ${WORK_DIR}/results_2.json
     --draw ${WORK_DIR}/draw2 --draw-count 2)
@@ -127,7 +128,7 @@ same_files(${WORK_DIR}/results_1.json ${WORK_DIR}/results_2.json detect)
 must_exist(${WORK_DIR}/draw2/detections_1.png ${WORK_DIR}/draw2/detections_2.png)
 
 set(DTRAIN train --annotations ${D}/train/annotations.json --out ${WORK_DIR}/drun
-    --depth 18 --width 8 --batch 2 --epochs 1 --lr 0.01 --reference-batch 2 --warmup-chips 4
+    --depth 18 --width 8 --batch 2 --epochs 1 --lr 0.08 --warmup-chips 4
     --quiet ${PLAN})
 run(train-2-ranks ${SNIP_TRAIN} launch -n 2 ${DTRAIN} --max-steps 2)
 if(NOT OUT MATCHES "2 steps this run \\(2 in all\\)")

@@ -88,6 +88,20 @@ void check_plan(const snip::dataset& ds, const snip::plan_config& cfg,
             for (int b : p.scales[s].valid)
                 rep.check(seen[std::size_t(b)] == 1, "a valid box is in no chip or in two");
         }
+        // every box not ignored is valid at a scale, outside the image or valid nowhere
+        const auto& im = ds.images[i];
+        std::vector<int> where(im.boxes.size(), 0);
+        for (const auto& sp : p.scales)
+            for (int b : sp.valid) where[std::size_t(b)] |= 1;
+        for (int b : p.outside) where[std::size_t(b)] += 2;
+        for (int b : p.valid_nowhere) where[std::size_t(b)] += 4;
+        for (std::size_t b = 0; b < im.boxes.size(); ++b) {
+            const bool ignored = !im.crowd.empty() && im.crowd[b];
+            const int w = where[b];
+            rep.check(ignored ? w == 0 : (w == 1 || w == 2 || w == 4),
+                      "box " + std::to_string(b) + " of image " + std::to_string(im.id) +
+                          " is not in exactly one of valid / outside / valid_nowhere");
+        }
     }
     if (checks.contains("chips_total"))
         rep.check(total == checks["chips_total"].get<std::size_t>(),

@@ -31,20 +31,25 @@ namespace {
 constexpr double tol = 1e-12;
 constexpr double U = -1.0; // undefined (no ground truth for the setting)
 
-/// A ground truth box: COCO [x, y, w, h], category, crowd flag.
+/// A ground truth box: COCO [x, y, w, h], category, crowd flag, annotation area (< 0: none).
 struct gtb {
     double x, y, w, h;
     int cat = 1;
     bool crowd = false;
+    double area = -1;
 };
 
 /// A dataset of 640 x 480 images with ids `ids` (default 1, 2, ...), the given boxes per
-/// image, and categories `cats` (none listed when empty).
+/// image, and categories `cats` (none listed when empty). Records get `areas` only when
+/// some box has an area.
 snip::dataset make_gt(const std::vector<std::vector<gtb>>& per_image, std::vector<int> cats = {1},
                       std::vector<std::int64_t> ids = {}) {
     snip::dataset ds;
     ds.source = "gt.json";
     std::int64_t ann = 1;
+    bool any_area = false;
+    for (const auto& boxes : per_image)
+        for (const gtb& b : boxes) any_area = any_area || b.area >= 0;
     for (std::size_t i = 0; i < per_image.size(); ++i) {
         snip::image_record im;
         im.id = ids.empty() ? static_cast<std::int64_t>(i + 1) : ids[i];
@@ -55,6 +60,7 @@ snip::dataset make_gt(const std::vector<std::vector<gtb>>& per_image, std::vecto
             im.ann_ids.push_back(ann++);
             im.categories.push_back(b.cat);
             im.crowd.push_back(b.crowd ? 1 : 0);
+            if (any_area) im.areas.push_back(b.area);
         }
         ds.images.push_back(std::move(im));
     }
@@ -301,6 +307,73 @@ TEST_CASE("area ranges") {
     check_stats(evaluate_coco(make_gt({{s96}}), {det(1, s96, 0.9)}), {1, 1, 1, U, 1, 1, 1, 1, 1, U, 1, 1});
 }
 
+TEST_CASE("annotation areas: the ranges use the annotation's area, not w * h") {
+    // G1 is 40 x 40 (w * h 1600: medium) with annotation area 900 (small, as a mask area
+    // smaller than its box); G2 is 50 x 50 (2500) with area 2000, medium either way. The
+    // crowd region K has a small area: crowd is ignored in every range whatever its area,
+    // so the detection inside it (IoU = intersection / detection area = 1) is ignored.
+    const gtb G1{100, 100, 40, 40, 1, false, 900};
+    const gtb G2{300, 10, 50, 50, 1, false, 2000};
+    const gtb K{400, 200, 100, 100, 1, true, 500};
+    const std::vector<detection> found_g1 = {det(1, G1, 0.9), det(1, 410, 210, 20, 20, 0.8)};
+    const double half = 51.0 / 101.0;
+
+    // With the areas: small has G1 only, found -> APs = ARs = 1; medium has G2 only, not
+    // found (the detection of G1 matches an ignored box there and is ignored) -> APm = ARm
+    // = 0. All: 1 of 2 found at precision 1 -> AP = 51/101, AR = 1/2 (AR1 too: the top
+    // detection of the image is the TP). No box is large.
+    const auto with_area = make_gt({{G1, G2, K}});
+    REQUIRE(with_area.images[0].areas == std::vector<double>{900, 2000, 500});
+    CHECK(with_area.images[0].area(0) == 900);
+    check_stats(evaluate_coco(with_area, found_g1), {half, half, half, 1, 0, U, 0.5, 0.5, 0.5, 1, 0, U});
+
+    // Without areas (w * h): G1 is medium too -> no small box (APs = ARs = -1), medium has
+    // both, 1 found -> APm = 51/101, ARm = 1/2.
+    const gtb G1w{G1.x, G1.y, G1.w, G1.h}, G2w{G2.x, G2.y, G2.w, G2.h};
+    const gtb Kw{K.x, K.y, K.w, K.h, 1, true};
+    const auto box_area = make_gt({{G1w, G2w, Kw}});
+    REQUIRE(box_area.images[0].areas.empty());
+    CHECK(box_area.images[0].area(0) == 1600);
+    check_stats(evaluate_coco(box_area, found_g1), {half, half, half, U, half, U, 0.5, 0.5, 0.5, U, 0.5, U});
+
+    // Per box: an entry < 0 means none (w * h); G2's 2500 is medium like its 2000.
+    const auto mixed = make_gt({{G1, G2w, Kw}});
+    REQUIRE(mixed.images[0].areas == std::vector<double>{900, -1, -1});
+    CHECK(mixed.images[0].area(1) == 2500);
+    check_stats(evaluate_coco(mixed, found_g1), {half, half, half, 1, 0, U, 0.5, 0.5, 0.5, 1, 0, U});
+
+    // An unmatched detection's area is w * h of its box: a 40 x 40 false positive (1600,
+    // medium) scored above the TP. With the areas it is ignored among the small boxes
+    // (APs = ARs = 1) and counts among the medium ones (APm = ARm = 0); in "all" the
+    // precision at recall 1/2 is 1/2 -> AP = 0.5 * 51/101; AR1 = 0 (the image's top
+    // detection is the FP), AR10 = AR100 = 1/2.
+    const double q = 0.5 * 51.0 / 101.0;
+    std::vector<detection> with_fp = found_g1;
+    with_fp.push_back(det(1, 500, 300, 40, 40, 0.95));
+    check_stats(evaluate_coco(with_area, with_fp), {q, q, q, 1, 0, U, 0, 0.5, 0.5, 1, 0, U});
+    // Without areas both boxes are medium: APm = AP, ARm = 1/2, small undefined.
+    check_stats(evaluate_coco(box_area, with_fp), {q, q, q, U, q, U, 0, 0.5, 0.5, U, 0.5, U});
+
+    // From a COCO file: read_coco keeps the "area" members, evaluation uses them; a file
+    // without any "area" evaluates with w * h.
+    const std::string images = R"("images": [{"id": 1, "width": 640, "height": 480}], )";
+    const std::string cats = R"(, "categories": [{"id": 1, "name": "cat1"}]})";
+    const auto from_file = snip::io::parse_coco(json::parse("{" + images + R"("annotations": [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [100, 100, 40, 40], "area": 900},
+        {"id": 2, "image_id": 1, "category_id": 1, "bbox": [300, 10, 50, 50], "area": 2000},
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [400, 200, 100, 100], "area": 500, "iscrowd": 1}])" + cats),
+                                                "gt.json");
+    REQUIRE(from_file.images[0].areas == std::vector<double>{900, 2000, 500});
+    check_stats(evaluate_coco(from_file, with_fp), {q, q, q, 1, 0, U, 0, 0.5, 0.5, 1, 0, U});
+    const auto no_area_file = snip::io::parse_coco(json::parse("{" + images + R"("annotations": [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [100, 100, 40, 40]},
+        {"id": 2, "image_id": 1, "category_id": 1, "bbox": [300, 10, 50, 50]},
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [400, 200, 100, 100], "iscrowd": 1}])" + cats),
+                                                   "gt.json");
+    CHECK(no_area_file.images[0].areas.empty());
+    check_stats(evaluate_coco(no_area_file, with_fp), {q, q, q, U, q, U, 0, 0.5, 0.5, U, 0.5, U});
+}
+
 TEST_CASE("maxDets: 1 / 10 / 100 detections per image and category") {
     // 12 medium objects found in score order: AR1 = 1/12, AR10 = 10/12, AR100 = 1.
     std::vector<gtb> boxes;
@@ -455,6 +528,11 @@ TEST_CASE("bad input: errors name file, field and value") {
     check_contains(error_of([&] { evaluate_coco(dup, {}); }), {"gt.json", "image id 4 occurs twice"});
     auto badcat = make_gt({{gtb{0, 0, 10, 10, 9}}}, {1});
     check_contains(error_of([&] { evaluate_coco(badcat, {}); }), {"gt.json", "category 9", "categories"});
+    auto badarea = make_gt({{A, B}});
+    badarea.images[0].areas = {5.0}; // 2 boxes, 1 area
+    check_contains(error_of([&] { evaluate_coco(badarea, {}); }), {"gt.json", "images[0]", "1 areas", "parallel"});
+    badarea.images[0].areas = {5.0, std::numeric_limits<double>::infinity()};
+    check_contains(error_of([&] { evaluate_coco(badarea, {}); }), {"gt.json", "images[0]", "box 1", "area inf", "finite"});
 
     // files: missing, malformed, and Python's NaN
     const fs::path missing = fs::temp_directory_path() / "snip_test_coco_eval_missing.json";
@@ -561,6 +639,7 @@ TEST_CASE("real data: COCO val2017 ground truth boxes as detections score 1 -> A
                 im.ann_ids.erase(im.ann_ids.begin() + at);
                 im.categories.erase(im.categories.begin() + at);
                 im.crowd.erase(im.crowd.begin() + at);
+                im.areas.erase(im.areas.begin() + at); // the file has "area": parallel
                 ++dropped;
             }
     CHECK(dropped == 1);

@@ -61,7 +61,10 @@ bool same(const std::vector<snip::image_chips_plan>& a, const std::vector<snip::
                 return false;
         if (a[i].negatives.size() != b[i].negatives.size() || a[i].sampled != b[i].sampled) return false;
         for (std::size_t k = 0; k < a[i].negatives.size(); ++k)
-            if (!(a[i].negatives[k].rect == b[i].negatives[k].rect)) return false;
+            if (!(a[i].negatives[k].rect == b[i].negatives[k].rect) ||
+                a[i].negatives[k].boxes != b[i].negatives[k].boxes ||
+                a[i].negatives[k].proposals != b[i].negatives[k].proposals)
+                return false;
     }
     return true;
 }

@@ -82,6 +82,7 @@ void check_same(const snip::dataset& a, const snip::dataset& b) {
         CHECK(x.ann_ids == y.ann_ids);
         CHECK(x.categories == y.categories);
         CHECK(x.crowd == y.crowd);
+        for (std::size_t k = 0; k < x.boxes.size() && k < y.boxes.size(); ++k) CHECK(x.area(k) == y.area(k));
     }
     REQUIRE(a.categories.size() == b.categories.size());
     for (std::size_t i = 0; i < a.categories.size(); ++i) {
@@ -159,6 +160,12 @@ TEST_CASE("to_coco_json rejects inconsistent records") {
     ds = small_dataset();
     ds.images[2].boxes[0].x2 = std::numeric_limits<double>::quiet_NaN();
     check_contains(error_of([&] { (void)snip::io::to_coco_json(ds); }), {"images[2]", "box 0"});
+    ds = small_dataset();
+    ds.images[0].areas = {1, 2}; // 3 boxes
+    check_contains(error_of([&] { (void)snip::io::to_coco_json(ds); }),
+                   {"hand-made", "images[0]", "3 boxes", "2 areas", "parallel"});
+    ds.images[0].areas = {1, std::numeric_limits<double>::infinity(), 3};
+    check_contains(error_of([&] { (void)snip::io::to_coco_json(ds); }), {"images[0]", "box 1", "area inf", "finite"});
 }
 
 TEST_CASE("parse_coco: annotations grouped onto images in file order, fields filled") {
@@ -181,6 +188,10 @@ TEST_CASE("parse_coco: annotations grouped onto images in file order, fields fil
     CHECK(ds.images[1].ann_ids == std::vector<std::int64_t>{5, 8});
     CHECK(ds.images[1].categories == std::vector<int>{3, 1});
     CHECK(ds.images[1].crowd == std::vector<std::uint8_t>{1, 0});
+    // One annotation has "area": every image gets areas, -1 where the annotation has none.
+    CHECK(ds.images[0].areas == std::vector<double>{1200});
+    CHECK(ds.images[1].areas == std::vector<double>{-1, -1});
+    CHECK(ds.images[1].area(0) == 12); // w * h
     REQUIRE(ds.categories.size() == 2);
     CHECK(ds.categories[1].id == 3);
     CHECK(ds.categories[1].name == "car");
@@ -201,6 +212,51 @@ TEST_CASE("parse_coco: annotations grouped onto images in file order, fields fil
                                "x.json")
               .images[0]
               .width == 640);
+}
+
+TEST_CASE("parse_coco: \"area\" is kept per box; without any, areas are empty") {
+    const std::string anns = R"([
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40], "area": 900.5},
+        {"id": 2, "image_id": 2, "category_id": 3, "bbox": [0, 0, 10, 10], "area": 0, "iscrowd": 1},
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [630, 470, 10.5, 10], "area": 77},
+        {"id": 4, "image_id": 2, "category_id": 1, "bbox": [1, 1, 4, 5]}
+    ])";
+    snip::io::load_report rep;
+    const auto ds = snip::io::parse_coco(json::parse(doc(anns)), "instances.json", &rep);
+    REQUIRE(ds.images[0].areas.size() == 2);
+    CHECK(ds.images[0].areas == std::vector<double>{900.5, 77}); // 900.5 != w * h = 1200
+    CHECK(ds.images[0].area(0) == 900.5);
+    CHECK(ds.images[0].boxes[1] == snip::box<double>{630, 470, 640, 480}); // clipped ...
+    CHECK(ds.images[0].area(1) == 77);                                     // ... area as in the file
+    CHECK(rep.clipped == 1);
+    CHECK(ds.images[1].areas == std::vector<double>{0, -1});
+    CHECK(ds.images[1].area(0) == 0); // 0 is an area (crowd: kept as it is)
+    CHECK(ds.images[1].area(1) == 20); // none: w * h
+
+    // Written back as given (w * h where there is none), and read back the same.
+    const json j = snip::io::to_coco_json(ds);
+    CHECK(j["annotations"][0]["area"].get<double>() == 900.5);
+    CHECK(j["annotations"][1]["area"].get<double>() == 77);
+    CHECK(j["annotations"][2]["area"].get<double>() == 0);
+    CHECK(j["annotations"][3]["area"].get<double>() == 20);
+    const auto back = snip::io::parse_coco(json::parse(j.dump()), "back.json");
+    CHECK(back.images[0].areas == std::vector<double>{900.5, 77});
+    CHECK(back.images[1].areas == std::vector<double>{0, 20});
+
+    // No "area" anywhere: areas stay empty and area(k) is w * h.
+    const auto none = snip::io::parse_coco(json::parse(doc(R"([
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40]},
+        {"id": 2, "image_id": 2, "category_id": 1, "bbox": [0.5, 0, 3, 2.5]}])")),
+                                           "x.json");
+    CHECK(none.images[0].areas.empty());
+    CHECK(none.images[1].areas.empty());
+    CHECK(none.images[0].area(0) == 1200);
+    CHECK(none.images[1].area(0) == 7.5);
+    CHECK(snip::io::to_coco_json(none)["annotations"][0]["area"].get<double>() == 1200);
+
+    // Integer and float areas both read; an integral area keeps its exact value.
+    const auto big = snip::io::parse_coco(json::parse(ann("[0, 0, 1, 1]", R"(, "area": 9007199254740992)")), "x.json");
+    CHECK(big.images[0].areas == std::vector<double>{9007199254740992.0});
 }
 
 TEST_CASE("parse_coco: border tolerance clips and reports, degenerate boxes are kept") {
@@ -300,6 +356,15 @@ TEST_CASE("parse_coco: each bad input names the file, the field and the value") 
         {"category_id a string", doc(R"([{"id": 7, "image_id": 1, "category_id": "car", "bbox": [0, 0, 1, 1]}])"),
          {"annotations[0].category_id is \"car\""}},
         {"iscrowd 2", ann("[0, 0, 1, 1]", R"(, "iscrowd": 2)"), {"annotations[0].iscrowd is 2", "0 or 1"}},
+        {"area negative", ann("[0, 0, 1, 1]", R"(, "area": -3.5)"),
+         {"annotations[0].area is -3.5", "must be a finite number >= 0"}},
+        {"area a string", ann("[0, 0, 1, 1]", R"(, "area": "12")"), {"annotations[0].area is \"12\"", "finite number"}},
+        {"area null", ann("[0, 0, 1, 1]", R"(, "area": null)"), {"annotations[0].area is null", "finite number"}},
+        {"area an array", ann("[0, 0, 1, 1]", R"(, "area": [1])"), {"annotations[0].area is [1]"}},
+        {"area of the second annotation",
+         doc(R"([{"id": 7, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "area": 1},
+                 {"id": 8, "image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1], "area": -1}])"),
+         {"annotations[1].area is -1", ">= 0"}},
         {"bbox missing", doc(R"([{"id": 7, "image_id": 1, "category_id": 1}])"), {"annotations[0].bbox is missing"}},
         {"bbox a string", ann(R"("1,2,3,4")"), {"annotations[0].bbox is \"1,2,3,4\"", "4 numbers"}},
         {"bbox of 3", ann("[1, 2, 3]"), {"annotations[0].bbox is [1,2,3]", "4 numbers"}},
@@ -339,6 +404,13 @@ TEST_CASE("parse_coco: each bad input names the file, the field and the value") 
     j["annotations"][0]["bbox"][2] = std::numeric_limits<double>::infinity();
     check_contains(error_of([&] { snip::io::parse_coco(j, "instances.json"); }),
                    {"annotations[0].bbox[2] (w) is inf"});
+    j["annotations"][0]["bbox"][2] = 3;
+    j["annotations"][0]["area"] = std::nan("");
+    check_contains(error_of([&] { snip::io::parse_coco(j, "instances.json"); }),
+                   {"instances.json: annotations[0].area is nan", "finite"});
+    j["annotations"][0]["area"] = -std::numeric_limits<double>::infinity();
+    check_contains(error_of([&] { snip::io::parse_coco(j, "instances.json"); }),
+                   {"instances.json: annotations[0].area is -inf", "finite"});
 }
 
 TEST_CASE("read_coco: file errors name the path") {
@@ -514,5 +586,37 @@ TEST_CASE("real data: COCO val2017 boxes, coco128, VOC2007 train") {
         }
         // The written form reads back identically.
         check_same(ds, snip::io::parse_coco(snip::io::to_coco_json(ds), path));
+        // Every file has "area" on every annotation: all are kept.
+        for (const auto& im : ds.images) REQUIRE(im.areas.size() == im.boxes.size());
     }
+
+    // coco128's areas are COCO's mask areas, not w * h: check a few known values and how
+    // many boxes change area class (small < 32^2 <= medium < 96^2 <= large) through them.
+    const std::string path = snip_test::data_file("coco128/instances_coco128.json");
+    if (path.empty()) return;
+    const snip::dataset ds = snip::io::read_coco(path);
+    std::size_t differ = 0, class_changes = 0, found = 0;
+    auto size_class = [](double a) { return a < 32.0 * 32.0 ? 0 : a < 96.0 * 96.0 ? 1 : 2; };
+    for (const auto& im : ds.images) {
+        REQUIRE(im.areas.size() == im.boxes.size());
+        for (std::size_t k = 0; k < im.boxes.size(); ++k) {
+            const double wh = im.boxes[k].width() * im.boxes[k].height();
+            CHECK(im.areas[k] >= 0);
+            differ += im.areas[k] != wh;
+            class_changes += size_class(im.areas[k]) != size_class(wh);
+            if (im.ann_ids[k] == 1774) { // the first annotation: bbox [61.87, 276.25, 296.42, 103.18]
+                CHECK(im.id == 74);
+                CHECK(im.area(k) == 18234.62355);
+                ++found;
+            }
+            if (im.ann_ids[k] == 900100000257) { // a crowd region: its RLE area
+                CHECK(im.crowd[k] == 1);
+                CHECK(im.area(k) == 11750);
+                ++found;
+            }
+        }
+    }
+    CHECK(found == 2);
+    CHECK(differ == 939);
+    CHECK(class_changes == 168);
 }

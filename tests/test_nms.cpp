@@ -379,6 +379,29 @@ TEST_CASE("nms: equals the reference on random clustered detections") {
     CHECK(runs == 6 * 6 * 2 * 6 * 4);
 }
 
+TEST_CASE("nms: boxes below one square pixel (areas with negative binary exponents)") {
+    // Areas in [0.25, 0.5) have binary exponent -1, which the grid once took for its "not
+    // listed" mark and crashed on; decoded RPN boxes clipped to an image edge are often this
+    // thin. Areas from 1e-6 to 1e4 mixed, on every algorithm, against the reference.
+    std::vector<double> xyxy, scores;
+    const double sides[][2] = {{0.6, 0.6}, {0.5, 0.9}, {0.01, 30}, {1e-3, 1e-3}, {0.7, 0.5},
+                               {2, 3},     {40, 60},   {0.3, 1.2}, {100, 100},  {0.55, 0.8}};
+    for (int k = 0; k < 60; ++k) {
+        const auto& sd = sides[k % 10];
+        const double x = 3.0 * (k % 7), y = 2.0 * (k % 5);
+        xyxy.insert(xyxy.end(), {x, y, x + sd[0], y + sd[1]});
+        scores.push_back(1.0 - 0.01 * k);
+    }
+    for (double thr : {0.0, 0.3, 0.7})
+        for (auto alg : all_algorithms) {
+            INFO("thr ", thr, " alg ", int(alg));
+            nms_options o;
+            o.algorithm = alg;
+            const auto want = ref_nms(xyxy, scores, thr);
+            CHECK(str(snip::nms(snip::as_box_view(xyxy), scores, thr, o)) == str(want));
+        }
+}
+
 TEST_CASE("nms: larger inputs (grid with big boxes, radix sort) and a negative threshold") {
     for (std::uint64_t seed = 100; seed < 103; ++seed) {
         const dets d = make_dets(seed, 700, int(seed % 2));

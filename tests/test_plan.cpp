@@ -9,6 +9,7 @@
 #include <array>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 using snip::box;
@@ -18,11 +19,11 @@ namespace {
 
 /// Plans one image with boxes given as COCO [x, y, w, h].
 snip::image_plan plan_xywh(const plan_config& cfg, int W, int H, const std::vector<std::array<double, 4>>& xywh,
-                           bool naive = false) {
+                           bool naive = false, int stride = 0) {
     std::vector<box<double>> b;
     for (const auto& a : xywh) b.push_back(snip::from_xywh(a[0], a[1], a[2], a[3]));
     snip::plan_workspace ws;
-    return snip::plan_image(cfg, W, H, snip::box_view<const double>(snip::as_box_view(b)), {}, ws, 0, naive);
+    return snip::plan_image(cfg, W, H, snip::box_view<const double>(snip::as_box_view(b)), {}, ws, stride, naive);
 }
 
 bool valid_at(const snip::image_plan& p, std::size_t scale, int box) {
@@ -70,7 +71,9 @@ TEST_CASE("sniper_coco is the original COCO configuration") {
     CHECK(c.ranges[1].hi == 150);
     CHECK(c.ranges[2].lo == 120);
     CHECK(c.chip_size == 512);
-    CHECK(c.stride == 32);
+    CHECK(c.stride == 32);       // kept for callers that clear the draw
+    CHECK(c.stride_min == 56);   // np.random.randint(56, 60) per epoch (data_workers.py:380)
+    CHECK(c.stride_max == 59);
     CHECK(c.negatives_per_image == 2);
     CHECK(c.min_proposals_finest == 25);
     CHECK(c.min_proposals_other == 10);
@@ -98,7 +101,8 @@ TEST_CASE("sniper_coco range ends: lower bound inclusive, upper exclusive, sizes
 }
 
 TEST_CASE("sniper_coco max-side rule and minimum side at the finest scale") {
-    const auto cfg = plan_config::sniper_coco();
+    auto cfg = plan_config::sniper_coco();
+    cfg.stride_min = cfg.stride_max = 0;  // a fixed stride of 32 (the preset draws 56..59)
     // Finest factor 3: longer side must be < (512 - 32 - 1) / 3 = 159.67 original px.
     auto p = plan_xywh(cfg, 640, 480, {{10, 10, 11, 160}, {100, 10, 11, 161}, {200, 10, 2, 40}, {300, 10, 3, 40}});
     CHECK(valid_at(p, 0, 0));        // 10 x 159: sqrt 39.9, side 159 < 159.67
@@ -110,6 +114,31 @@ TEST_CASE("sniper_coco max-side rule and minimum side at the finest scale") {
     auto q = plan_xywh(cfg, 640, 480, {{10, 10, 600, 460}});
     CHECK(valid_at(q, 2, 0));
     CHECK(q.scales[1].valid.empty());
+}
+
+TEST_CASE("sniper_coco: the drawn stride sets the max-side rule, chip - stride - 1 (data_workers.py:434)") {
+    const auto cfg = plan_config::sniper_coco();
+    // stride 56: (512 - 56 - 1) / 3 = 151.67; stride 59: 150.67 (inclusive sides: w - 1)
+    const std::vector<std::array<double, 4>> b = {{10, 10, 11, 152}, {100, 10, 11, 153}, {200, 10, 11, 151},
+                                                  {300, 10, 11, 152}};
+    auto p56 = plan_xywh(cfg, 640, 480, b, false, 56);
+    CHECK(valid_at(p56, 0, 0));        // side 151 < 151.67
+    CHECK_FALSE(valid_at(p56, 0, 1));  // side 152
+    auto p59 = plan_xywh(cfg, 640, 480, b, false, 59);
+    CHECK(valid_at(p59, 0, 2));        // side 150 < 150.67
+    CHECK_FALSE(valid_at(p59, 0, 3));  // side 151
+    CHECK_FALSE(valid_at(p59, 0, 0));
+    // Without a stride, plan_image uses the draw of seed 0, epoch 0.
+    const int s0 = snip::epoch_stride(cfg, 0, 0);
+    CHECK(s0 >= 56);
+    CHECK(s0 <= 59);
+    auto pd = plan_xywh(cfg, 640, 480, b);
+    auto ps = plan_xywh(cfg, 640, 480, b, false, s0);
+    CHECK(pd.scales[0].valid == ps.scales[0].valid);
+    CHECK(pd.positives.size() == ps.positives.size());
+    // The stride also places the candidate grid: stride 56 puts a chip at x = 56 * 3.
+    auto g = snip::candidate_chips(cfg.layout, 1920, 1440, 512, 56, cfg.convention);
+    CHECK(std::find(g.begin(), g.end(), box<int>{168, 0, 679, 511}) != g.end());
 }
 
 TEST_CASE("coarsest 512px scale of a small image is one chip, the whole image") {
@@ -172,6 +201,95 @@ TEST_CASE("plan_image rejects bad images and mismatched flags") {
     CHECK_THROWS_WITH_AS(snip::plan_image(cfg, 0, 10, v, {}, ws), doctest::Contains("0x10"), snip::error);
     CHECK_THROWS_WITH_AS(snip::plan_image(cfg, 10, 10, v, {0, 1}, ws), doctest::Contains("2 ignore flags for 1 boxes"),
                          snip::error);
+}
+
+TEST_CASE("plan_image validates its config and stride on every call") {
+    std::vector<box<double>> b = {{10, 10, 40, 40}};
+    const auto v = snip::box_view<const double>(snip::as_box_view(b));
+    snip::plan_workspace ws;
+    auto c = plan_config::defaults();
+    c.ranges.pop_back();  // 2 valid ranges for 3 scales (read past the end before)
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 640, 480, v, {}, ws),
+                         doctest::Contains("plan_image: config: 3 scales but 2 valid ranges"), snip::error);
+    c = plan_config::defaults();
+    c.scales[0] = snip::scale_spec::by_factor(-1.0);  // gave a -640 x -480 scale silently
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 640, 480, v, {}, ws),
+                         doctest::Contains("scale 0: scale factor must be a finite number > 0, got -1"), snip::error);
+    c.scales[0] = snip::scale_spec::by_factor(0.0);  // skipped the scale silently
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 640, 480, v, {}, ws),
+                         doctest::Contains("scale 0: scale factor must be a finite number > 0, got 0"), snip::error);
+    c = plan_config::defaults();
+    c.chip_size = 8;
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 640, 480, v, {}, ws), doctest::Contains("chip size must be >= 16 px, got 8"),
+                         snip::error);
+    c = plan_config::defaults();
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 640, 480, v, {}, ws, 512),
+                         doctest::Contains("plan_image: stride must be in [1, chip size 512), got 512"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::plan_image(c, 640, 480, v, {}, ws, -4),
+                         doctest::Contains("plan_image: stride must be in [1, chip size 512), got -4"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::plan_image(plan_config::sniper_coco(), 640, 480, v, {}, ws, 32),
+                         doctest::Contains("stride 32 is outside the config's stride draw range 56..59"), snip::error);
+    CHECK_NOTHROW(snip::plan_image(plan_config::sniper_coco(), 640, 480, v, {}, ws, 57));
+    // plan_config::filter checks its scale index
+    CHECK_THROWS_WITH_AS(c.filter(3, 1.0, 32), doctest::Contains("scale index 3 but the config has 3 scales"),
+                         snip::error);
+    // scale_image validates the spec and the image size
+    CHECK_THROWS_WITH_AS(snip::scale_image(snip::scale_spec::by_factor(-1.0), 640, 480),
+                         doctest::Contains("scale factor must be a finite number > 0, got -1"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::scale_image(snip::scale_spec::by_factor(2.0), 640, 0),
+                         doctest::Contains("image size must be positive, got 640x0"), snip::error);
+}
+
+TEST_CASE("plan_image refuses inverted and non-finite boxes, naming the index and the values") {
+    const auto cfg = plan_config::defaults();
+    snip::plan_workspace ws;
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    auto run = [&](const std::vector<box<double>>& b) {
+        return snip::plan_image(cfg, 640, 480, snip::box_view<const double>(snip::as_box_view(b)), {}, ws);
+    };
+    CHECK_THROWS_WITH_AS(run({{10, 10, 40, 40}, {50, 10, 40, 30}}),
+                         doctest::Contains("plan_image: boxes[1] is [50, 10, 40, 30]: must have x1 <= x2 and y1 <= y2"),
+                         snip::error);
+    CHECK_THROWS_WITH_AS(run({{10, 40, 40, 30}}), doctest::Contains("boxes[0] is [10, 40, 40, 30]"), snip::error);
+    CHECK_THROWS_WITH_AS(run({{10, 10, 40, 40}, {1, 2, 3, 4}, {nan, 10, 40, 40}}),
+                         doctest::Contains("boxes[2] is [nan, 10, 40, 40]: coordinates must be finite numbers"),
+                         snip::error);
+    CHECK_THROWS_WITH_AS(run({{10, 10, inf, 40}}), doctest::Contains("boxes[0] is [10, 10, inf, 40]"), snip::error);
+    CHECK_THROWS_WITH_AS(run({{-inf, 10, 20, 40}}), doctest::Contains("boxes[0] is [-inf, 10, 20, 40]"), snip::error);
+    // a zero-width box is degenerate but not an error: it is valid nowhere
+    const auto p = run({{10, 10, 10, 40}});
+    CHECK(p.valid_nowhere == std::vector<int>{0});
+}
+
+TEST_CASE("boxes outside the image and boxes valid at no scale are reported in the plan") {
+    for (const auto& cfg : {plan_config::defaults(), plan_config::sniper_coco()}) {
+        CAPTURE(cfg.name);
+        std::vector<box<double>> b = {
+            {10, 10, 40, 40},      // 0: fine
+            {700, 10, 760, 60},    // 1: right of a 640 x 480 image
+            {10, 500, 40, 540},    // 2: below it
+            {-50, -50, 0, 0},      // 3: touches the corner from outside
+            {100, 100, 101, 200},  // 4: 1 px wide: too thin for the finest, too small elsewhere
+            {300, 300, 330, 330},  // 5: crowd, outside nothing: never reported
+            {-100, 100, 20, 140},  // 6: partly inside: fine
+            {800, 800, 900, 900},  // 7: crowd AND outside: not reported either
+        };
+        std::vector<std::uint8_t> crowd = {0, 0, 0, 0, 0, 1, 0, 1};
+        snip::plan_workspace ws;
+        const auto p = snip::plan_image(cfg, 640, 480, snip::box_view<const double>(snip::as_box_view(b)), crowd, ws);
+        CHECK(p.outside == std::vector<int>{1, 2, 3});
+        CHECK(p.valid_nowhere == std::vector<int>{4});
+        for (const auto& s : p.scales)
+            for (int v : s.valid) CHECK((v == 0 || v == 6));
+        // outside boxes are never valid, even at a single scale that takes every size
+        auto one = cfg;
+        one.scales = {snip::scale_spec::by_factor(1.0)};
+        one.ranges = {{-1, -1}};
+        const auto q = snip::plan_image(one, 640, 480, snip::box_view<const double>(snip::as_box_view(b)), crowd, ws);
+        CHECK(q.outside == std::vector<int>{1, 2, 3});
+        CHECK(q.valid_nowhere.empty());
+        CHECK(q.scales[0].valid == std::vector<int>{0, 4, 6});
+    }
 }
 
 TEST_CASE("plan_image refuses a candidate grid beyond max_candidate_chips") {

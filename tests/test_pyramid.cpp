@@ -138,10 +138,15 @@ TEST_CASE("scale_pyramid: the SNIPER COCO scales") {
 
 TEST_CASE("scale_image: a scaled size an int cannot hold is an error, negative ones too") {
     // Found by fuzz_planner: the check let negative sizes through, and converting
-    // 3 * INT_MIN = -6.4e9 to int is undefined behaviour.
+    // 3 * INT_MIN = -6.4e9 to int is undefined behaviour. A non-positive image size is
+    // now refused before any scaling.
     constexpr int lo = std::numeric_limits<int>::min();
     CHECK_THROWS_WITH_AS(snip::scale_image(scale_spec::by_factor(3.0), lo, 1),
-                         doctest::Contains("would be -6442450944 x 3 px"), snip::error);
+                         doctest::Contains("image size must be positive, got -2147483648x1"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::scale_image(scale_spec::by_factor(0.0), 640, 480),
+                         doctest::Contains("scale factor must be a finite number > 0, got 0"), snip::error);
+    CHECK_THROWS_WITH_AS(snip::scale_image(scale_spec::by_long_side(-5), 640, 480),
+                         doctest::Contains("long-side scale target must be > 0 px, got -5"), snip::error);
     CHECK_THROWS_WITH_AS(snip::scale_image(scale_spec::by_factor(3.0), 1000000000, 10),
                          doctest::Contains("would be 3000000000 x 30 px, beyond the 2147483647 px"), snip::error);
     CHECK(snip::scale_image(scale_spec::by_factor(2.0), 1000000000, 10).width == 2000000000);

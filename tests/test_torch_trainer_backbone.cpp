@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -73,8 +74,10 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     return (a - b).abs().max().item<double>();
 }
 
-sniper::ResNet make_resnet(int depth, bool dilate, bool classifier = false, int frozen = 1) {
+sniper::ResNet make_resnet(int depth, bool dilate, bool classifier = false, int frozen = 1,
+                           bool train_bn = true) {
     sniper::resnet_options o;
+    o.train_bn = train_bn;
     o.depth = depth;
     o.dilate_res5 = dilate;
     o.classifier = classifier;
@@ -273,10 +276,10 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
                    "input must be N x 3 x H x W, got a tensor of rank 4 with 1 channels"));
 }
 
-TEST_CASE("backbone: FrozenBatchNorm2d formula, frozen stem + layer1, BN never updated") {
+TEST_CASE("backbone: frozen BatchNorm formula, frozen stem + layer1, BN never updated") {
     torch::manual_seed(1);
     // y = x * scale + shift, scale = w / sqrt(var + eps), shift = b - mean * scale, in float64.
-    sniper::FrozenBatchNorm2d bn(5);
+    sniper::BatchNorm2d bn = sniper::FrozenBatchNorm2d(5);
     bn->weight.uniform_(0.5, 1.5);
     bn->bias.normal_();
     bn->running_mean.normal_();
@@ -297,17 +300,17 @@ TEST_CASE("backbone: FrozenBatchNorm2d formula, frozen stem + layer1, BN never u
     CHECK(bn->parameters().empty());
     CHECK(bn->buffers().size() == 4u);
     CHECK(contains(error_of([&] { bn->forward(torch::zeros({1, 4, 2, 2})); }),
-                   "FrozenBatchNorm2d: input must be N x 5 x H x W"));
+                   "BatchNorm2d: input must be N x 5 x H x W"));
 
-    // ResNet-18, SNIPER's freezing, train mode.
-    sniper::ResNet net = make_resnet(18, true);
+    // ResNet-18, SNIPER's freezing, frozen BN (train_bn = false), train mode.
+    sniper::ResNet net = make_resnet(18, true, false, 1, /*train_bn=*/false);
     net->train();
     std::vector<torch::Tensor> before;
     for (const auto& b : net->buffers()) before.push_back(b.clone());
     std::size_t frozen_bn = 0;
     for (const auto& m : net->modules(false)) {
         CHECK(m->as<torch::nn::BatchNorm2d>() == nullptr);
-        frozen_bn += m->as<sniper::FrozenBatchNorm2d>() != nullptr;
+        if (const auto* b = m->as<sniper::BatchNorm2d>()) frozen_bn += !b->trained();
     }
     CHECK(frozen_bn == 20u); // stem 1 + 8 blocks x 2 + 3 projections
 
@@ -346,6 +349,83 @@ TEST_CASE("backbone: FrozenBatchNorm2d formula, frozen stem + layer1, BN never u
     CHECK(frozen_prefixes(0) == std::set<std::string>{"conv1"});
     CHECK(frozen_prefixes(1) == std::set<std::string>{"conv1", "layer1"});
     CHECK(frozen_prefixes(3) == std::set<std::string>{"conv1", "layer1", "layer2", "layer3"});
+}
+
+TEST_CASE("backbone: trained BatchNorm (the SNIPER recipe): batch statistics, running ones in eval") {
+    torch::manual_seed(3);
+    // One layer: train() normalises with the batch's statistics (biased variance) and moves the
+    // running ones by the momentum (unbiased variance, PyTorch's convention); eval() uses them.
+    sniper::bn_spec spec;
+    spec.trained = true;
+    spec.momentum = 0.005; // MXNet's 0.995 (main_train.py:27)
+    sniper::BatchNorm2d bn(4, spec);
+    CHECK(bn->parameters().size() == 2u); // weight, bias
+    CHECK(bn->buffers().size() == 2u);    // running_mean, running_var
+    {
+        torch::NoGradGuard ng;
+        bn->weight.uniform_(0.5, 1.5);
+        bn->bias.normal_();
+    }
+    const torch::Tensor x = torch::randn({3, 4, 5, 6}, torch::kFloat64).mul(2.0).add(0.7);
+    auto pc = [](const torch::Tensor& t) { return t.to(torch::kFloat64).view({1, -1, 1, 1}); };
+    const torch::Tensor mean = x.mean({0, 2, 3}), var_b = x.var({0, 2, 3}, /*unbiased=*/false),
+                        var_u = x.var({0, 2, 3}, /*unbiased=*/true);
+    bn->train();
+    const torch::Tensor y = bn->forward(x.to(torch::kFloat));
+    const torch::Tensor want = (x - pc(mean)) / (pc(var_b) + 1e-5).sqrt() * pc(bn->weight) + pc(bn->bias);
+    CHECK(max_abs_diff(y.to(torch::kFloat64), want) <= 1e-4);
+    CHECK(max_abs_diff(bn->running_mean.to(torch::kFloat64), 0.005 * mean) <= 1e-6);
+    CHECK(max_abs_diff(bn->running_var.to(torch::kFloat64), 0.995 + 0.005 * var_u) <= 1e-6);
+    // eval(): the running statistics, and no update.
+    bn->eval();
+    const torch::Tensor rm = bn->running_mean.clone(), rv = bn->running_var.clone();
+    const torch::Tensor ye = bn->forward(x.to(torch::kFloat));
+    const torch::Tensor want_e = (x - pc(rm)) / (pc(rv) + 1e-5).sqrt() * pc(bn->weight) + pc(bn->bias);
+    CHECK(max_abs_diff(ye.to(torch::kFloat64), want_e) <= 1e-4);
+    CHECK(torch::equal(bn->running_mean, rm));
+    CHECK(torch::equal(bn->running_var, rv));
+    // Gradients reach weight and bias.
+    bn->train();
+    bn->forward(x.to(torch::kFloat)).square().sum().backward();
+    CHECK(bn->weight.grad().abs().sum().item<double>() > 0);
+    CHECK(bn->bias.grad().abs().sum().item<double>() > 0);
+    CHECK(contains(error_of([&] { bn->forward(torch::zeros({1, 4, 1, 1})); }),
+                   "needs more than one value per channel"));
+
+    // ResNet-18 with the recipe's defaults: stem + layer1 BN frozen, layers 2-4 trained.
+    sniper::ResNet net = make_resnet(18, true);
+    std::map<std::string, bool> trained;
+    for (const auto& item : net->named_modules("", false))
+        if (const auto* b = item.value()->as<sniper::BatchNorm2d>())
+            trained[item.key()] = b->trained();
+    CHECK(trained.size() == 20u);
+    for (const auto& [name, t] : trained) {
+        CAPTURE(name);
+        CHECK(t == !(name == "bn1" || name.starts_with("layer1.")));
+    }
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& b : net->named_buffers()) before[b.key()] = b.value().clone();
+    net->train();
+    (void)net->forward(torch::randn({2, 3, 64, 64}));
+    for (const auto& b : net->named_buffers()) {
+        CAPTURE(b.key());
+        const bool frozen = b.key().starts_with("bn1.") || b.key().starts_with("layer1.");
+        CHECK(torch::equal(b.value(), before[b.key()]) == frozen); // only trained BN moves
+    }
+    // eval() is deterministic and uses the (moved) running statistics: no further change.
+    net->eval();
+    std::map<std::string, torch::Tensor> after_train;
+    for (const auto& b : net->named_buffers()) after_train[b.key()] = b.value().clone();
+    const torch::Tensor in = torch::randn({1, 3, 64, 64});
+    const torch::Tensor r1 = net->forward(in).res5, r2 = net->forward(in).res5;
+    CHECK(torch::equal(r1, r2));
+    for (const auto& b : net->named_buffers()) CHECK(torch::equal(b.value(), after_train[b.key()]));
+    // The running statistics of trained BN are in the identity's tensors (checkpoints save
+    // named_parameters and named_buffers): weight and bias are parameters here.
+    std::set<std::string> params;
+    for (const auto& p : net->named_parameters()) params.insert(p.key());
+    CHECK(params.count("layer2.0.bn1.weight") == 1u);
+    CHECK(params.count("layer1.0.bn1.weight") == 0u); // frozen: a buffer
 }
 
 TEST_CASE("backbone: equals torchvision 0.14 (resnet18, resnet50, resnet50 dilated)") {
@@ -462,7 +542,7 @@ TEST_CASE("weights: save/load round trip of a module and of every dtype") {
     }
 
     // A float64 file loads into a float32 module (converted); an integer one does not.
-    sniper::FrozenBatchNorm2d bn(3);
+    sniper::BatchNorm2d bn = sniper::FrozenBatchNorm2d(3);
     const std::string f64 = dir.file("bn64.snipw");
     sniper::write_weights(f64, {{"weight", torch::full({3}, 2.0, torch::kFloat64)},
                                 {"bias", torch::full({3}, 0.25, torch::kFloat64)},

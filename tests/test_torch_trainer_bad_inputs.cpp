@@ -191,7 +191,6 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              sniper::train_options o;
              o.epochs = 1;
              o.batch_size = 1;
-             o.reference_batch = 1;
              o.warmup_chips = 0;
              o.workers = 1;
              o.plan_threads = 1;

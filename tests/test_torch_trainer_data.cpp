@@ -340,14 +340,14 @@ TEST_CASE("crop_resize: bad arguments are errors that say what is wrong") {
 // Chips: geometry, padding, ground truth, mirroring
 
 TEST_CASE("chip_crop follows the plan's pixel convention") {
-    snip::chip c{0, 2.0, {40, 20, 168, 148}, {}};
+    snip::chip c{0, 2.0, {40, 20, 168, 148}, {}, {}};
     auto g = sniper::chip_crop(c, 128, snip::pixel_convention::continuous);
     CHECK(g.width == 128);
     CHECK(g.height == 128);
     CHECK(g.crop == snip::box<double>{20, 10, 84, 74});
     // inclusive: [p, p + c - 1] is c pixels; the original layout's corner chips one pixel
     // longer than a chip keep chip_size pixels
-    snip::chip d{0, 2.0, {40, 20, 167, 148}, {}};
+    snip::chip d{0, 2.0, {40, 20, 167, 148}, {}, {}};
     g = sniper::chip_crop(d, 128, snip::pixel_convention::inclusive);
     CHECK(g.width == 128);
     CHECK(g.height == 128);
@@ -418,7 +418,7 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
     r.ann_ids = {1, 2, 3, 4};
     ds.images.push_back(r);
     const snip::plan_config cfg = small_config();
-    const snip::chip c{0, 2.0, {40, 20, 168, 148}, {0}};
+    const snip::chip c{0, 2.0, {40, 20, 168, 148}, {0}, {}};
     const sniper::class_map classes(ds);
     CHECK(classes.num_classes() == 3);
     CHECK(classes(3) == 1);
@@ -431,6 +431,11 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
         snip::assign_chip(cfg, c, r.width, r.height,
                           snip::box_view<const double>(snip::as_box_view(r.boxes)), r.crowd);
     const auto t = sniper::make_target(ds, cfg, {0, c, false, false}, classes);
+    // The chip's valid range in chip px (the plan's range x the chip's factor 2), open ends open:
+    // the detector drops training proposals outside it, as the original's MultiProposalTarget.
+    const snip::valid_range& r0 = cfg.ranges[0];
+    CHECK(t.range.lo == (r0.has_lo() ? 2.0 * r0.lo : -1.0));
+    CHECK(t.range.hi == (r0.has_hi() ? 2.0 * r0.hi : -1.0));
     REQUIRE(t.boxes.size(0) == std::int64_t(gt.size()));
     REQUIRE(gt.size() == 3);
     const auto b = t.boxes.accessor<float, 2>();
@@ -466,7 +471,7 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
     // inclusive convention: x' = (chip_w - 1) - x
     snip::plan_config inc = cfg;
     inc.convention = snip::pixel_convention::inclusive;
-    const snip::chip ci{0, 2.0, {40, 20, 167, 147}, {0}};
+    const snip::chip ci{0, 2.0, {40, 20, 167, 147}, {0}, {}};
     const auto ti = sniper::make_target(ds, inc, {0, ci, false, false}, classes);
     const auto fi = sniper::make_target(ds, inc, {0, ci, false, true}, classes);
     REQUIRE(ti.boxes.size(0) == fi.boxes.size(0));
@@ -493,7 +498,7 @@ TEST_CASE("a mirrored chip shows the object where its mirrored box says") {
             for (int c = 0; c < 3; ++c)
                 src.row(y)[3 * x + c] = 255;
     const snip::plan_config cfg = small_config();
-    const snip::chip c{0, 2.0, {40, 20, 168, 148}, {0}};
+    const snip::chip c{0, 2.0, {40, 20, 168, 148}, {0}, {}};
     const int S = cfg.chip_size;
     for (bool flip : {false, true}) {
         CAPTURE(flip);
@@ -527,9 +532,9 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
     std::vector<snip::image_chips_plan> plans(3);
     for (int i = 0; i < 3; ++i) {
         for (int k = 0; k < 4; ++k)
-            plans[std::size_t(i)].plan.positives.push_back({0, 1.0, {k, i, k + 10, i + 10}, {k}});
+            plans[std::size_t(i)].plan.positives.push_back({0, 1.0, {k, i, k + 10, i + 10}, {k}, {}});
         for (int k = 0; k < 3; ++k)
-            plans[std::size_t(i)].negatives.push_back({1, 0.5, {k, 50, k + 10, 60}, {}});
+            plans[std::size_t(i)].negatives.push_back({1, 0.5, {k, 50, k + 10, 60}, {}, {}});
         plans[std::size_t(i)].sampled = {2, 0};
     }
     const auto plain =
@@ -541,9 +546,10 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
     CHECK(plain[5].chip.rect.x1 == 0);
     CHECK(std::none_of(plain.begin(), plain.end(), [](const auto& j) { return j.flipped; }));
 
-    const auto a = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 1});
-    const auto b = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 1});
-    const auto c = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 2});
+    const sniper::flip_policy rnd = sniper::flip_policy::random;
+    const auto a = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 1, .flip = rnd});
+    const auto b = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 1, .flip = rnd});
+    const auto c = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 2, .flip = rnd});
     auto key = [](const std::vector<sniper::chip_job>& v) {
         std::vector<std::tuple<std::size_t, int, int, int, bool>> k;
         for (const auto& j : v)
@@ -559,7 +565,12 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
     const auto both = sniper::make_chip_jobs(plans, {.flip = sniper::flip_policy::both});
     CHECK(both.size() == 36);
     CHECK(std::count_if(both.begin(), both.end(), [](const auto& j) { return j.flipped; }) == 18);
-    const auto noneg = sniper::make_chip_jobs(plans, {.negatives = false});
+    // The default is the original's (FLIP: true adds a mirrored copy of every image): both.
+    const auto def = sniper::make_chip_jobs(plans, {.seed = 5});
+    CHECK(def.size() == 36);
+    CHECK(std::count_if(def.begin(), def.end(), [](const auto& j) { return j.flipped; }) == 18);
+    CHECK(sniper::job_options{}.flip == sniper::flip_policy::both);
+    const auto noneg = sniper::make_chip_jobs(plans, {.flip = rnd, .negatives = false});
     CHECK(noneg.size() == 12);
 }
 

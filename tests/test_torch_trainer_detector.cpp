@@ -31,6 +31,7 @@ sniper::detector_options small_options() {
     sniper::detector_options o;
     o.backbone.depth = 18;
     o.num_classes = kClasses;
+    o.loss.group_chips = 2; // the test batch is one "GPU" of the original: its losses are means
     return o;
 }
 
@@ -331,4 +332,114 @@ TEST_CASE("detector: bad targets are clear errors") {
     sniper::detector_options o = small_options();
     o.backbone.dilate_res5 = false;
     CHECK_THROWS_AS((void)sniper::FasterRCNN(o), snip::error);
+}
+
+TEST_CASE("detector: the original's loss normalisers (resnet_mx_101_e2e.py), by hand") {
+    // Defaults: groups of 16 chips (BATCH_IMAGES), RPN box 3 / (16 x 256), RCNN box
+    // 1 / (188 x 16), classification means over the batch's sampled anchors / RoIs, times G.
+    const sniper::loss_options d;
+    const auto f = d.factors(/*chips=*/32, /*sampled=*/8000, /*rois=*/9000, /*world=*/1);
+    CHECK(f[0] == doctest::Approx(2.0 / 8000));
+    CHECK(f[1] == doctest::Approx(3.0 / 4096));
+    CHECK(f[2] == doctest::Approx(2.0 / 9000));
+    CHECK(f[3] == doctest::Approx(1.0 / 3008));
+    const auto f2 = d.factors(32, 8000, 9000, /*world=*/2); // a process's share, averaged over 2
+    for (int k = 0; k < 4; ++k) CHECK(f2[std::size_t(k)] == doctest::Approx(2.0 * f[std::size_t(k)]));
+    CHECK(d.factors(16, 0, 0, 1)[0] == doctest::Approx(1.0)); // no sample: no division by 0
+    sniper::loss_options bad;
+    bad.group_chips = 0;
+    try {
+        bad.validate();
+        FAIL("no error for group_chips 0");
+    } catch (const snip::error& e) {
+        CHECK(std::string(e.what()).find("group_chips must be finite and > 0, got 0") !=
+              std::string::npos);
+    }
+
+    // A network whose RPN and head outputs are all zero: every sampled anchor's BCE is log 2,
+    // every RoI's CE is log(K + 1), and the RPN box loss is 3 x sum of smooth L1 (beta 1) of the
+    // positive anchors' targets / (2 x 256) for a group of 2 chips.
+    torch::manual_seed(4);
+    sniper::detector_options o = small_options();
+    o.backbone.width = 8;
+    o.rpn_channels = 16, o.head_channels = 8, o.fc_channels = 32;
+    sniper::FasterRCNN net(o);
+    {
+        torch::NoGradGuard ng;
+        for (auto* c : {&net->rpn_cls, &net->rpn_bbox}) (*c)->weight.zero_(), (*c)->bias.zero_();
+        for (auto* l : {&net->cls_score, &net->bbox_pred}) (*l)->weight.zero_(), (*l)->bias.zero_();
+    }
+    const synthetic s = make_batch();
+    const std::uint64_t seed = 9;
+    const sniper::detector_losses l = net->forward_train(s.images, s.targets, seed);
+    CHECK(l.rpn_cls.item<double>() == doctest::Approx(std::log(2.0)).epsilon(1e-6));
+    CHECK(l.rcnn_cls.item<double>() == doctest::Approx(std::log(double(kClasses + 1))).epsilon(1e-6));
+    const torch::Tensor anchors = net->anchors(kChip / 16, kChip / 16);
+    double sl1 = 0;
+    for (std::size_t b = 0; b < 2; ++b) {
+        const sniper::rpn_target t =
+            net->rpn_targets(anchors, s.targets[b], sniper::detail::mix_seed(seed, 2 * b));
+        const torch::Tensor pos = t.labels == 1;
+        const torch::Tensor dl = t.deltas.index({pos}).to(torch::kFloat64).abs();
+        sl1 += torch::where(dl < 1.0, 0.5 * dl * dl, dl - 0.5).sum().item<double>();
+    }
+    REQUIRE(sl1 > 0);
+    CHECK(l.rpn_box.item<double>() == doctest::Approx(3.0 * sl1 / (2.0 * 256.0)).epsilon(1e-5));
+}
+
+TEST_CASE("detector: --lr is the original's: the step equals lr x the sum of per-group gradients") {
+    // The original sums its GPUs' gradients of per-GPU-normalised losses (rescale_grad 1,
+    // kvstore device). Two groups of 2 chips (group_chips = 2) with the same content: the loss
+    // of the 4-chip batch must have the gradient sum_g grad L_g, where L_g is group g's loss
+    // alone (a 2-chip batch, the same chip seeds through batch_share::first_chip). So one SGD
+    // step at lr on the batch equals the original's step at lr.
+    torch::manual_seed(6);
+    sniper::detector_options o = small_options();
+    o.backbone.width = 8;
+    o.rpn_channels = 16, o.head_channels = 8, o.fc_channels = 32;
+    sniper::FasterRCNN net(o);
+    const synthetic s = make_batch();
+    const torch::Tensor images = torch::cat({s.images, s.images});
+    const std::vector<sniper::chip_target> targets{s.targets[0], s.targets[1], s.targets[0],
+                                                   s.targets[1]};
+    const std::uint64_t seed = 21;
+    const auto params = net->trainable_parameters();
+    auto grads = [&] {
+        std::vector<torch::Tensor> g;
+        for (const auto& p : params)
+            g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+        return g;
+    };
+    net->zero_grad();
+    for (std::size_t g = 0; g < 2; ++g) { // the original: one GPU per group, gradients summed
+        sniper::batch_share share;
+        share.first_chip = 2 * g;
+        const std::vector<sniper::chip_target> tg{targets[2 * g], targets[2 * g + 1]};
+        net->forward_train(images.slice(0, 2 * std::int64_t(g), 2 * std::int64_t(g) + 2), tg, seed,
+                           false, share)
+            .total()
+            .backward();
+    }
+    const std::vector<torch::Tensor> want = grads();
+    net->zero_grad();
+    net->forward_train(images, targets, seed).total().backward();
+    const std::vector<torch::Tensor> got = grads();
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        worst = std::max(worst, (got[i] - want[i]).abs().max().item<double>());
+        scale = std::max(scale, want[i].abs().max().item<double>());
+    }
+    MESSAGE("largest gradient difference ", worst, " of ", scale);
+    REQUIRE(scale > 0);
+    CHECK(worst <= 1e-4 * scale);
+    // And so one SGD step at lr (momentum and decay 0 at the first step's gradient) is
+    // theta - lr x sum_g grad L_g.
+    const double lr = 0.015;
+    torch::optim::SGD sgd(params, torch::optim::SGDOptions(lr));
+    std::vector<torch::Tensor> before;
+    for (const auto& p : params) before.push_back(p.detach().clone());
+    sgd.step();
+    for (std::size_t i = 0; i < params.size(); ++i)
+        CHECK((params[i].detach() - (before[i] - lr * want[i])).abs().max().item<double>() <=
+              1e-4 * lr * scale + 1e-7);
 }

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <set>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -208,7 +209,7 @@ TEST_CASE("detect_scale: forward_test's boxes mapped to original pixels") {
             const sniper::whole_image_input in = sniper::whole_image(img, o.scales[0]);
             const sniper::detections ref =
                 net->forward_test(in.tensor, o.score_threshold, o.max_per_scale,
-                                  {std::array<int, 2>{in.width, in.height}})[0];
+                                  {std::array<int, 2>{in.width, in.height}}, o.per_scale_nms)[0];
             const sniper::image_detections got = sniper::detect_scale(net, img, o, 0);
             REQUIRE(got.size() == std::size_t(ref.boxes.size(0)));
             REQUIRE(got.size() > 0);
@@ -417,6 +418,20 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
         CHECK(p.scores[std::size_t(k)] == prob[k].item<float>());
     }
 
+    // NMS 0.7 over all scales together (the original, lib/dataset/imdb.py:102): a subset of the
+    // stacked proposals, by decreasing score, no two above 0.7 IoU.
+    const snip::image_proposals m = sniper::propose_image(net, img, scales, po, 16, {}, 0.7);
+    REQUIRE(m.boxes.size() >= 1);
+    CHECK(m.boxes.size() < p.boxes.size());
+    for (std::size_t i = 0; i < m.boxes.size(); ++i) {
+        CHECK(std::find(p.boxes.begin(), p.boxes.end(), m.boxes[i]) != p.boxes.end());
+        if (i > 0) CHECK(m.scores[i] <= m.scores[i - 1]);
+        for (std::size_t j = 0; j < i; ++j)
+            CHECK(snip::iou(m.boxes[i], m.boxes[j]) <= 0.7 + 1e-9);
+    }
+    CHECK(contains(error_of([&] { sniper::propose_image(net, img, scales, po, 16, {}, 1.5); }),
+                   "cross-scale NMS IoU must be <= 1"));
+
     CHECK(
         contains(error_of([&] { sniper::propose_image(net, img, {}, po); }), "at least one scale"));
     po.post_nms = 0;
@@ -581,4 +596,41 @@ TEST_CASE("draw_detections: a PNG of the image with outlines and labels") {
     const std::string missing = (tmp.path / "nope" / "x.png").string();
     d.labels.push_back(1);
     CHECK(contains(error_of([&] { sniper::draw_detections(img, d, {}, 0.3, missing); }), missing));
+}
+
+TEST_CASE("defaults: the original SNIPER's test and training-proposal settings") {
+    // sniper_res101_e2e.yml TEST: scales (1400,2000), (800,1280), (480,512), ranges (-1,90),
+    // (32,180), (75,-1), no per-scale NMS (NMS -1), Soft-NMS sigma 0.55, 200 per image; scores
+    // > 1e-3 (lib/inference.py).
+    const sniper::inference_options o;
+    REQUIRE(o.scales.size() == 3u);
+    CHECK(o.scales[0].to_string() == snip::scale_spec::by_resolution(1400, 2000).to_string());
+    CHECK(o.scales[1].to_string() == snip::scale_spec::by_resolution(800, 1280).to_string());
+    CHECK(o.scales[2].to_string() == snip::scale_spec::by_resolution(480, 512).to_string());
+    REQUIRE(o.merge.ranges.size() == 3u);
+    CHECK(o.merge.ranges[0].to_string() == "(-1,90)");
+    CHECK(o.merge.ranges[1].to_string() == "(32,180)");
+    CHECK(o.merge.ranges[2].to_string() == "(75,-1)");
+    CHECK(o.score_threshold == 1e-3);
+    CHECK(o.per_scale_nms <= 0.0);
+    CHECK(o.merge.sigma == 0.55);
+    CHECK(o.merge.max_per_image == 200u);
+    // Training proposals and RoIs (multi_proposal_target.cu): no pre-NMS cut, NMS 0.7, 300,
+    // both sides < 3 px (x2 - x1) dropped, out-of-range proposals dropped, every RoI kept.
+    const sniper::detector_options d;
+    CHECK(d.train_proposals.pre_nms == std::numeric_limits<std::int64_t>::max());
+    CHECK(d.train_proposals.post_nms == 300);
+    CHECK(d.train_proposals.nms_iou == 0.7);
+    CHECK(d.train_proposals.min_size == 4.0); // inclusive widths: x2 - x1 + 1
+    CHECK(d.train_proposals.min_size_both);
+    CHECK(d.filter_proposals_by_range);
+    CHECK(d.rcnn.batch == 0);
+    CHECK(d.rcnn.fg_iou == 0.5);
+    CHECK(d.rcnn.append_gt);
+    CHECK(d.backbone.train_bn);
+    CHECK(d.backbone.bn_momentum == 0.005);
+    CHECK(d.backbone.frozen_stages == 1);
+    CHECK(d.loss.group_chips == 16);
+    CHECK(d.loss.rpn_box_weight == 3);
+    CHECK(d.loss.rcnn_box_rois == 188);
 }

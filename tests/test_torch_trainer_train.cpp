@@ -91,11 +91,11 @@ sniper::train_options toy_train(const std::string& out) {
     sniper::train_options o;
     o.epochs = 3;
     o.batch_size = 2;
-    o.base_lr = 0.02;
-    o.reference_batch = 2;
+    o.base_lr = 0.16; // 0.02 on the 2 chips' mean loss (train.hpp: lr x B / 16)
     o.warmup_chips = 4;
     o.lr_steps = {2.5};
     o.seed = 17;
+    o.flip = sniper::flip_policy::random; // 4 chips per epoch (the default, both, has 8)
     o.workers = 1;
     o.out_dir = out;
     o.checkpoint_every = 0;
@@ -118,14 +118,16 @@ std::vector<double> totals(const std::vector<sniper::log_row>& h) {
 
 } // namespace
 
-TEST_CASE("train: the learning-rate schedule follows SNIPER's, scaled by the batch") {
-    sniper::train_options o; // batch 16 of SNIPER's 128
+TEST_CASE("train: the learning-rate schedule is SNIPER's, the same lr for any batch") {
+    // The lr applies to the sum of the 16-chip group losses (detector.hpp), so it does not
+    // scale with the batch; the warmup keeps its length in chips (128,000).
+    sniper::train_options o; // batch 16: one of the original's 8 GPUs
     CHECK(o.warmup_steps() == 8000);
-    CHECK(o.lr_at(0, 0.0) == doctest::Approx(0.015 * 16 / 128 * 0.0005 / 0.015));
-    CHECK(o.lr_at(4000, 0.5) == doctest::Approx(0.015 / 8 * (1.0 / 30 + (29.0 / 30) * 0.5)));
-    CHECK(o.lr_at(8000, 1.0) == doctest::Approx(0.001875));
-    CHECK(o.lr_at(100000, 5.32) == doctest::Approx(0.001875));
-    CHECK(o.lr_at(100000, 5.33) == doctest::Approx(0.0001875));
+    CHECK(o.lr_at(0, 0.0) == doctest::Approx(0.0005));
+    CHECK(o.lr_at(4000, 0.5) == doctest::Approx(0.015 * (1.0 / 30 + (29.0 / 30) * 0.5)));
+    CHECK(o.lr_at(8000, 1.0) == doctest::Approx(0.015));
+    CHECK(o.lr_at(100000, 5.32) == doctest::Approx(0.015));
+    CHECK(o.lr_at(100000, 5.33) == doctest::Approx(0.0015));
     o.batch_size = 128;
     CHECK(o.warmup_steps() == 1000);
     CHECK(o.lr_at(1000, 2.0) == doctest::Approx(0.015));
@@ -340,4 +342,19 @@ TEST_CASE("train: mixed precision on the CPU is refused") {
     CHECK_THROWS_WITH_AS(sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o),
                          doctest::Contains("mixed precision (--amp) runs on CUDA only"),
                          snip::error);
+}
+
+TEST_CASE("train_options: the original SNIPER's schedule (sniper_res101_e2e.yml, utils.py)") {
+    const sniper::train_options t;
+    CHECK(t.base_lr == 0.015);
+    CHECK(t.flip == sniper::flip_policy::both);
+    CHECK(t.lr_at(1000000, 0.0) == 0.015); // no scaling with the batch
+    CHECK(t.lr_at(1000000, 6.0) == doctest::Approx(0.0015));
+    CHECK(t.epochs == 7);
+    CHECK(t.lr_steps == std::vector<double>{5.33});
+    CHECK(t.momentum == 0.9);
+    CHECK(t.weight_decay == 1e-4);
+    CHECK(t.warmup_chips == 128000); // 1,000 steps of 8 x 16 chips
+    CHECK(t.lr_at(0, 0.0) == doctest::Approx(0.0005)); // warmup_lr
+    CHECK(t.assign.min_size == 10.0); // filter_boxes(gt_boxes, 10), data_workers.py
 }

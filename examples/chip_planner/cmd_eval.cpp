@@ -62,9 +62,9 @@ const std::string usage =
     "Prints AP @[.50:.95], AP50, AP75, AP small/medium/large, AR @1/10/100 detections and AR\n"
     "small/medium/large, as pycocotools' summarize() does; -1 marks a number without ground\n"
     "truth. Areas (px^2, closed ranges as in pycocotools): small [0, 32^2], medium [32^2, 96^2],\n"
-    "large [96^2, 1e10]. One difference: a ground truth box's area is its w * h, where\n"
-    "pycocotools reads the annotation's \"area\" (the mask area in COCO's own files), so the\n"
-    "per-size numbers can differ a little from pycocotools on real COCO.";
+    "large [96^2, 1e10]. A ground truth box's area is the annotation's \"area\" (the mask area\n"
+    "in COCO's own files), as pycocotools reads it, so the per-size numbers are comparable with\n"
+    "published ones; w * h of the box when the file has no \"area\".";
 
 } // namespace
 

@@ -72,7 +72,8 @@ inline const char* plan_flags_help =
     "  --ranges LIST       ';'-separated valid ranges in original px, e.g.\n"
     "                      -1,80;32,150;120,-1 (lower bound inclusive, upper exclusive)\n"
     "  --chip-size PX      chip side in scaled pixels (512)\n"
-    "  --stride PX         candidate grid stride in scaled pixels (32)\n"
+    "  --stride PX         fixed candidate grid stride in scaled pixels (default preset: 32;\n"
+    "                      sniper_coco draws 56..59 per epoch, as the released SNIPER code)\n"
     "  --stride-draw A:B   draw the stride per epoch from A..B with the seed (released SNIPER: 56:59)\n"
     "  --negatives N       negative chips sampled per image per epoch (2)\n"
     "  --seed S            seed of the per-epoch draws (0)\n"
@@ -112,6 +113,9 @@ inline snip::plan_config config_from_args(const args& a) {
     }
     c.chip_size = static_cast<int>(a.integer("--chip-size", c.chip_size));
     c.stride = static_cast<int>(a.integer("--stride", c.stride));
+    // A fixed --stride replaces a preset's draw (sniper_coco draws 56..59) unless
+    // --stride-draw is given too.
+    if (a.has("--stride")) c.stride_min = c.stride_max = 0;
     c.negatives_per_image = static_cast<int>(a.integer("--negatives", c.negatives_per_image));
     if (auto d = a.get("--stride-draw")) {
         auto p = split(*d, ':');
@@ -128,6 +132,34 @@ inline snip::plan_config config_from_args(const args& a) {
         c.name = c.name + "+custom";
     c.validate("options");
     return c;
+}
+
+/// @brief Warns about the boxes a plan cannot train: those entirely outside their image
+/// and those valid at no scale (image_plan::outside, image_plan::valid_nowhere), with
+/// the count and the first few (image id, annotation id).
+inline void warn_lost_boxes(const std::string& ann, const snip::dataset& ds,
+                            const std::vector<snip::image_chips_plan>& plans) {
+    std::size_t boxes = 0;
+    for (const auto& im : ds.images)
+        for (std::size_t b = 0; b < im.boxes.size(); ++b) boxes += im.crowd.empty() || !im.crowd[b];
+    auto report = [&](auto member, const char* what) {
+        std::size_t n = 0;
+        std::string examples;
+        for (std::size_t i = 0; i < plans.size(); ++i)
+            for (int b : plans[i].plan.*member) {
+                if (n++ < 5)
+                    examples += snip::detail::concat(n > 1 ? ", " : "", "image ", ds.images[i].id,
+                                                     " annotation ",
+                                                     ds.images[i].ann_ids[static_cast<std::size_t>(b)]);
+            }
+        if (n > 0)
+            std::fprintf(stderr, "warning: %s: %zu of %zu boxes %s (%s%s)\n", ann.c_str(), n, boxes,
+                         what, examples.c_str(), n > 5 ? ", ..." : "");
+    };
+    report(&snip::image_plan::outside, "lie entirely outside their image and are never trained");
+    report(&snip::image_plan::valid_nowhere,
+           "are valid at no scale (outside every range, too long for the chip at their scale, or "
+           "too thin for the finest) and are never trained");
 }
 
 /// @brief One planned epoch and what it was planned from.
@@ -154,10 +186,11 @@ inline planned plan_from_args(const args& a, const snip::plan_config& cfg, bool 
     o.threads = static_cast<unsigned>(th);
     progress_line bar("plan " + cfg.name);
     if (!quiet) o.progress = [&](std::size_t d, std::size_t t) { bar(d, t); };
-    if (!quiet)
-        for (const auto& w : snip::dataset_warnings(cfg, p.ds))
+    if (!quiet)  // boxes valid nowhere come from the plan itself, below
+        for (const auto& w : snip::dataset_warnings(cfg, p.ds, 0.5, false))
             std::fprintf(stderr, "warning: %s: %s\n", ann.c_str(), w.c_str());
     auto plans = snip::plan_dataset(cfg, p.ds, prop_path.empty() ? nullptr : &props, o);
+    if (!quiet) warn_lost_boxes(ann, p.ds, plans);
     p.file = snip::io::make_chips_file(p.ds, plans, cfg, o.seed, o.epoch, ann, prop_path);
     return p;
 }

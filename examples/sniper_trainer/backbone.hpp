@@ -1,5 +1,6 @@
-// backbone.hpp: the SNIPER backbone, a ResNet-18/34/50/101 on LibTorch with frozen
-// BatchNorm, a frozen stem + stage 1 and a dilated res5, returning the res4 and res5 maps.
+// backbone.hpp: the SNIPER backbone, a ResNet-18/34/50/101 on LibTorch with trained (or
+// frozen) BatchNorm, a frozen stem + stage 1 and a dilated res5, returning the res4 and res5
+// maps.
 //
 // @code
 //   #include "backbone.hpp"
@@ -22,15 +23,15 @@
 // Blocks per stage: ResNet-18 {2,2,2,2} and ResNet-34 {3,4,6,3} of BasicBlock (two 3x3 convs,
 // expansion 1); ResNet-50 {3,4,6,3} and ResNet-101 {3,4,23,3} of Bottleneck (1x1 -> 3x3 -> 1x1,
 // expansion 4, the stride on the 3x3 conv: "ResNet v1.5", as torchvision). Every conv has no
-// bias and is followed by a FrozenBatchNorm2d; a block's shortcut is the identity, or
-// `downsample` = 1x1 conv (with the block's stride) + FrozenBatchNorm2d when the stride or the
+// bias and is followed by a BatchNorm2d; a block's shortcut is the identity, or
+// `downsample` = 1x1 conv (with the block's stride) + BatchNorm2d when the stride or the
 // channel count changes. ReLU after the residual sum.
 //
 // Names. Parameters and buffers are named as torchvision's state_dict keys: conv1.weight,
 // bn1.{weight,bias,running_mean,running_var}, layer1.0.conv1.weight,
 // layer1.0.downsample.0.weight, layer1.0.downsample.1.running_var, ..., fc.weight, fc.bias.
-// BatchNorm's num_batches_tracked is not kept (a frozen BN counts nothing); load_weights
-// skips it in a file.
+// BatchNorm's num_batches_tracked is not kept (the momentum is fixed, so nothing reads it);
+// load_weights skips it in a file.
 //
 // Dilation (resnet_options::dilate_res5, default on, as SNIPER). layer4 keeps stride 1 and
 // dilates its 3x3 convs by 2 (padding 2), so res5 keeps res4's stride 16 and the weights are
@@ -42,13 +43,17 @@
 //
 // Freezing (resnet_options::frozen_stages, mmdetection's convention): -1 nothing, 0 the stem
 // (conv1), k >= 1 the stem and layer1..layerk; SNIPER freezes the stem and stage 1 (1, the
-// default). Frozen parameters get requires_grad(false) at construction. Every BatchNorm is a
-// FrozenBatchNorm2d whatever frozen_stages says: its affine weight and bias and its running
-// statistics are buffers, never trained and never updated, in train() and eval() alike
-// (SNIPER trains with use_global_stats=True).
+// default). Frozen parameters get requires_grad(false) at construction.
+//
+// BatchNorm (resnet_options::train_bn, default on, as the original SNIPER: chips make batches
+// of 16+ per GPU, so BN trains on each GPU's own batch without synchronisation). The BNs of
+// the parts that frozen_stages freezes are frozen (their running statistics normalise, their
+// affine values are buffers); the others are trained: weight and bias are parameters, train()
+// normalises with batch statistics and moves the running ones (momentum 0.005 = MXNet's 0.995),
+// eval() uses the running ones. train_bn = false freezes every BN.
 //
 // Initialisation (for training without pretrained weights): convs Kaiming-normal (fan_out,
-// ReLU), FrozenBatchNorm2d identity (weight 1, bias 0, mean 0, var 1), fc LibTorch's default.
+// ReLU), BatchNorm2d identity (weight 1, bias 0, mean 0, var 1), fc LibTorch's default.
 // Load ImageNet weights with load_weights (weights.hpp) for real runs.
 #pragma once
 
@@ -73,30 +78,58 @@
 namespace sniper {
 
 // ---------------------------------------------------------------------------------------
-// FrozenBatchNorm2d
+// BatchNorm2d
 
-/// @brief BatchNorm2d with fixed statistics and affine parameters: y = x * scale + shift,
-/// scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale, per channel.
-/// weight, bias, running_mean and running_var are buffers (no gradient, never updated, saved
-/// and loaded by name); train() and eval() behave the same. Gradients flow to the input.
+/// @brief How a BatchNorm layer behaves in training.
+struct bn_spec {
+    /// false: frozen (weight, bias and running statistics are buffers, never trained nor
+    /// updated; the running statistics normalise in train() and eval() alike). true: trained
+    /// as the original SNIPER's (symbols/faster/resnet_mx_101_e2e.py, residual_unit: BatchNorm
+    /// with fix_gamma=False, use_global_stats=False): weight and bias are parameters, train()
+    /// normalises with the batch's statistics and updates the running ones, eval() uses the
+    /// running ones.
+    bool trained = false;
+    /// Running-statistics update in PyTorch's convention, running = (1 - m) * running + m *
+    /// batch. The original passes MXNet momentum 0.995 (main_train.py:27, `--momentum`
+    /// default), MXNet's running = 0.995 * running + 0.005 * batch: m = 0.005.
+    double momentum = 0.005;
+    /// The original's MXNet layers use eps 2e-5; snip loads torchvision's ImageNet weights,
+    /// which were trained (and are checked here bit for bit) with eps 1e-5, so 1e-5 it is.
+    double eps = 1e-5;
+};
+
+/// @brief BatchNorm2d, frozen or trained (bn_spec). Frozen: y = x * scale + shift, scale =
+/// weight / sqrt(running_var + eps), shift = bias - running_mean * scale, per channel, with
+/// weight, bias, running_mean and running_var all buffers. Trained: weight and bias are
+/// parameters; in train() the batch's statistics normalise (N x H x W values per channel; each
+/// process its own batch, no synchronisation, as the original's per-GPU BatchNorm) and the
+/// running statistics move by bn_spec::momentum; in eval() the running statistics normalise.
+/// Tensors are saved and loaded by name in both modes (torchvision's state_dict names).
 ///
-/// When the input has the buffers' dtype, the formula is evaluated by ATen's inference
-/// batch_norm (at::batch_norm, training=false), which computes x * scale + shift and is what
-/// torch.nn.BatchNorm2d runs in eval mode: one fused kernel (no full-size temporaries in
-/// training), cuDNN on the GPU, and results equal to torchvision's eval-mode ResNets to the
-/// last bit on the same LibTorch. Two separate operations (x * scale, then + shift) round
-/// differently, and a deep ResNet amplifies that: on a random-weight ResNet-50 the layer4 map
-/// moves by ~3e-4 (values up to ~13), the size of float32's own error there (torchvision in
-/// float32 vs float64 differs by ~5e-4). An input of another dtype (float64 or float16 into a
-/// float32 module) takes the two-operation path, in the input's dtype.
-class FrozenBatchNorm2dImpl : public torch::nn::Module {
+/// When the input has the tensors' dtype, the formula is evaluated by ATen's batch_norm, which
+/// is what torch.nn.BatchNorm2d runs: one fused kernel, cuDNN on the GPU, and eval-mode results
+/// equal to torchvision's eval-mode ResNets to the last bit on the same LibTorch. Two separate
+/// operations (x * scale, then + shift) round differently, and a deep ResNet amplifies that: on
+/// a random-weight ResNet-50 the layer4 map moves by ~3e-4 (values up to ~13), the size of
+/// float32's own error there. An input of another dtype (float64 or float16 into a float32
+/// module) takes the two-operation path with the running statistics, in the input's dtype.
+class BatchNorm2dImpl : public torch::nn::Module {
 public:
-    explicit FrozenBatchNorm2dImpl(std::int64_t num_features, double eps = 1e-5)
-        : num_features_(num_features), eps_(eps) {
-        snip::require(num_features > 0, "FrozenBatchNorm2d: num_features must be > 0, got ",
+    explicit BatchNorm2dImpl(std::int64_t num_features, const bn_spec& spec = {})
+        : num_features_(num_features), spec_(spec) {
+        snip::require(num_features > 0, "BatchNorm2d: num_features must be > 0, got ",
                       num_features);
-        weight = register_buffer("weight", torch::ones({num_features}));
-        bias = register_buffer("bias", torch::zeros({num_features}));
+        snip::require(std::isfinite(spec.momentum) && spec.momentum >= 0.0 && spec.momentum <= 1.0,
+                      "BatchNorm2d: momentum must be in [0, 1], got ", spec.momentum);
+        snip::require(std::isfinite(spec.eps) && spec.eps > 0.0,
+                      "BatchNorm2d: eps must be > 0, got ", spec.eps);
+        if (spec.trained) {
+            weight = register_parameter("weight", torch::ones({num_features}));
+            bias = register_parameter("bias", torch::zeros({num_features}));
+        } else {
+            weight = register_buffer("weight", torch::ones({num_features}));
+            bias = register_buffer("bias", torch::zeros({num_features}));
+        }
         running_mean = register_buffer("running_mean", torch::zeros({num_features}));
         running_var = register_buffer("running_var", torch::ones({num_features}));
     }
@@ -104,37 +137,59 @@ public:
     /// x: N x C x H x W with C = num_features.
     torch::Tensor forward(const torch::Tensor& x) {
         snip::require(x.dim() == 4 && x.size(1) == num_features_,
-                      "FrozenBatchNorm2d: input must be N x ", num_features_,
+                      "BatchNorm2d: input must be N x ", num_features_,
                       " x H x W, got a tensor of rank ", x.dim(),
                       x.dim() >= 2 ? " with " + std::to_string(x.size(1)) + " channels" : "");
+        const bool batch_stats = spec_.trained && is_training();
+        if (batch_stats) {
+            snip::require(x.size(0) * x.size(2) * x.size(3) > 1,
+                          "BatchNorm2d: training with batch statistics needs more than one value "
+                          "per channel, got an input of ",
+                          x.size(0), " x ", x.size(1), " x ", x.size(2), " x ", x.size(3));
+            return torch::batch_norm(x, weight, bias, running_mean, running_var,
+                                     /*training=*/true, spec_.momentum, spec_.eps,
+                                     at::globalContext().userEnabledCuDNN());
+        }
         if (x.scalar_type() == weight.scalar_type())
             // ATen's inference kernel computes exactly x * scale + shift (scale and shift per
             // channel, as above); see the class comment for why it is used.
             return torch::batch_norm(x, weight, bias, running_mean, running_var,
-                                     /*training=*/false, /*momentum=*/0.0, eps_,
+                                     /*training=*/false, /*momentum=*/0.0, spec_.eps,
                                      at::globalContext().userEnabledCuDNN());
-        // Another dtype than the buffers' (a float64 input to a float32 module): the same
+        // Another dtype than the tensors' (a float64 input to a float32 module): the same
         // formula in separate operations, in the input's dtype.
-        const torch::Tensor scale = weight * (running_var + eps_).rsqrt();
+        const torch::Tensor scale = weight * (running_var + spec_.eps).rsqrt();
         const torch::Tensor shift = bias - running_mean * scale;
         return x * scale.to(x.scalar_type()).view({1, -1, 1, 1}) +
                shift.to(x.scalar_type()).view({1, -1, 1, 1});
     }
 
     std::int64_t num_features() const { return num_features_; }
-    double eps() const { return eps_; }
+    double eps() const { return spec_.eps; }
+    bool trained() const { return spec_.trained; }
+    const bn_spec& spec() const { return spec_; }
 
     void pretty_print(std::ostream& os) const override {
-        os << "sniper::FrozenBatchNorm2d(" << num_features_ << ", eps=" << eps_ << ")";
+        os << "sniper::BatchNorm2d(" << num_features_ << ", eps=" << spec_.eps
+           << (spec_.trained ? ", trained, momentum=" + std::to_string(spec_.momentum)
+                             : std::string(", frozen"))
+           << ")";
     }
 
     torch::Tensor weight, bias, running_mean, running_var;
 
 private:
     std::int64_t num_features_;
-    double eps_;
+    bn_spec spec_;
 };
-TORCH_MODULE(FrozenBatchNorm2d);
+TORCH_MODULE(BatchNorm2d);
+
+/// @brief A frozen BatchNorm2d (bn_spec{} : buffers only, never updated).
+inline BatchNorm2d FrozenBatchNorm2d(std::int64_t num_features, double eps = 1e-5) {
+    bn_spec s;
+    s.eps = eps;
+    return BatchNorm2d(num_features, s);
+}
 
 namespace detail {
 
@@ -148,9 +203,10 @@ inline torch::nn::Conv2d conv2d(std::int64_t in, std::int64_t out, std::int64_t 
                                  .bias(false));
 }
 
-/// The projection shortcut: 1x1 conv with the block's stride + frozen BN, named 0 and 1.
-inline torch::nn::Sequential projection(std::int64_t in, std::int64_t out, std::int64_t stride) {
-    return torch::nn::Sequential(conv2d(in, out, 1, stride), FrozenBatchNorm2d(out));
+/// The projection shortcut: 1x1 conv with the block's stride + BN, named 0 and 1.
+inline torch::nn::Sequential projection(std::int64_t in, std::int64_t out, std::int64_t stride,
+                                        const bn_spec& bn) {
+    return torch::nn::Sequential(conv2d(in, out, 1, stride), BatchNorm2d(out, bn));
 }
 
 } // namespace detail
@@ -164,14 +220,14 @@ public:
     static constexpr std::int64_t expansion = 1;
 
     BasicBlockImpl(std::int64_t inplanes, std::int64_t planes, std::int64_t stride,
-                   std::int64_t dilation, bool project) {
+                   std::int64_t dilation, bool project, const bn_spec& bn = {}) {
         conv1 = register_module("conv1", detail::conv2d(inplanes, planes, 3, stride, dilation));
-        bn1 = register_module("bn1", FrozenBatchNorm2d(planes));
+        bn1 = register_module("bn1", BatchNorm2d(planes, bn));
         conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, 1, dilation));
-        bn2 = register_module("bn2", FrozenBatchNorm2d(planes));
+        bn2 = register_module("bn2", BatchNorm2d(planes, bn));
         if (project)
             downsample = register_module("downsample",
-                                         detail::projection(inplanes, planes * expansion, stride));
+                                         detail::projection(inplanes, planes * expansion, stride, bn));
     }
 
     torch::Tensor forward(const torch::Tensor& x) {
@@ -182,7 +238,7 @@ public:
     }
 
     torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-    FrozenBatchNorm2d bn1{nullptr}, bn2{nullptr};
+    BatchNorm2d bn1{nullptr}, bn2{nullptr};
     torch::nn::Sequential downsample{nullptr}; ///< empty for an identity shortcut
 };
 TORCH_MODULE(BasicBlock);
@@ -193,16 +249,16 @@ public:
     static constexpr std::int64_t expansion = 4;
 
     BottleneckImpl(std::int64_t inplanes, std::int64_t planes, std::int64_t stride,
-                   std::int64_t dilation, bool project) {
+                   std::int64_t dilation, bool project, const bn_spec& bn = {}) {
         conv1 = register_module("conv1", detail::conv2d(inplanes, planes, 1));
-        bn1 = register_module("bn1", FrozenBatchNorm2d(planes));
+        bn1 = register_module("bn1", BatchNorm2d(planes, bn));
         conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, stride, dilation));
-        bn2 = register_module("bn2", FrozenBatchNorm2d(planes));
+        bn2 = register_module("bn2", BatchNorm2d(planes, bn));
         conv3 = register_module("conv3", detail::conv2d(planes, planes * expansion, 1));
-        bn3 = register_module("bn3", FrozenBatchNorm2d(planes * expansion));
+        bn3 = register_module("bn3", BatchNorm2d(planes * expansion, bn));
         if (project)
             downsample = register_module("downsample",
-                                         detail::projection(inplanes, planes * expansion, stride));
+                                         detail::projection(inplanes, planes * expansion, stride, bn));
     }
 
     torch::Tensor forward(const torch::Tensor& x) {
@@ -214,7 +270,7 @@ public:
     }
 
     torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-    FrozenBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+    BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
     torch::nn::Sequential downsample{nullptr}; ///< empty for an identity shortcut
 };
 TORCH_MODULE(Bottleneck);
@@ -231,6 +287,14 @@ struct resnet_options {
     bool dilate_first_res5_block = false; ///< also dilate layer4's first block (official SNIPER)
     bool classifier = false;              ///< build fc (for forward_classifier / ImageNet files)
     std::int64_t num_classes = 1000;      ///< fc outputs, when classifier
+    /// BatchNorm of the stages that are not frozen: trained with batch statistics (the
+    /// original SNIPER's recipe: fix_bn=False for stages 2-5; main_train.py:27 momentum 0.995,
+    /// resnet_mx_101_e2e.py residual_unit) or frozen (false: every BN keeps its loaded
+    /// statistics and affine values). BN inside frozen stages (frozen_stages) is always frozen,
+    /// as the original's FIXED_PARAMS conv0, bn0, stage1 (use_global_stats=True there).
+    bool train_bn = true;
+    double bn_momentum = 0.005; ///< PyTorch convention (1 - MXNet's 0.995)
+    double bn_eps = 1e-5;       ///< torchvision's (its weights' own); the original's MXNet: 2e-5
     /// Channels of the stem and layer1's planes (layer k has width * 2^(k-1) planes); 64 is
     /// torchvision's and the only value its weights fit. Smaller widths make the tiny models
     /// of CPU tests and the embedded demo (16 cuts the compute about 16x).
@@ -268,11 +332,12 @@ public:
                                                                .bias(false)));
         const std::int64_t w = options.width;
         inplanes_ = w;
-        bn1 = register_module("bn1", FrozenBatchNorm2d(w));
-        layer1 = register_module("layer1", make_layer(w, blocks[0], 1, false));
-        layer2 = register_module("layer2", make_layer(2 * w, blocks[1], 2, false));
-        layer3 = register_module("layer3", make_layer(4 * w, blocks[2], 2, false));
-        layer4 = register_module("layer4", make_layer(8 * w, blocks[3], 2, options.dilate_res5));
+        bn1 = register_module("bn1", BatchNorm2d(w, bn_of(0)));
+        layer1 = register_module("layer1", make_layer(w, blocks[0], 1, false, bn_of(1)));
+        layer2 = register_module("layer2", make_layer(2 * w, blocks[1], 2, false, bn_of(2)));
+        layer3 = register_module("layer3", make_layer(4 * w, blocks[2], 2, false, bn_of(3)));
+        layer4 = register_module("layer4",
+                                 make_layer(8 * w, blocks[3], 2, options.dilate_res5, bn_of(4)));
         if (options.classifier)
             fc = register_module("fc", torch::nn::Linear(8 * w * expansion_, options.num_classes));
 
@@ -322,15 +387,25 @@ public:
     std::int64_t res5_stride() const { return options_.dilate_res5 ? 16 : 32; }
 
     torch::nn::Conv2d conv1{nullptr};
-    FrozenBatchNorm2d bn1{nullptr};
+    BatchNorm2d bn1{nullptr};
     torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
     torch::nn::Linear fc{nullptr}; ///< empty unless resnet_options::classifier
 
 private:
     // One stage: `count` blocks, the first with `stride` (or, when `dilate`, stride 1 and the
     // dilation multiplied by the stride) and a projection shortcut when the shape changes.
+    /// The BatchNorm of part `k` (0 the stem, k >= 1 layer k): trained when train_bn and the
+    /// part is not frozen (frozen_stages: -1 none, 0 the stem, k the stem and layer1..k).
+    bn_spec bn_of(int k) const {
+        bn_spec s;
+        s.trained = options_.train_bn && k > options_.frozen_stages;
+        s.momentum = options_.bn_momentum;
+        s.eps = options_.bn_eps;
+        return s;
+    }
+
     torch::nn::Sequential make_layer(std::int64_t planes, std::int64_t count, std::int64_t stride,
-                                     bool dilate) {
+                                     bool dilate, const bn_spec& bn) {
         const std::int64_t before = dilation_;
         if (dilate) {
             dilation_ *= stride;
@@ -345,9 +420,9 @@ private:
             const std::int64_t d = i == 0 ? first_dilation : dilation_;
             const bool p = i == 0 && project;
             if (bottleneck_)
-                seq->push_back(Bottleneck(inplanes_, planes, s, d, p));
+                seq->push_back(Bottleneck(inplanes_, planes, s, d, p, bn));
             else
-                seq->push_back(BasicBlock(inplanes_, planes, s, d, p));
+                seq->push_back(BasicBlock(inplanes_, planes, s, d, p, bn));
             inplanes_ = planes * expansion_;
         }
         return seq;

@@ -55,9 +55,9 @@ namespace sniper {
 /// @brief How chips are mirrored.
 enum class flip_policy {
     none,   ///< never
-    random, ///< each chip with probability 1/2, drawn from the seed (the default)
-    both    ///< every chip twice, plain and mirrored (the original SNIPER adds a flipped
-            ///< copy of every image, doubling the epoch)
+    random, ///< each chip with probability 1/2, drawn from the seed
+    both    ///< every chip twice, plain and mirrored (the default: the original SNIPER adds a
+            ///< flipped copy of every image, doubling the epoch)
 };
 
 /// @brief One chip to load: which image, which chip (its scale, factor, rectangle in
@@ -65,7 +65,8 @@ enum class flip_policy {
 struct chip_job {
     std::size_t image = 0; ///< index into snip::dataset::images
     snip::chip chip;
-    bool negative = false; ///< a sampled negative chip (no box assigned)
+    bool negative = false; ///< a sampled negative chip (usually no ground truth assigned; at
+                           ///< most the few boxes the miner itself assigned, chip::boxes)
     bool flipped = false;
 };
 
@@ -73,7 +74,7 @@ struct chip_job {
 struct job_options {
     std::uint64_t seed = 0;
     int epoch = 0;
-    flip_policy flip = flip_policy::random;
+    flip_policy flip = flip_policy::both;
     bool shuffle = true;   ///< false: image order, positives then negatives (debugging)
     bool negatives = true; ///< include each image's sampled negative chips
 };
@@ -189,6 +190,11 @@ struct chip_target {
     chip_job job;        ///< where the chip came from
     int width = 0;       ///< content width in the chip tensor (the rest is padding)
     int height = 0;      ///< content height
+    /// The valid range of the chip's scale in CHIP pixels (the plan's range x the chip's
+    /// factor; open ends stay open): the detector drops training proposals outside it, as the
+    /// original (SNIPER lib/iterators/MNIteratorE2E.py: srange = VALID_RANGES[scale] x
+    /// im_scale, passed to MultiProposalTarget). Default: open, nothing dropped.
+    snip::valid_range range{};
 };
 
 /// @brief The ground truth of `job` (snip::assign_chip), kept inside the chip's content,
@@ -231,6 +237,11 @@ inline chip_target make_target(const snip::dataset& ds, const snip::plan_config&
     t.job = job;
     t.width = g.width;
     t.height = g.height;
+    snip::require(job.chip.scale >= 0 && std::size_t(job.chip.scale) < cfg.ranges.size(),
+                  "chip job: chip of scale ", job.chip.scale, " but the plan has ",
+                  cfg.ranges.size(), " valid ranges");
+    const snip::valid_range& r = cfg.ranges[std::size_t(job.chip.scale)];
+    t.range = {r.has_lo() ? r.lo * job.chip.factor : -1.0, r.has_hi() ? r.hi * job.chip.factor : -1.0};
     return t;
 }
 

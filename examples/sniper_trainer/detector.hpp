@@ -33,25 +33,31 @@
 //         are labelled by snip::assign_rpn with options.rpn (SNIPER's rules: valid / invalid /
 //         crowd gt, 256 sampled, at most half positive, seeded); anchors outside are -1.
 //         Positive anchors regress to their matched gt (box coder means 0, stds 1).
-//   RCNN  proposals of the chip (train settings) -> snip::rcnn_proposal_targets with
-//         options.rcnn: valid gt appended, foreground IoU > 0.5 (invalid gt label too, crowd
-//         never), class-agnostic deltas with stds (0.1, 0.1, 0.2, 0.2), and - unlike SNIPER,
-//         which keeps all 300 RoIs - sampled: 128 RoIs per chip, at most 25% foreground
-//         (rcnn_options::batch / fg_fraction; set batch 0 for SNIPER's behaviour).
+//   RCNN  training proposals of the chip (the original's MultiProposalTarget: every anchor
+//         decoded, both sides < 3 px dropped, NMS 0.7, best 300, no pre-NMS cut), those whose
+//         size is outside the chip's valid range dropped (chip_target::range), then
+//         snip::rcnn_proposal_targets with options.rcnn: valid gt appended, foreground IoU
+//         > 0.5 (invalid gt label too, crowd never), class-agnostic deltas with stds (0.1, 0.1,
+//         0.2, 0.2), every RoI kept (the original's BATCH_ROIS -1). rcnn_options::batch > 0
+//         samples instead (e.g. 128 with 25% foreground, torchvision's habit).
 // Seeds: chip b of a batch samples with seed mix(seed, 2c) for the RPN and mix(seed, 2c + 1)
 // for the RCNN, c = b + batch_share::first_chip (its index in the global batch when the batch
 // is split over processes); the same seed and inputs give the same losses.
 //
-// Losses (detector_losses):
-//   rpn_cls   binary cross-entropy of the sampled anchors (labels 0/1), mean over them
-//   rpn_box   smooth L1 (beta 1/9, SNIPER's sigma 3) over the positive anchors' deltas,
-//             summed and divided by the number of sampled anchors
-//   rcnn_cls  cross-entropy over the sampled RoIs (mean)
-//   rcnn_box  smooth L1 (beta 1, SNIPER's sigma 1) over the foreground RoIs' deltas, summed
-//             and divided by the number of sampled RoIs (torchvision's normalisation)
-//   With a batch split over W processes (batch_share), the counts are those of the GLOBAL
-//   batch (summed over the processes) and each process's losses are multiplied by W, so that
-//   averaging the processes' gradients gives exactly the gradient of the whole batch.
+// Losses (detector_losses; normalisers in loss_options, the original's): for a global batch
+// of B chips and G = B / 16 (the original's chips per GPU),
+//   rpn_cls   G x binary cross-entropy summed over the sampled anchors / their number (the
+//             original's 2-way softmax over {background, object} is the same function of the
+//             logit difference; one logit per anchor here)
+//   rpn_box   3 x smooth L1 (beta 1 = the original's sigma 1) over the positive anchors'
+//             deltas / (16 x 256)
+//   rcnn_cls  G x cross-entropy summed over the RoIs / their number
+//   rcnn_box  smooth L1 (beta 1) over the foreground RoIs' deltas / (16 x 188)
+//   i.e. the sum over G groups of 16 chips of the original's per-GPU loss, on which the
+//   original's lr (0.015) gives the original's step. With a batch split over W processes
+//   (batch_share), the counts are those of the GLOBAL batch (summed over the processes) and
+//   each process's losses are multiplied by W, so that averaging the processes' gradients
+//   gives exactly the gradient of the whole batch.
 // Devices: the network runs where its parameters are; anchors, proposals, targets and NMS
 // run on the CPU with snip's code (small tensors copied over). Only the CPU path is tested
 // (no GPU here); the CUDA path also needs snip's torch ops built with SNIP_TORCH_CUDA.
@@ -77,6 +83,8 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
+#include <optional>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -94,6 +102,9 @@ struct proposal_options {
     std::int64_t post_nms = 300; ///< proposals kept after NMS (SNIPER: 300)
     double nms_iou = 0.7;        ///< NMS threshold (IoU > this suppresses)
     double min_size = 2.0;       ///< boxes with width or height (convention) below this go
+    /// true: a box goes only when BOTH its width and height are below min_size (the original's
+    /// training proposals, multi_proposal_target.cu:318); false: when either is.
+    bool min_size_both = false;
 
     /// @brief Throws snip::error naming `who` and the field for settings that cannot work.
     void validate(const std::string& who) const {
@@ -106,8 +117,57 @@ struct proposal_options {
     }
 };
 
-/// @brief Everything that defines a FasterRCNN. Defaults are SNIPER's (see the file comment),
-/// except the RCNN RoI sampling (128 per chip, 25% foreground).
+/// @brief How the four losses are normalised: the original SNIPER's, per GPU of `group_chips`
+/// chips (its BATCH_IMAGES), summed over GPUs (mahyarnajibi/SNIPER
+/// symbols/faster/resnet_mx_101_e2e.py get_symbol_rcnn; lib/train_utils/utils.py:30
+/// rescale_grad 1.0 with kvstore 'device', which SUMS the GPUs' gradients). For a global batch
+/// of B chips, G = B / group_chips:
+///   rpn_cls  = G x (sum of the sampled anchors' losses) / (sampled anchors in the batch)
+///              (SoftmaxOutput normalization='valid': the mean over a GPU's sampled anchors)
+///   rpn_box  = rpn_box_weight x (sum of smooth L1, sigma 1, over positive anchors' deltas)
+///              / (group_chips x rpn_box_anchors)   (grad_scale 3 / (16 x 256), line 202)
+///   rcnn_cls = G x (sum over the RoIs) / (RoIs in the batch)   (normalization='valid')
+///   rcnn_box = (sum of smooth L1, sigma 1, over foreground RoIs' deltas)
+///              / (group_chips x rcnn_box_rois)     (grad_scale 1 / (188 x 16), line 319)
+/// so the loss is the sum over G groups of a group's loss, and SGD with the original's lr
+/// (0.015) on it takes the original's step for any B. The means use the batch's counts, not
+/// each group's (the two agree when the groups' counts are equal), which keeps a run split
+/// over processes equal to one process's.
+struct loss_options {
+    double group_chips = 16;       ///< the original's chips per GPU (BATCH_IMAGES, sniper_res101_e2e.yml)
+    double rpn_box_weight = 3.0;   ///< resnet_mx_101_e2e.py:202 (grad_scale = 3 * ...)
+    double rpn_box_anchors = 256;  ///< RPN_BATCH_SIZE: anchors per chip in the RPN box normaliser
+    double rcnn_box_rois = 188;    ///< resnet_mx_101_e2e.py:319 (188.0 * 16.0), a constant there
+    double rpn_box_beta = 1.0;     ///< smooth L1 with MXNet scalar sigma 1 (line 199): beta 1 / sigma^2 = 1
+    double rcnn_box_beta = 1.0;    ///< smooth L1 sigma 1 (line 317)
+
+    /// @throws snip::error naming the field when a value cannot normalise.
+    void validate() const {
+        auto positive = [](double v, const char* name) {
+            snip::require(std::isfinite(v) && v > 0.0, "FasterRCNN: loss option ", name,
+                          " must be finite and > 0, got ", v);
+        };
+        positive(group_chips, "group_chips");
+        positive(rpn_box_weight, "rpn_box_weight");
+        positive(rpn_box_anchors, "rpn_box_anchors");
+        positive(rcnn_box_rois, "rcnn_box_rois");
+        positive(rpn_box_beta, "rpn_box_beta");
+        positive(rcnn_box_beta, "rcnn_box_beta");
+    }
+
+    /// @brief The factors that turn the four SUMS of a process's share into its losses:
+    /// {rpn_cls, rpn_box, rcnn_cls, rcnn_box}. `chips` is the GLOBAL batch, `sampled` and
+    /// `rois` the global counts, `world` the processes whose gradients are averaged (each
+    /// process's loss is multiplied by it so that the average is the sum).
+    std::array<double, 4> factors(double chips, double sampled, double rois, int world) const {
+        const double G = chips / group_chips, W = double(world);
+        return {W * G / std::max(1.0, sampled), W * rpn_box_weight / (group_chips * rpn_box_anchors),
+                W * G / std::max(1.0, rois), W / (group_chips * rcnn_box_rois)};
+    }
+};
+
+/// @brief Everything that defines a FasterRCNN. Defaults are the original SNIPER's (see the
+/// file comment).
 struct detector_options {
     resnet_options backbone{};                 ///< needs dilate_res5 (res4 and res5 at stride 16)
     std::int64_t num_classes = 80;             ///< K object classes; logits have K + 1
@@ -116,19 +176,35 @@ struct detector_options {
     double anchor_border = 32.0;               ///< anchors within the chip +- this are labelled
     snip::rpn_options rpn = snip::rpn_options::sniper();
     snip::rcnn_options rcnn = default_rcnn();
-    proposal_options train_proposals{};
+    /// Drop training proposals whose size is outside the chip's valid range (the chip's scale's
+    /// range times its factor, chip_target::range), as the original's MultiProposalTarget
+    /// (SNIPER-mxnet src/operator/multi_proposal_target.cu:326: area >= hi^2 or < lo^2).
+    bool filter_proposals_by_range = true;
+    /// Training proposals: the original's MultiProposalTarget decodes every anchor, drops boxes
+    /// whose two sides are both < 3 px measured as x2 - x1 (multi_proposal_target.cu:317-318;
+    /// a width + 1 < 4 under the inclusive convention here) and keeps the best 300 after NMS
+    /// 0.7 with no pre-NMS cut (rpn_post_nms_top_n 300, threshold 0.7).
+    proposal_options train_proposals{std::numeric_limits<std::int64_t>::max(), 300, 0.7, 4.0,
+                                     /*min_size_both=*/true};
     proposal_options test_proposals{6000, 300, 0.7, 2.0};
+    loss_options loss{};
     std::int64_t rpn_channels = 512;           ///< the RPN's 3x3 conv
     std::int64_t head_channels = 256;          ///< the 1x1 conv before RoIAlign
     std::int64_t fc_channels = 1024;           ///< the two FC layers
     std::int64_t pool_size = 7;                ///< RoIAlign bins per side
     std::int64_t sampling_ratio = 2;           ///< RoIAlign samples per bin and axis
-    double test_nms_iou = 0.5;                 ///< per-class NMS of forward_test
+    /// Per-class NMS of forward_test (IoU > this suppresses); <= 0: none, every box above the
+    /// score threshold is kept (the original applies no NMS per scale before its multi-scale
+    /// Soft-NMS, lib/inference.py; inference.hpp merges the scales).
+    double test_nms_iou = 0.5;
 
+    /// The original's RCNN targets: every proposal of the chip (after the range filter) plus
+    /// the valid ground truth, foreground IoU > 0.5, no sampling (BATCH_ROIS -1,
+    /// sniper_res101_e2e.yml; multi_proposal_target.cu keeps all 300 RoIs). Set `batch` (and
+    /// `fg_fraction`) for torchvision-style sampling, e.g. 128 and 0.25.
     static snip::rcnn_options default_rcnn() {
         snip::rcnn_options o = snip::rcnn_options::sniper();
-        o.batch = 128;
-        o.fg_fraction = 0.25;
+        o.batch = 0;
         return o;
     }
 };
@@ -264,6 +340,7 @@ public:
                       "FasterRCNN: layer sizes must be >= 1");
         options.rpn.validate();
         options.rcnn.validate();
+        options.loss.validate();
         options.train_proposals.validate("FasterRCNN: train_proposals");
         options.test_proposals.validate("FasterRCNN: test_proposals");
         templates_ = options.anchors.templates();
@@ -359,7 +436,9 @@ public:
         b.select(1, 3).clamp_(0.0, height - e);
         const torch::Tensor w = b.select(1, 2) - b.select(1, 0) + e;
         const torch::Tensor h = b.select(1, 3) - b.select(1, 1) + e;
-        const torch::Tensor keep = ((w >= po.min_size) & (h >= po.min_size)).nonzero().squeeze(1);
+        const torch::Tensor big = po.min_size_both ? ((w >= po.min_size) | (h >= po.min_size))
+                                                   : ((w >= po.min_size) & (h >= po.min_size));
+        const torch::Tensor keep = big.nonzero().squeeze(1);
         torch::Tensor kb = b.index_select(0, keep), ks = s.index_select(0, keep);
         if (kb.size(0) > po.pre_nms) {
             const torch::Tensor top = std::get<1>(ks.topk(po.pre_nms));
@@ -420,9 +499,14 @@ public:
             const auto p = proposals(logits[b], deltas[b], anc, targets[bs].width,
                                      targets[bs].height, options_.train_proposals);
             const std::vector<snip::box<float>> pb = detail::to_boxes(p.first);
+            snip::rcnn_options ro = options_.rcnn;
+            if (options_.filter_proposals_by_range) {
+                ro.range = targets[bs].range; // already in chip px
+                ro.range_factor = 1.0;
+            }
             const snip::rcnn_targets<float> ct = snip::rcnn_proposal_targets(
                 pb, gts[bs].boxes, std::span<const snip::gt_state>(gts[bs].states),
-                std::span<const std::int32_t>(gts[bs].classes), options_.rcnn,
+                std::span<const std::int32_t>(gts[bs].classes), ro,
                 detail::mix_seed(seed, 2 * c + 1));
             const auto n = static_cast<std::int64_t>(ct.rois.size());
             if (n == 0) continue;
@@ -439,22 +523,23 @@ public:
         const torch::Tensor sampled = L >= 0, positive = L == 1;
         std::int64_t n_rois = 0;
         for (const auto& r : rois) n_rois += r.size(0);
-        // The normalisers of the whole (global) batch; each process's share of the loss is
-        // scaled by the number of processes, whose gradients are averaged.
+        // The counts of the whole (global) batch: the losses are the original's per-GPU losses
+        // summed over GPUs (loss_options), and each process's share is scaled by the number of
+        // processes, whose gradients are averaged.
         std::array<double, 2> counts{sampled.sum().item<double>(), double(n_rois)};
         if (share.sum_counts) share.sum_counts(counts);
-        const double n_sampled = std::max(1.0, counts[0]) / double(share.world);
-        const double n_rois_all = std::max(1.0, counts[1]) / double(share.world);
+        const std::array<double, 4> k =
+            options_.loss.factors(double(B) * double(share.world), counts[0], counts[1], share.world);
         namespace F = torch::nn::functional;
         detector_losses out;
         out.rpn_cls = F::binary_cross_entropy_with_logits(
                           logits.masked_select(sampled), L.masked_select(sampled).to(torch::kFloat),
-                          F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum)) /
-                      n_sampled;
+                          F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum)) *
+                      k[0];
         out.rpn_box = F::smooth_l1_loss(deltas.index({positive}), D.index({positive}),
                                         F::SmoothL1LossFuncOptions().reduction(torch::kSum),
-                                        1.0 / 9.0) /
-                      n_sampled;
+                                        options_.loss.rpn_box_beta) *
+                      k[1];
 
         if (rpn_only) {
             out.rcnn_cls = torch::zeros({}, logits.options());
@@ -471,12 +556,13 @@ public:
                             RL = torch::cat(roi_labels).to(feats.device()),
                             RD = torch::cat(roi_deltas).to(feats.device());
         const auto [cls, box] = head_forward(feats, R);
-        out.rcnn_cls = F::cross_entropy(cls, RL, F::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-                       n_rois_all;
+        out.rcnn_cls =
+            F::cross_entropy(cls, RL, F::CrossEntropyFuncOptions().reduction(torch::kSum)) * k[2];
         const torch::Tensor fg = RL > 0;
         out.rcnn_box = F::smooth_l1_loss(box.index({fg}), RD.index({fg}),
-                                         F::SmoothL1LossFuncOptions().reduction(torch::kSum), 1.0) /
-                       n_rois_all;
+                                         F::SmoothL1LossFuncOptions().reduction(torch::kSum),
+                                         options_.loss.rcnn_box_beta) *
+                       k[3];
         return out;
     }
 
@@ -486,7 +572,11 @@ public:
     /// best `max_detections` over all classes.
     std::vector<detections> forward_test(const torch::Tensor& images, double score_threshold,
                                          std::int64_t max_detections,
-                                         const std::vector<std::array<int, 2>>& sizes = {}) {
+                                         const std::vector<std::array<int, 2>>& sizes = {},
+                                         std::optional<double> nms_iou = std::nullopt) {
+        const double test_nms = nms_iou ? *nms_iou : options_.test_nms_iou;
+        snip::require(std::isfinite(test_nms) && test_nms <= 1.0,
+                      "FasterRCNN::forward_test: NMS IoU must be <= 1 (<= 0: none), got ", test_nms);
         snip::require(images.dim() == 4 && images.size(1) == 3,
                       "FasterRCNN::forward_test: images must be [B, 3, S, S], got rank ",
                       images.dim());
@@ -545,7 +635,12 @@ public:
             const torch::Tensor cb = boxes.index_select(0, bi).contiguous();
             const torch::Tensor cs = fgp.index({bi, ci}).contiguous();
             const torch::Tensor cl = (ci + 1).contiguous();
-            torch::Tensor keep = snip::torch_ops::batched_nms(cb, cs, cl, options_.test_nms_iou);
+            torch::Tensor keep;
+            if (test_nms > 0.0) {
+                keep = snip::torch_ops::batched_nms(cb, cs, cl, test_nms);
+            } else { // no NMS: every pair by decreasing score
+                keep = std::get<1>(cs.sort(/*stable=*/true, 0, /*descending=*/true));
+            }
             if (keep.size(0) > max_detections) keep = keep.slice(0, 0, max_detections);
             d.boxes = cb.index_select(0, keep);
             d.scores = cs.index_select(0, keep);

@@ -86,8 +86,14 @@ struct inference_options {
     /// The merge: one valid range per scale (sqrt(w * h), original px), Gaussian Soft-NMS
     /// sigma and threshold, max_per_image. Its defaults are SNIPER's COCO test ranges.
     snip::multiscale_merge_options merge{};
-    double score_threshold = 0.05;    ///< forward_test keeps class scores > this, per scale
+    /// forward_test keeps class scores > this, per scale (the original's inference keeps
+    /// scores > 1e-3 before its merge; SNIPER lib/inference.py, thresh=1e-3 in detect)
+    double score_threshold = 1e-3;
     std::int64_t max_per_scale = 300; ///< forward_test keeps at most this many per scale
+    /// Per-class NMS of each scale before the merge (IoU > this suppresses); <= 0: none, as
+    /// the original, whose only suppression is the multi-scale Soft-NMS (TEST.NMS -1,
+    /// NMS_SIGMA 0.55, sniper_res101_e2e.yml).
+    double per_scale_nms = 0.0;
     int pad_multiple = 16;            ///< pad each side up to a multiple of this (1: none)
     normalisation norm{};
 
@@ -266,7 +272,8 @@ inline image_detections detect_scale(FasterRCNN& net, const image& img, const in
     const whole_image_input in = whole_image(img, o.scales[s], o.pad_multiple, o.norm);
     const std::vector<std::array<int, 2>> content{std::array<int, 2>{in.width, in.height}};
     const std::vector<detections> d =
-        net->forward_test(in.tensor.to(dev), o.score_threshold, o.max_per_scale, content);
+        net->forward_test(in.tensor.to(dev), o.score_threshold, o.max_per_scale, content,
+                          o.per_scale_nms);
     const std::vector<snip::box<double>> b =
         detail::to_original(d[0].boxes, in, img.w, img.h, net->options().convention);
     const torch::Tensor sc = d[0].scores.detach().to(torch::kCPU, torch::kFloat).contiguous();
@@ -344,17 +351,22 @@ inline image_detections detect_image(FasterRCNN& net, const image& img,
 /// @brief RPN proposals of one image for negative chip mining (SNIPER's stage 2): the whole
 /// image at every scale of `scales`, the RPN, FasterRCNN::proposals with `po` (clipped to
 /// the scaled image; pre-NMS top, NMS, post-NMS top), boxes mapped to original px
-/// (continuous) and scores = sigmoid(objectness logit), in [0, 1]. All proposals of all
-/// scales are kept, as the original chip miner reads them: scale by scale in the order of
-/// `scales`, each by decreasing score.
+/// (continuous) and scores = sigmoid(objectness logit), in [0, 1]. The scales' proposals are
+/// stacked, scale by scale in the order of `scales`, each by decreasing score; with
+/// `cross_scale_nms` > 0 an NMS at that IoU then runs over all of them together (by decreasing
+/// score), as the original does to the stacked proposals of its test scales before mining
+/// (mahyarnajibi/SNIPER lib/dataset/imdb.py:102, py_nms_wrapper(0.7)).
 /// @throws snip::error on an empty image, no scale, a bad scale or bad proposal options.
 inline snip::image_proposals propose_image(FasterRCNN& net, const image& img,
                                            const std::vector<snip::scale_spec>& scales,
                                            const proposal_options& po, int pad_multiple = 16,
-                                           normalisation norm = {}) {
+                                           normalisation norm = {}, double cross_scale_nms = 0.0) {
     detail::check_image(img, "propose_image");
     snip::require(!scales.empty(), "propose_image: at least one scale is needed");
     detail::check_proposal_options(po, "propose_image");
+    snip::require(std::isfinite(cross_scale_nms) && cross_scale_nms <= 1.0,
+                  "propose_image: cross-scale NMS IoU must be <= 1 (<= 0: none), got ",
+                  cross_scale_nms);
     detail::eval_mode_guard mode(*net);
     torch::NoGradGuard ng;
     const torch::Device dev = detail::device_of(*net);
@@ -373,6 +385,25 @@ inline snip::image_proposals propose_image(FasterRCNN& net, const image& img,
         const torch::Tensor p = scores.sigmoid().to(torch::kFloat).contiguous();
         out.boxes.insert(out.boxes.end(), b.begin(), b.end());
         out.scores.insert(out.scores.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    }
+    if (cross_scale_nms > 0.0 && out.boxes.size() > 1) {
+        const auto n = static_cast<std::int64_t>(out.boxes.size());
+        torch::Tensor bt = torch::empty({n, 4}, torch::kDouble);
+        double* q = bt.data_ptr<double>();
+        for (std::size_t i = 0; i < out.boxes.size(); ++i) {
+            const auto& x = out.boxes[i];
+            q[4 * i] = x.x1, q[4 * i + 1] = x.y1, q[4 * i + 2] = x.x2, q[4 * i + 3] = x.y2;
+        }
+        const torch::Tensor st =
+            torch::from_blob(out.scores.data(), {n}, torch::kFloat).to(torch::kDouble);
+        const torch::Tensor keep = snip::torch_ops::nms(bt, st, cross_scale_nms);
+        const std::int64_t* k = keep.data_ptr<std::int64_t>();
+        snip::image_proposals kept;
+        for (std::int64_t j = 0; j < keep.numel(); ++j) {
+            kept.boxes.push_back(out.boxes[std::size_t(k[j])]);
+            kept.scores.push_back(out.scores[std::size_t(k[j])]);
+        }
+        out = std::move(kept);
     }
     return out;
 }

@@ -8,12 +8,16 @@
 //   sniper::FasterRCNN net(model_options);
 //   sniper::train_result r = sniper::train(net, ds, cfg, sniper::files_in(ds, dir), &proposals, o);
 //
-// Schedule (the original's, DESIGN.md): 16 chips per GPU x 8 GPUs = 128 chips per step at
-// lr 0.015, momentum 0.9, weight decay 1e-4, warmup from lr 0.0005 over 1,000 steps, x0.1 at
-// epoch 5.33 of 7. For another batch B the learning rate scales linearly (lr = base_lr x B /
-// reference_batch) and the warmup keeps its length in CHIPS (128,000 chips: 1000 x 128 / B
-// steps), so the schedule follows the data seen, not the step count; lr steps are at epoch
-// positions (epoch + fraction of its batches done), whatever B is.
+// Schedule (the original's: mahyarnajibi/SNIPER configs/faster/sniper_res101_e2e.yml and
+// lib/train_utils/utils.py get_optim_params): lr 0.015, momentum 0.9, weight decay 1e-4,
+// warmup from lr 0.0005 over 1,000 steps of 8 GPUs x 16 chips, x0.1 at epoch 5.33 of 7. The
+// lr means what the original's means: the loss is the sum over groups of 16 chips of the
+// original's per-GPU loss (detector.hpp, loss_options), as the original sums its GPUs'
+// gradients (rescale_grad 1.0, kvstore device), so lr 0.015 takes the original's step for any
+// batch B; on a loss averaged over the B chips that is lr 0.015 x B / 16. The warmup keeps its
+// length in CHIPS (128,000 chips: 1000 x 128 / B steps), so the schedule follows the data
+// seen, not the step count; lr steps are at epoch positions (epoch + fraction of its batches
+// done), whatever B is.
 //
 // Epochs: every epoch is planned anew (snip::plan_dataset with the seed and the epoch: the
 // stride draw and the negative-chip sample change), turned into shuffled, flipped chip jobs
@@ -84,8 +88,9 @@ namespace sniper {
 struct train_options {
     int epochs = 7;
     int batch_size = 16;            ///< chips per step
-    double base_lr = 0.015;         ///< learning rate at reference_batch chips per step
-    int reference_batch = 128;      ///< the original: 8 GPUs x 16 chips
+    /// The original's learning rate (sniper_res101_e2e.yml lr 0.015): applied to the sum of
+    /// the per-16-chip-group losses (detector.hpp), so it needs no scaling with the batch.
+    double base_lr = 0.015;
     double momentum = 0.9;
     double weight_decay = 1e-4;
     double warmup_chips = 128000;   ///< warmup length in chips (1,000 steps of 128); 0: none
@@ -99,7 +104,9 @@ struct train_options {
     /// scaling (loss_scaler).
     bool amp = false;
     std::uint64_t seed = 0;
-    flip_policy flip = flip_policy::random;
+    /// Every chip plain and mirrored, as the original (FLIP: true appends a flipped copy of
+    /// every image to the roidb, so an epoch holds both).
+    flip_policy flip = flip_policy::both;
     bool negatives = true;          ///< train on the sampled negative chips (with proposals)
     unsigned workers = 2;           ///< chip loader threads
     std::size_t prefetch = 2;       ///< batches the loader may hold
@@ -117,8 +124,6 @@ struct train_options {
     void validate() const {
         snip::require(epochs >= 1, "train: epochs must be >= 1, got ", epochs);
         snip::require(batch_size >= 1, "train: batch size must be >= 1, got ", batch_size);
-        snip::require(reference_batch >= 1, "train: reference batch must be >= 1, got ",
-                      reference_batch);
         snip::require(std::isfinite(base_lr) && base_lr > 0, "train: learning rate must be > 0, got ",
                       base_lr);
         snip::require(std::isfinite(momentum) && momentum >= 0 && momentum < 1,
@@ -152,7 +157,7 @@ struct train_options {
 
     /// @brief The learning rate of global step `step` taken at epoch position `epoch_pos`.
     double lr_at(std::int64_t step, double epoch_pos) const {
-        double lr = base_lr * double(batch_size) / double(reference_batch);
+        double lr = base_lr;
         for (double s : lr_steps)
             if (epoch_pos >= s) lr *= gamma;
         const std::int64_t w = warmup_steps();
@@ -249,7 +254,8 @@ inline std::string detector_identity(const detector_options& o) {
     std::ostringstream s;
     s << "resnet" << o.backbone.depth << " width " << o.backbone.width << " dilate_res5 "
       << o.backbone.dilate_res5 << " dilate_first " << o.backbone.dilate_first_res5_block
-      << " frozen " << o.backbone.frozen_stages << " classes " << o.num_classes << " anchors "
+      << " frozen " << o.backbone.frozen_stages << " train_bn " << o.backbone.train_bn
+      << " classes " << o.num_classes << " anchors "
       << o.anchors.templates().size() << " stride " << o.anchors.stride << " rpn "
       << o.rpn_channels << " head " << o.head_channels << " fc " << o.fc_channels << " pool "
       << o.pool_size;
@@ -537,6 +543,7 @@ inline detector_options options_from_identity(const std::string& id, const std::
         else if (key == "dilate_res5") o.backbone.dilate_res5 = i != 0;
         else if (key == "dilate_first") o.backbone.dilate_first_res5_block = i != 0;
         else if (key == "frozen") o.backbone.frozen_stages = int(i);
+        else if (key == "train_bn") o.backbone.train_bn = i != 0;
         else if (key == "classes") o.num_classes = i;
         else if (key == "anchors") anchors = std::size_t(i);
         else if (key == "stride") o.anchors.stride = value;

@@ -4,6 +4,7 @@
 
 #include <snip/box.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +21,19 @@ struct image_record {
     std::vector<std::int64_t> ann_ids; ///< annotation id of each box
     std::vector<int> categories;       ///< category id of each box
     std::vector<std::uint8_t> crowd;   ///< 1 = crowd / ignore region (never a positive)
+    /// COCO "area" of each box (in COCO's own files the segmentation mask's area, smaller
+    /// than w * h), used for COCO evaluation's small / medium / large split. Either empty
+    /// (no box has one: every box's area is its w * h) or parallel to `boxes`, an entry < 0
+    /// meaning "none for this box" (w * h). Code that drops or reorders boxes must do the
+    /// same here when it is not empty.
+    std::vector<double> areas;
+
+    /// @brief The area of box `k` for COCO's area ranges: areas[k] when there is one
+    /// (>= 0), else the box's w * h.
+    double area(std::size_t k) const {
+        if (k < areas.size() && areas[k] >= 0) return areas[k];
+        return boxes[k].width() * boxes[k].height();
+    }
 };
 
 struct category {

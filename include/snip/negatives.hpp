@@ -3,7 +3,8 @@
 // SNIPER mines negative chips from the proposals of a briefly trained RPN: at each
 // scale, proposals in the scale's range that no positive chip covers are covered
 // greedily with chips of the same candidate set; a chip is kept when it holds more
-// than `min_proposals_finest` (finest scale) or `min_proposals_other` proposals.
+// than `min_proposals_finest` (finest scale) or `min_proposals_other` proposals
+// (data_workers.py box_assigner, :452-594 of the original).
 // Proposals and ground truth are xyxy, continuous, ORIGINAL pixels.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <snip/views.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -61,20 +63,16 @@ inline bool clipped_in_range(const box<double>& c, const box<double>& b, const v
 
 } // namespace detail
 
-/// @brief The epoch's candidate stride: cfg.stride, or a seeded draw from
-/// [stride_min, stride_max] (the released SNIPER code draws 56..59 every epoch).
-inline int epoch_stride(const plan_config& cfg, std::uint64_t seed, int epoch) {
-    if (cfg.stride_min <= 0) return cfg.stride;
-    detail::splitmix64 g{detail::mix(seed, 0x5354524944ull + static_cast<std::uint64_t>(epoch))};
-    return cfg.stride_min +
-           static_cast<int>(g.below(static_cast<std::uint64_t>(cfg.stride_max - cfg.stride_min + 1)));
-}
+// epoch_stride (the per-epoch stride draw) lives in plan.hpp, which this header includes.
 
 /// @brief Mining candidates of one scale: the original's filter for boxes in the
 /// negative pass. Non-coarsest scales test only the upper bound (plus the max-side
 /// rule and w, h >= finest_min_side); the coarsest only the lower bound.
 inline scale_filter mining_filter(const plan_config& cfg, std::size_t s, double factor,
                                   int stride_used) {
+    require(s < cfg.scales.size() && s < cfg.ranges.size(), "mining_filter: scale index ", s,
+            " but the config has ", cfg.scales.size(), " scales and ", cfg.ranges.size(),
+            " valid ranges");
     scale_filter f;
     f.factor = factor;
     const bool coarsest = s + 1 == cfg.scales.size();
@@ -89,17 +87,47 @@ inline scale_filter mining_filter(const plan_config& cfg, std::size_t s, double 
 }
 
 /// @brief Negative chips of one image (all scales), before sampling.
-/// @param plan the image's positive plan (from plan_image with the same stride).
+/// @param plan the image's positive plan (from plan_image with the same config, image
+///        size and stride; a plan of another config or image throws snip::error).
 /// @param proposals detector proposals, xyxy continuous, original px.
 /// @param gt ground-truth boxes of the image (the original mines over ground truth and
 ///        proposals together; pass an empty view to mine proposals only).
-/// @return chips whose `boxes` list the candidates counted in them: index i <
-///         proposals.size() is a proposal, otherwise ground-truth box i - proposals.size().
+/// @param stride_used as in plan_image (0 = epoch_stride(cfg, 0, 0)).
+/// Mining candidates are the proposals followed by the ground truth (candidate i <
+/// proposals.size() is proposal i, otherwise gt box i - proposals.size()). A chip is kept
+/// when it counts more than min_proposals_finest (finest scale) or min_proposals_other
+/// candidates of either kind, as the original (data_workers.py:577-578). In the result,
+/// `chip::boxes` lists the GROUND-TRUTH indices the miner assigned to the chip (so
+/// assign_chip marks only those valid, as the original's `np.intersect1d(gtids, nids)`,
+/// data_workers.py:213) and `chip::proposals` the proposal indices.
 template <class T, class U>
 std::vector<chip> mine_negatives(const plan_config& cfg, int width, int height,
                                  const image_plan& plan, box_view<const T> proposals,
                                  box_view<const U> gt, plan_workspace& ws, int stride_used = 0) {
-    if (stride_used <= 0) stride_used = cfg.stride;
+    cfg.validate("mine_negatives: config");
+    require(width > 0 && height > 0, "mine_negatives: image size must be positive, got ", width,
+            "x", height);
+    if (stride_used == 0) stride_used = epoch_stride(cfg, 0, 0);
+    cfg.validate_stride(stride_used, "mine_negatives");
+    require(plan.scales.size() == cfg.scales.size(), "mine_negatives: the plan has ",
+            plan.scales.size(), " scales but the config has ", cfg.scales.size(),
+            " (a plan of another config?)");
+    for (std::size_t s = 0; s < cfg.scales.size(); ++s) {
+        const scaled_image want = scale_image(cfg.scales[s], width, height);
+        const scaled_image& got = plan.scales[s].size;
+        require(got.width == want.width && got.height == want.height, "mine_negatives: plan scale ",
+                s, " is ", got.width, " x ", got.height, " px but the config sizes this ", width,
+                " x ", height, " image to ", want.width, " x ", want.height,
+                " (a plan of another image or config?)");
+    }
+    for (std::size_t k = 0; k < plan.positives.size(); ++k) {
+        const int sc = plan.positives[k].scale;
+        require(sc >= 0 && static_cast<std::size_t>(sc) < cfg.scales.size(),
+                "mine_negatives: plan positive chip ", k, " has scale ", sc, " but the config has ",
+                cfg.scales.size(), " scales");
+    }
+    validate_boxes(proposals, "mine_negatives: proposals");
+    validate_boxes(gt, "mine_negatives: gt");
     const std::size_t np = static_cast<std::size_t>(proposals.size());
     const std::size_t n = np + static_cast<std::size_t>(gt.size());
     std::vector<box<double>> cand(n);
@@ -150,22 +178,39 @@ std::vector<chip> mine_negatives(const plan_config& cfg, int width, int height,
             if (detail::clipped_in_range(neg[k], b, cfg.ranges[s], coarsest, true))
                 held[k].push_back(i);
         }
+        // data_workers.py:577-578: more than 25 at the finest scale, more than 10 elsewhere.
         const int need = s == 0 ? cfg.min_proposals_finest : cfg.min_proposals_other;
-        for (std::size_t k = 0; k < neg.size(); ++k)
-            if (static_cast<int>(held[k].size()) > need)
-                out.push_back({int(s), sz.factor, cr.chips[k], std::move(held[k])});
+        for (std::size_t k = 0; k < neg.size(); ++k) {
+            if (static_cast<int>(held[k].size()) <= need) continue;
+            chip c{int(s), sz.factor, cr.chips[k], {}, {}};
+            for (int i : held[k]) {  // increasing: proposals first, then ground truth
+                if (static_cast<std::size_t>(i) < np)
+                    c.proposals.push_back(i);
+                else
+                    c.boxes.push_back(i - static_cast<int>(np));
+            }
+            out.push_back(std::move(c));
+        }
     }
     return out;
 }
 
+/// @brief The number of mining candidates a negative chip counted (its proposals and the
+/// ground truth it was assigned), the number its keep rule tested.
+inline std::size_t mined_count(const chip& c) { return c.proposals.size() + c.boxes.size(); }
+
 /// @brief Picks this epoch's negative chips of one image: `count` of `available`
 /// without replacement, uniformly, from a generator seeded by (seed, epoch, image id).
 /// Returns the chosen indices in increasing order; all of them when available <= count.
+/// Throws snip::error for a negative count or epoch, or more chips than an int indexes.
 inline std::vector<int> sample_negatives(std::size_t available, int count, std::uint64_t seed,
                                          int epoch, std::int64_t image_id) {
+    require(count >= 0, "sample_negatives: count must be >= 0, got ", count);
+    require(epoch >= 0, "sample_negatives: epoch must be >= 0, got ", epoch);
+    require(available <= static_cast<std::size_t>(INT_MAX), "sample_negatives: ", available,
+            " chips available, more than an int indexes");
     std::vector<int> idx(available);
     for (std::size_t i = 0; i < available; ++i) idx[i] = static_cast<int>(i);
-    if (count < 0) count = 0;
     if (available <= static_cast<std::size_t>(count)) return idx;
     detail::splitmix64 g{detail::mix(detail::mix(seed, static_cast<std::uint64_t>(epoch)),
                                      static_cast<std::uint64_t>(image_id))};

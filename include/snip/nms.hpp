@@ -341,7 +341,11 @@ struct level_grid {
     };
     std::vector<level> levels;
     int emin = 0;                       ///< exponent of levels[0]
-    std::vector<std::int32_t> level_of; ///< per box; -1: not in the grid
+    /// Per box: its level (after reset), or `unused` when not in the grid. (Before the levels
+    /// are known it holds the area's binary exponent, which is negative for areas below 0.5:
+    /// the sentinel must not be a value an exponent can take.)
+    std::vector<std::int32_t> level_of;
+    static constexpr std::int32_t unused = std::numeric_limits<std::int32_t>::min();
     std::vector<std::int64_t> head;
     std::vector<entry> entries;
 
@@ -355,7 +359,7 @@ struct level_grid {
     /// Frames the boxes j < n with use(j) (each must have a[j] > 0) and empties the lists.
     template <class Use>
     void reset(const T* c, const T* a, std::int32_t n, T extra, Use&& use) {
-        level_of.assign(std::size_t(n), -1);
+        level_of.assign(std::size_t(n), unused);
         head.clear();
         entries.clear();
         levels.clear();
@@ -372,7 +376,7 @@ struct level_grid {
         if (emax == (1 << 20)) { // infinite areas: one level above the largest finite one
             int top = emin;
             for (std::int32_t j = 0; j < n; ++j)
-                if (level_of[std::size_t(j)] >= 0 && level_of[std::size_t(j)] < (1 << 20))
+                if (level_of[std::size_t(j)] != unused && level_of[std::size_t(j)] < (1 << 20))
                     top = std::max(top, level_of[std::size_t(j)]);
             emax = top + 1;
             for (auto& e : level_of)
@@ -381,7 +385,7 @@ struct level_grid {
         levels.resize(std::size_t(emax - emin + 1));
         for (std::int32_t j = 0; j < n; ++j) {
             std::int32_t& li = level_of[std::size_t(j)];
-            if (li == -1) continue;
+            if (li == unused) continue;
             li -= emin;
             level& L = levels[std::size_t(li)];
             const box<T> b = load_box(c, j);

@@ -26,6 +26,7 @@ struct pixel_budget {
 template <class Chips>
 pixel_budget count_pixels(const plan_config& cfg, int width, int height, const Chips& chips,
                           int single_short = 800, int single_max = 1333) {
+    require(cfg.chip_size > 0, "count_pixels: chip size must be > 0, got ", cfg.chip_size);
     pixel_budget p;
     for (const auto& c : chips) {
         p.chips += chip_area(c.rect, cfg.convention);

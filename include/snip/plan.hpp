@@ -9,6 +9,7 @@
 #include <snip/box.hpp>
 #include <snip/chips.hpp>
 #include <snip/config.hpp>
+#include <snip/detail/random.hpp>
 #include <snip/pyramid.hpp>
 #include <snip/valid_range.hpp>
 #include <snip/views.hpp>
@@ -29,9 +30,10 @@ struct plan_config {
     std::vector<scale_spec> scales;
     std::vector<valid_range> ranges;  ///< one per scale, sqrt(w*h) in original px
     int chip_size = 512;              ///< chip side, scaled px
-    int stride = 32;                  ///< candidate grid step, scaled px
+    int stride = 32;                  ///< candidate grid step, scaled px (when not drawn)
     /// Draw the stride per epoch uniformly from [stride_min, stride_max] with the seed
-    /// (the released SNIPER code draws 56..59); 0 = use `stride`.
+    /// (the released SNIPER code draws 56..59, see sniper_coco()); 0, 0 = always `stride`.
+    /// The epoch's stride is used for the candidate grid AND the max-side rule.
     int stride_min = 0, stride_max = 0;
     pixel_convention convention = pixel_convention::continuous;
     chip_layout layout = chip_layout::aligned;
@@ -70,20 +72,22 @@ struct plan_config {
         if (max_side_rule && scales.size() > 1)
             require(chip_size - max_stride() - 1 > 0, what, ": chip size ", chip_size,
                     " minus stride ", max_stride(), " leaves no room for any box");
+        // (messages built only on failure: validate() runs on every plan_image call)
         for (std::size_t i = 0; i + 1 < ranges.size(); ++i) {
             const auto& a = ranges[i];
             const auto& b = ranges[i + 1];
-            require(!a.has_hi() || !b.has_lo() || b.lo <= a.hi, what, ": valid ranges of scales ",
-                    i, " ", a.to_string(), " and ", i + 1, " ", b.to_string(),
-                    " leave a gap: boxes of size ", a.hi, "..", b.lo, " are trained at no scale");
-            require(!(a.has_lo() && b.has_lo() && b.lo < a.lo) &&
-                        !(a.has_hi() && b.has_hi() && b.hi < a.hi),
-                    what, ": valid ranges must grow from the finest scale to the coarsest; scale ",
-                    i, " has ", a.to_string(), ", scale ", i + 1, " has ", b.to_string());
-            require(a.has_hi() && b.has_lo(), what, ": valid range ", a.to_string(), " of scale ",
-                    i, " and ", b.to_string(), " of scale ", i + 1,
-                    " both leave the shared end open: the finer scale needs an upper bound and "
-                    "the coarser a lower bound");
+            if (!(!a.has_hi() || !b.has_lo() || b.lo <= a.hi))
+                fail(what, ": valid ranges of scales ", i, " ", a.to_string(), " and ", i + 1, " ",
+                     b.to_string(), " leave a gap: boxes of size ", a.hi, "..", b.lo,
+                     " are trained at no scale");
+            if ((a.has_lo() && b.has_lo() && b.lo < a.lo) || (a.has_hi() && b.has_hi() && b.hi < a.hi))
+                fail(what, ": valid ranges must grow from the finest scale to the coarsest; scale ",
+                     i, " has ", a.to_string(), ", scale ", i + 1, " has ", b.to_string());
+            if (!(a.has_hi() && b.has_lo()))
+                fail(what, ": valid range ", a.to_string(), " of scale ", i, " and ", b.to_string(),
+                     " of scale ", i + 1,
+                     " both leave the shared end open: the finer scale needs an upper bound and "
+                     "the coarser a lower bound");
         }
         require(negatives_per_image >= 0, what, ": negatives per image must be >= 0, got ",
                 negatives_per_image);
@@ -92,17 +96,36 @@ struct plan_config {
     }
 
     int max_stride() const { return stride_max > 0 ? stride_max : stride; }
+    bool draws_stride() const { return stride_min != 0 || stride_max != 0; }
+
+    /// @brief Throws snip::error unless `s` is a stride this config can plan with: in
+    /// [1, chip size) and, when the config draws its stride, in [stride_min, stride_max]
+    /// (a stride outside the draw range could break the max-side bound validate() checked).
+    void validate_stride(int s, const char* who) const {
+        require(s > 0 && s < chip_size, who, ": stride must be in [1, chip size ", chip_size,
+                "), got ", s);
+        if (draws_stride())
+            require(s >= stride_min && s <= stride_max, who, ": stride ", s,
+                    " is outside the config's stride draw range ", stride_min, "..", stride_max);
+    }
 
     /// @brief The exact rules of the original SNIPER code for COCO: scales 3, 1.667 and
-    /// long side 512; ranges (-1,80), (32,150), (120,-1); 512 px chips, stride 32;
-    /// inclusive pixels; the original candidate set; >25 / >10 proposals per negative
-    /// chip; 2 negatives per image per epoch.
+    /// long side 512; ranges (-1,80), (32,150), (120,-1); 512 px chips; the chip stride
+    /// drawn uniformly from 56..59 every epoch (data_workers.py:380 and :391,
+    /// `np.random.randint(56, 60)` in chip_worker.__init__ / reset; snip draws it from the
+    /// seed, see epoch_stride) and used for the candidate grid (chip_generator.py:12-19 ->
+    /// chips.pyx -> cchips.cpp:83-102) and the max-side rule `chip - stride - 1`
+    /// (data_workers.py:434, :438, :509); `stride` (32) is kept for callers that clear
+    /// the draw; inclusive pixels; the original candidate set; >25 / >10 proposals per
+    /// negative chip; 2 negatives per image per epoch.
     static plan_config sniper_coco() {
         plan_config c;
         c.name = "sniper_coco";
         c.scales = {scale_spec::by_factor(3.0), scale_spec::by_factor(1.667),
                     scale_spec::by_long_side(512)};
         c.ranges = {{-1, 80}, {32, 150}, {120, -1}};
+        c.stride_min = 56;  // data_workers.py:380, np.random.randint(56, 60)
+        c.stride_max = 59;
         c.convention = pixel_convention::inclusive;
         c.layout = chip_layout::sniper;
         return c;
@@ -110,10 +133,17 @@ struct plan_config {
 
     /// @brief snip's default: SNIPER's COCO scales and ranges, with continuous pixel
     /// coordinates and the aligned candidate grid (every chip exactly 512 x 512 or the
-    /// whole image side; no one-pixel-larger corner chips).
+    /// whole image side; no one-pixel-larger corner chips), and a FIXED stride of 32
+    /// instead of the original's per-epoch draw from 56..59: the same plan every epoch
+    /// (only the negative sample changes), a denser candidate grid for the greedy cover,
+    /// and a max-side bound of 512 - 32 - 1 = 479 px instead of 452..455, so fewer long
+    /// boxes are lost at the two finer scales. `stride_min`/`stride_max` (CLI
+    /// `--stride-draw 56:59`) bring the draw back.
     static plan_config defaults() {
         plan_config c = sniper_coco();
         c.name = "default";
+        c.stride = 32;
+        c.stride_min = c.stride_max = 0;
         c.convention = pixel_convention::continuous;
         c.layout = chip_layout::aligned;
         return c;
@@ -131,6 +161,9 @@ struct plan_config {
     /// also needs w, h >= finest_min_side; every non-coarsest scale applies the
     /// max-side rule with `stride_used`.
     scale_filter filter(std::size_t i, double factor, int stride_used) const {
+        require(i < scales.size() && i < ranges.size(), "plan_config::filter: scale index ", i,
+                " but the config has ", scales.size(), " scales and ", ranges.size(),
+                " valid ranges");
         scale_filter f;
         f.range = ranges[i];
         f.factor = factor;
@@ -141,12 +174,37 @@ struct plan_config {
     }
 };
 
+/// @brief The candidate stride of one epoch: cfg.stride, or, when the config draws its
+/// stride (stride_min..stride_max, as the released SNIPER code draws 56..59 every epoch,
+/// data_workers.py:380/:391), a draw from a generator seeded by (seed, epoch): the same
+/// seed and epoch always give the same stride. Validates the draw range.
+inline int epoch_stride(const plan_config& cfg, std::uint64_t seed, int epoch) {
+    require(epoch >= 0, "epoch_stride: epoch must be >= 0, got ", epoch);
+    if (!cfg.draws_stride()) {
+        require(cfg.stride > 0, "epoch_stride: stride must be > 0, got ", cfg.stride);
+        return cfg.stride;
+    }
+    require(cfg.stride_min > 0 && cfg.stride_min <= cfg.stride_max, "epoch_stride: stride draw "
+            "range must satisfy 0 < stride_min <= stride_max, got ", cfg.stride_min, "..",
+            cfg.stride_max);
+    detail::splitmix64 g{detail::mix(seed, 0x5354524944ull + static_cast<std::uint64_t>(epoch))};
+    return cfg.stride_min +
+           static_cast<int>(g.below(static_cast<std::uint64_t>(cfg.stride_max - cfg.stride_min + 1)));
+}
+
 /// @brief One chip of a plan.
 struct chip {
     int scale = 0;            ///< index into plan_config::scales
     double factor = 1.0;      ///< resize factor of that scale
     box<int> rect;            ///< scaled pixels, closed interval in the plan's convention
-    std::vector<int> boxes;   ///< indices of the boxes assigned to this chip
+    /// Indices of the GROUND-TRUTH boxes assigned to this chip: a positive chip's boxes,
+    /// or the ground-truth mining candidates a negative chip counted (usually none).
+    /// assign_chip marks exactly these valid (the original's
+    /// `np.intersect1d(gtids, nids)`, data_workers.py:213).
+    std::vector<int> boxes;
+    /// Negative chips only: indices of the proposals counted in the chip (into the
+    /// proposal list given to mine_negatives). Empty for positive chips.
+    std::vector<int> proposals;
     /// The chip in original pixels (rect / factor).
     box<double> original() const {
         return {rect.x1 / factor, rect.y1 / factor, rect.x2 / factor, rect.y2 / factor};
@@ -164,6 +222,12 @@ struct scale_plan {
 struct image_plan {
     std::vector<scale_plan> scales;
     std::vector<chip> positives;
+    /// Boxes (not ignored) that lie entirely outside the image: nothing of them is left
+    /// after clipping, so no scale can train them. Sorted indices.
+    std::vector<int> outside;
+    /// Boxes (not ignored, not outside) valid at no scale: outside every valid range, too
+    /// long for the chip at a finer scale or thinner than finest_min_side. Sorted indices.
+    std::vector<int> valid_nowhere;
 };
 
 /// @brief Scratch memory for plan_image, one per thread.
@@ -173,6 +237,7 @@ struct plan_workspace {
     std::vector<box<float>> scaled;
     std::vector<box<double>> converted;
     std::vector<int> ids;
+    std::vector<std::uint8_t> flags;
 };
 
 /// @brief Converts continuous original-pixel boxes to the convention's closed
@@ -199,22 +264,51 @@ inline double candidate_grid_bound(int side, int chip, int stride) {
     return side > chip ? double(side - chip) / double(stride) + 3.0 : 3.0;
 }
 
+/// @brief Throws snip::error naming `what`, the index and the values unless every box
+/// of `boxes` has finite coordinates with x1 <= x2 and y1 <= y2.
+template <class T>
+void validate_boxes(box_view<const T> boxes, const char* what) {
+    for (std::ptrdiff_t i = 0; i < boxes.size(); ++i) {
+        const box<double> b = boxes[i].template cast<double>();
+        require(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) &&
+                    std::isfinite(b.y2),
+                what, "[", i, "] is [", b.x1, ", ", b.y1, ", ", b.x2, ", ", b.y2,
+                "]: coordinates must be finite numbers");
+        require(b.x2 >= b.x1 && b.y2 >= b.y1, what, "[", i, "] is [", b.x1, ", ", b.y1, ", ",
+                b.x2, ", ", b.y2, "]: must have x1 <= x2 and y1 <= y2 (xyxy, not xywh?)");
+    }
+}
+
+/// @brief True when the continuous box `b` has no area in common with a `width` x
+/// `height` image (touching an edge counts as outside).
+inline bool outside_image(const box<double>& b, int width, int height) {
+    return b.x2 <= 0.0 || b.y2 <= 0.0 || b.x1 >= double(width) || b.y1 >= double(height);
+}
+
 /// @brief Plans the positive chips of one image.
 /// @param width, height image size, original px.
-/// @param boxes ground-truth boxes, xyxy continuous, original px.
+/// @param boxes ground-truth boxes, xyxy continuous, original px; finite, x1 <= x2 and
+///        y1 <= y2 (anything else throws snip::error naming the box's index and values).
 /// @param ignore optional flags (same length as boxes, non-zero = crowd / ignore
 ///        region): such boxes never drive a chip. Empty = none.
-/// @param stride_used the candidate stride of this epoch (cfg.stride unless drawn).
+/// @param stride_used the candidate stride of this epoch; 0 = epoch_stride(cfg, 0, 0)
+///        (cfg.stride, or the draw of seed 0, epoch 0 for a config that draws its stride).
 /// @param greedy_naive use the slow reference cover (tests and benchmarks).
+/// The config is validated on every call (a few comparisons per scale). Boxes entirely
+/// outside the image and boxes valid at no scale are listed in the result's `outside`
+/// and `valid_nowhere`.
 template <class T>
 image_plan plan_image(const plan_config& cfg, int width, int height, box_view<const T> boxes,
                       const std::vector<std::uint8_t>& ignore, plan_workspace& ws,
                       int stride_used = 0, bool greedy_naive = false) {
+    cfg.validate("plan_image: config");
     require(width > 0 && height > 0, "plan_image: image size must be positive, got ", width, "x",
             height);
     require(ignore.empty() || ignore.size() == static_cast<std::size_t>(boxes.size()),
             "plan_image: ", ignore.size(), " ignore flags for ", boxes.size(), " boxes");
-    if (stride_used <= 0) stride_used = cfg.stride;
+    if (stride_used == 0) stride_used = epoch_stride(cfg, 0, 0);
+    cfg.validate_stride(stride_used, "plan_image");
+    validate_boxes(boxes, "plan_image: boxes");
     const auto n = static_cast<std::size_t>(boxes.size());
     ws.converted.resize(n);
     for (std::size_t b = 0; b < n; ++b)
@@ -223,16 +317,19 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
     const double e = cfg.convention == pixel_convention::inclusive ? 1.0 : 0.0;
     image_plan out;
     out.scales.resize(cfg.scales.size());
+    // valid_somewhere[b]: box b is valid at one scale at least.
+    std::vector<std::uint8_t>& valid_somewhere = ws.flags;
+    valid_somewhere.assign(n, 0);
     for (std::size_t s = 0; s < cfg.scales.size(); ++s) {
         auto& sp = out.scales[s];
         sp.size = scale_image(cfg.scales[s], width, height);
-        require(candidate_grid_bound(sp.size.width, cfg.chip_size, stride_used) *
-                        candidate_grid_bound(sp.size.height, cfg.chip_size, stride_used) <=
-                    max_candidate_chips,
-                "image ", width, " x ", height, " at scale ", s, " (", cfg.scales[s].to_string(),
-                ") is ", sp.size.width, " x ", sp.size.height, " px: more than ",
-                max_candidate_chips, " candidate chips of ", cfg.chip_size, " px at stride ",
-                stride_used, " (is the image size right?)");
+        if (candidate_grid_bound(sp.size.width, cfg.chip_size, stride_used) *
+                candidate_grid_bound(sp.size.height, cfg.chip_size, stride_used) >
+            max_candidate_chips)
+            fail("image ", width, " x ", height, " at scale ", s, " (", cfg.scales[s].to_string(),
+                 ") is ", sp.size.width, " x ", sp.size.height, " px: more than ",
+                 max_candidate_chips, " candidate chips of ", cfg.chip_size, " px at stride ",
+                 stride_used, " (is the image size right?)");
         const scale_filter f = cfg.filter(s, sp.size.factor, stride_used);
         ws.scaled.clear();
         ws.ids.clear();
@@ -240,8 +337,12 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
         const double mx = sp.size.width - e, my = sp.size.height - e;
         for (std::size_t b = 0; b < n; ++b) {
             if (!ignore.empty() && ignore[b]) continue;
+            if (outside_image(boxes[static_cast<std::ptrdiff_t>(b)].template cast<double>(), width,
+                              height))
+                continue;
             const auto& c = ws.converted[b];
             if (!f.accepts(size_of(c, cfg.convention))) continue;
+            valid_somewhere[b] = 1;
             sp.valid.push_back(static_cast<int>(b));
             ws.scaled.push_back(clip(scale(c, sp.size.factor), mx, my).template cast<float>());
         }
@@ -258,7 +359,7 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
             cr = greedy_cover(grid, view, ws.cover);
         }
         const std::size_t first = out.positives.size();
-        for (const auto& r : cr.chips) out.positives.push_back({int(s), sp.size.factor, r, {}});
+        for (const auto& r : cr.chips) out.positives.push_back({int(s), sp.size.factor, r, {}, {}});
         for (std::size_t v = 0; v < cr.owner.size(); ++v) {
             if (cr.owner[v] < 0)
                 sp.uncoverable.push_back(sp.valid[v]);
@@ -266,6 +367,14 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
                 out.positives[first + static_cast<std::size_t>(cr.owner[v])].boxes.push_back(
                     sp.valid[v]);
         }
+    }
+    for (std::size_t b = 0; b < n; ++b) {
+        if ((!ignore.empty() && ignore[b]) || valid_somewhere[b]) continue;
+        if (outside_image(boxes[static_cast<std::ptrdiff_t>(b)].template cast<double>(), width,
+                          height))
+            out.outside.push_back(static_cast<int>(b));
+        else
+            out.valid_nowhere.push_back(static_cast<int>(b));
     }
     return out;
 }

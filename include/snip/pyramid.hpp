@@ -134,13 +134,17 @@ struct scaled_image {
 };
 
 /// @brief Sizes an image of `width` x `height` original pixels at one scale.
-/// @throws snip::error when the scaled size does not fit an int (an absurd image size).
+/// @throws snip::error for an invalid spec (factor <= 0, ...), a non-positive image size,
+/// or a scaled size that does not fit an int (an absurd image size).
 inline scaled_image scale_image(const scale_spec& s, int width, int height) {
+    s.validate();
+    require(width > 0 && height > 0, "scale_image: image size must be positive, got ", width, "x",
+            height);
     const double f = s.factor_for(width, height);
     const double w = width * f, h = height * f;
-    require(std::fabs(w) < 2147483648.0 && std::fabs(h) < 2147483648.0, "image ", width, " x ",
-            height, " at scale ", s.to_string(), " would be ", w, " x ", h,
-            " px, beyond the 2147483647 px an int holds");
+    if (!(std::fabs(w) < 2147483648.0 && std::fabs(h) < 2147483648.0))  // message only on failure
+        fail("image ", width, " x ", height, " at scale ", s.to_string(), " would be ", w, " x ", h,
+             " px, beyond the 2147483647 px an int holds");
     return {f, static_cast<int>(w), static_cast<int>(h)};
 }
 

@@ -58,6 +58,8 @@ inline void count_valid_good(const plan_config& cfg, const image_record& im, con
                              config_metrics& m) {
     std::vector<scaled_image> sizes = scale_pyramid(cfg.scales, im.width, im.height);
     m.per_scale_valid.resize(cfg.scales.size(), 0);
+    // The stride plan_image uses by default (the draw of seed 0, epoch 0 when cfg draws).
+    const int stride = epoch_stride(cfg, 0, 0);
     for (std::size_t b = 0; b < im.boxes.size(); ++b) {
         if (!im.crowd.empty() && im.crowd[b]) continue;
         const box<double> c = to_convention(im.boxes[b], im.width, im.height, cfg.convention);
@@ -66,7 +68,7 @@ inline void count_valid_good(const plan_config& cfg, const image_record& im, con
         const box_size sz = size_of(c, cfg.convention);
         bool valid = false, good = false;
         for (std::size_t s = 0; s < cfg.scales.size(); ++s) {
-            if (!cfg.filter(s, sizes[s].factor, cfg.stride).accepts(sz)) continue;
+            if (!cfg.filter(s, sizes[s].factor, stride).accepts(sz)) continue;
             valid = true;
             ++m.per_scale_valid[s];
             const double scaled = sz.sqrt_area() * sizes[s].factor;
@@ -85,6 +87,11 @@ inline config_metrics evaluate_config(const plan_config& cfg, const dataset& ds,
                                       const std::vector<std::size_t>& subset = {},
                                       unsigned threads = 0) {
     cfg.validate();
+    require(band.lo > 0 && band.hi > band.lo, "evaluate_config: size band must satisfy 0 < lo < hi, got ",
+            band.lo, "..", band.hi);
+    for (std::size_t i = 0; i < subset.size(); ++i)
+        require(subset[i] < ds.images.size(), "evaluate_config: subset[", i, "] is ", subset[i],
+                " but the dataset has ", ds.images.size(), " images");
     const std::size_t n = subset.empty() ? ds.images.size() : subset.size();
     auto image = [&](std::size_t i) -> const image_record& {
         return ds.images[subset.empty() ? i : subset[i]];
@@ -133,6 +140,10 @@ enum class tune_cost {
 /// chip_size^2). Low values mean chips that are mostly padding.
 inline double median_chip_fill(const scale_spec& s, const dataset& ds, int chip_size,
                                const std::vector<std::size_t>& subset = {}) {
+    require(chip_size > 0, "median_chip_fill: chip size must be > 0, got ", chip_size);
+    for (std::size_t i = 0; i < subset.size(); ++i)
+        require(subset[i] < ds.images.size(), "median_chip_fill: subset[", i, "] is ", subset[i],
+                " but the dataset has ", ds.images.size(), " images");
     std::vector<double> fill;
     const std::size_t n = subset.empty() ? ds.images.size() : subset.size();
     fill.reserve(n);
@@ -149,9 +160,12 @@ inline double median_chip_fill(const scale_spec& s, const dataset& ds, int chip_
 
 /// @brief Checks a configuration against a dataset: scales no box is valid at, scales
 /// whose chips would be mostly padding (median fill below `min_fill`), and boxes valid
-/// at no scale. Returns one message per finding, each naming the values.
+/// at no scale (`box_counts` false leaves that one out, for callers that report the
+/// plan's own image_plan::outside / valid_nowhere lists instead). Returns one message per
+/// finding, each naming the values.
 inline std::vector<std::string> dataset_warnings(const plan_config& cfg, const dataset& ds,
-                                                 double min_fill = 0.5) {
+                                                 double min_fill = 0.5, bool box_counts = true) {
+    cfg.validate("dataset_warnings: config");
     std::vector<std::string> out;
     config_metrics m;
     for (const auto& im : ds.images) detail::count_valid_good(cfg, im, size_band{}, m);
@@ -164,7 +178,7 @@ inline std::vector<std::string> dataset_warnings(const plan_config& cfg, const d
             out.push_back(detail::concat("scale ", s, " (", cfg.scales[s].to_string(), "): the median image fills ",
                                          std::round(f * 1000) / 10, "% of a ", cfg.chip_size, " px chip; its chips are mostly padding"));
     }
-    if (m.valid < m.boxes)
+    if (box_counts && m.valid < m.boxes)
         out.push_back(detail::concat(m.boxes - m.valid, " of ", m.boxes,
                                      " boxes are valid at no scale (outside every range, too long for the chip at "
                                      "their scale, or thinner than ", cfg.finest_min_side, " px at the finest)"));
@@ -258,8 +272,10 @@ inline plan_config make_tuned_config(const std::vector<scale_spec>& scales,
 /// left (for example longer than any non-coarsest chip allows and smaller than the
 /// coarsest range). Returns how many boxes were made valid.
 inline std::size_t widen_ranges_for(plan_config& cfg, const dataset& ds) {
+    cfg.validate("widen_ranges_for: config");
     std::size_t fixed = 0;
     const std::size_t k = cfg.scales.size();
+    const int stride = epoch_stride(cfg, 0, 0);  // as plan_image's default
     for (const auto& im : ds.images) {
         const auto sizes = scale_pyramid(cfg.scales, im.width, im.height);
         for (std::size_t b = 0; b < im.boxes.size(); ++b) {
@@ -268,7 +284,7 @@ inline std::size_t widen_ranges_for(plan_config& cfg, const dataset& ds) {
                                         cfg.convention);
             bool valid = false;
             for (std::size_t s = 0; s < k && !valid; ++s)
-                valid = cfg.filter(s, sizes[s].factor, cfg.stride).accepts(sz);
+                valid = cfg.filter(s, sizes[s].factor, stride).accepts(sz);
             if (valid) continue;
             const double v = sz.sqrt_area();
             if (!(v > 0)) continue;
@@ -276,7 +292,7 @@ inline std::size_t widen_ranges_for(plan_config& cfg, const dataset& ds) {
             long best = -1;
             valid_range best_range;
             for (std::size_t s = 0; s < k; ++s) {
-                scale_filter f = cfg.filter(s, sizes[s].factor, cfg.stride);
+                scale_filter f = cfg.filter(s, sizes[s].factor, stride);
                 f.range = {};  // everything but the range
                 if (!f.accepts(sz)) continue;
                 valid_range r = cfg.ranges[s];

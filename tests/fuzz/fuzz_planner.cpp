@@ -11,6 +11,7 @@
 // - plan_dataset (one thread) gives the same positive chips as plan_image.
 #include "fuzz_util.hpp"
 
+#include <snip/assign.hpp>
 #include <snip/chips.hpp>
 #include <snip/dataset.hpp>
 #include <snip/dataset_plan.hpp>
@@ -209,7 +210,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto proposals = read_boxes(in, width, height, 96);
 
     if (!fuzz::accepts([&] { cfg.validate("fuzz config"); })) return 0;
-    const int stride = snip::epoch_stride(cfg, seed, epoch);
+    int stride = 0;
+    if (!fuzz::accepts([&] { stride = snip::epoch_stride(cfg, seed, epoch); })) return 0;
     fuzz::expect(stride > 0 && stride < cfg.chip_size, "epoch stride ", stride, " outside [1, ",
                  cfg.chip_size, ")");
 
@@ -231,6 +233,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!fuzz::accepts([&] { plan = snip::plan_image(cfg, width, height, gv, crowd, ws, stride); }))
         return 0;
     check_plan(cfg, width, height, boxes, crowd, stride, plan);
+    // every box not ignored is valid at a scale, outside the image or valid nowhere: exactly one
+    {
+        std::vector<int> seen(boxes.size(), 0);
+        for (const auto& sp : plan.scales)
+            for (int b : sp.valid) seen[static_cast<std::size_t>(b)] |= 1;
+        for (int b : plan.outside) {
+            fuzz::expect(b >= 0 && static_cast<std::size_t>(b) < boxes.size(), "outside index ", b);
+            seen[static_cast<std::size_t>(b)] += 2;
+        }
+        for (int b : plan.valid_nowhere) {
+            fuzz::expect(b >= 0 && static_cast<std::size_t>(b) < boxes.size(), "valid_nowhere index ", b);
+            seen[static_cast<std::size_t>(b)] += 4;
+        }
+        for (std::size_t b = 0; b < boxes.size(); ++b) {
+            const bool ignored = !crowd.empty() && crowd[b];
+            const int v = seen[b];
+            fuzz::expect(ignored ? v == 0 : (v == 1 || v == 2 || v == 4), "box ", b,
+                         ignored ? " is ignored but listed" : " is not in exactly one of valid / "
+                                                              "outside / valid_nowhere",
+                         " (", v, ")");
+        }
+    }
 
     if (boxes.size() <= 16 && grid_cells_max(cfg, plan, stride) <= 1024) {
         const auto slow = snip::plan_image(cfg, width, height, gv, crowd, ws, stride, true);
@@ -253,8 +277,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                      "negative chip scale ", c.scale);
         check_chip_inside(cfg, c, plan.scales[static_cast<std::size_t>(c.scale)].size, "negative");
         const int need = c.scale == 0 ? cfg.min_proposals_finest : cfg.min_proposals_other;
-        fuzz::expect(static_cast<int>(c.boxes.size()) > need, "negative chip holds ",
-                     c.boxes.size(), " candidates, needs more than ", need);
+        fuzz::expect(snip::mined_count(c) > static_cast<std::size_t>(need), "negative chip holds ",
+                     snip::mined_count(c), " candidates, needs more than ", need);
+        for (int b : c.boxes)
+            fuzz::expect(b >= 0 && static_cast<std::size_t>(b) < boxes.size(),
+                         "negative chip gt index ", b, " of ", boxes.size());
+        for (int q : c.proposals)
+            fuzz::expect(q >= 0 && static_cast<std::size_t>(q) < proposals.size(),
+                         "negative chip proposal index ", q, " of ", proposals.size());
+        // only ground truth the miner assigned is valid in a negative chip
+        for (const auto& a : snip::assign_chip(cfg, c, width, height, gv, crowd))
+            if (a.state == snip::gt_state::valid)
+                fuzz::expect(std::find(c.boxes.begin(), c.boxes.end(), a.index) != c.boxes.end(),
+                             "gt ", a.index, " valid in a negative chip it was not assigned to");
     }
     const auto picked =
         snip::sample_negatives(negs.size(), cfg.negatives_per_image, seed, epoch, 42);

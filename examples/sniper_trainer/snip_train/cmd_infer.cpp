@@ -19,7 +19,41 @@ const std::vector<std::string> infer_flags = {"--checkpoint", "--images",     "-
                                               "--device",     "--pre-nms",    "--post-nms",
                                               "--nms",        "--test-scales", "--test-ranges",
                                               "--score",      "--max-dets",   "--draw",
-                                              "--draw-count", "--draw-score", "--limit"};
+                                              "--draw-count", "--draw-score", "--limit",
+                                              "--scale-nms"};
+
+/// The test pyramid of --test-scales / --test-ranges: the original SNIPER's test setting
+/// (inference_options::sniper_coco(): (1400,2000), (800,1280), (480,512) with the ranges
+/// (-1,90), (32,180), (75,-1); sniper_res101_e2e.yml TEST.SCALES, TEST.VALID_RANGES) unless
+/// given; `--test-scales plan` takes the training plan's scales (and, without --test-ranges,
+/// its ranges).
+std::pair<std::vector<snip::scale_spec>, std::vector<snip::valid_range>>
+test_pyramid(const cli::args& a, const snip::plan_config& cfg) {
+    std::vector<snip::scale_spec> scales;
+    std::vector<snip::valid_range> ranges;
+    const sniper::inference_options def = sniper::inference_options::sniper_coco();
+    const std::string s = a.get_or("--test-scales", "");
+    if (s == "plan") {
+        scales = cfg.scales;
+        ranges = cfg.ranges;
+    } else if (!s.empty()) {
+        for (const auto& t : cli::split(s, ';'))
+            scales.push_back(snip::scale_spec::parse(t, "--test-scales"));
+    } else {
+        scales = def.scales;
+        ranges = def.merge.ranges;
+    }
+    if (auto r = a.get("--test-ranges")) {
+        ranges.clear();
+        for (const auto& t : cli::split(*r, ';'))
+            ranges.push_back(snip::valid_range::parse(t, "--test-ranges"));
+    } else if (!s.empty() && s != "plan") {
+        ranges = scales.size() == cfg.ranges.size() ? cfg.ranges : std::vector<snip::valid_range>{};
+    }
+    snip::require(ranges.size() == scales.size(), "--test-ranges: ", scales.size(),
+                  " test scales but ", ranges.size(), " valid ranges; give one per scale");
+    return {scales, ranges};
+}
 
 std::vector<std::string> flags() {
     std::vector<std::string> f = cli::plan_flags;
@@ -141,11 +175,16 @@ int cmd_proposals(const std::vector<std::string>& argv) {
     po.pre_nms = a.integer("--pre-nms", po.pre_nms);
     po.post_nms = a.integer("--post-nms", 300);
     po.nms_iou = a.number("--nms", po.nms_iou);
+    // The original extracts 300 proposals per TEST scale and applies NMS 0.7 over all scales
+    // of an image before mining (SNIPER lib/inference.py extract_proposals;
+    // lib/dataset/imdb.py:102).
+    const std::vector<snip::scale_spec> scales = test_pyramid(a, cfg).first;
+    const double scale_nms = a.number("--scale-nms", 0.7);
     const std::string out = a.required("--out");
     std::vector<snip::image_proposals> props(l.ds.images.size());
     for_each_image(l.ds, train_cli::images_dir(a), limit_of(a), "proposals", l.dist.get(),
                    [&](std::size_t i, const sniper::image& img) {
-                       props[i] = sniper::propose_image(l.net, img, cfg.scales, po);
+                       props[i] = sniper::propose_image(l.net, img, scales, po, 16, {}, scale_nms);
                    });
     if (l.dist) gather(*l.dist, props);
     if (!l.main()) return 0;
@@ -153,9 +192,9 @@ int cmd_proposals(const std::vector<std::string>& argv) {
     for (const auto& p : props) total += p.boxes.size();
     sniper::write_proposals(out, l.ds, props);
     std::printf("proposals: %zu boxes for %zu images (%zu scales, top %lld per scale after NMS "
-                "%.2f) -> %s\n",
-                total, l.ds.images.size(), cfg.scales.size(), static_cast<long long>(po.post_nms),
-                po.nms_iou, out.c_str());
+                "%.2f, then NMS %.2f over the scales) -> %s\n",
+                total, l.ds.images.size(), scales.size(), static_cast<long long>(po.post_nms),
+                po.nms_iou, scale_nms, out.c_str());
     return 0;
 }
 
@@ -163,15 +202,13 @@ int cmd_detect(const std::vector<std::string>& argv) {
     const cli::args a("detect", argv, flags(), {"--eval"});
     loaded l = load(a);
     const snip::plan_config cfg = cli::config_from_args(a);
-    std::vector<snip::scale_spec> scales;
-    std::vector<snip::valid_range> ranges;
-    if (auto s = a.get("--test-scales"))
-        for (const auto& t : cli::split(*s, ';')) scales.push_back(snip::scale_spec::parse(t, "--test-scales"));
-    if (auto r = a.get("--test-ranges"))
-        for (const auto& t : cli::split(*r, ';')) ranges.push_back(snip::valid_range::parse(t, "--test-ranges"));
+    const auto [scales, ranges] = test_pyramid(a, cfg);
     sniper::inference_options io = sniper::inference_options::for_plan(cfg, scales, ranges);
-    io.score_threshold = a.number("--score", 0.05);
-    io.merge.max_per_image = std::size_t(std::max(1LL, a.integer("--max-dets", 100)));
+    // The original's test setting (sniper_res101_e2e.yml TEST; lib/inference.py): scores
+    // > 1e-3, no NMS per scale, Gaussian Soft-NMS sigma 0.55 over the scales, 200 per image.
+    io.score_threshold = a.number("--score", 1e-3);
+    io.per_scale_nms = a.number("--scale-nms", 0.0);
+    io.merge.max_per_image = std::size_t(std::max(1LL, a.integer("--max-dets", 200)));
     io.validate();
     const std::string out = a.required("--out");
     const std::string draw_dir = a.get_or("--draw", "");
@@ -242,9 +279,13 @@ SNIP_COMMAND("proposals", "whole-image multi-scale RPN proposals for negative ch
              "`snip-train train --proposals` read.\n\n"
              "usage: snip-train proposals --checkpoint FILE --annotations FILE --out FILE [options]\n\n" +
                  infer_help() +
+                 "  --test-scales LIST  scales, e.g. (1400,2000);(800,1280);(480,512) (the default, the\n"
+                 "                      original's test scales), or 'plan' for the plan's scales\n"
                  "  --pre-nms N         best anchors kept before NMS per scale (6000)\n"
                  "  --post-nms N        proposals kept per scale after NMS (300, SNIPER's)\n"
-                 "  --nms IOU           NMS threshold (0.7)\n",
+                 "  --nms IOU           NMS threshold per scale (0.7)\n"
+                 "  --scale-nms IOU     NMS over all scales' proposals of an image (0.7, the\n"
+                 "                      original's; 0: none)\n",
              cmd_proposals);
 SNIP_COMMAND("detect", "multi-scale detection -> COCO results JSON (+ PNGs, AP)",
              "snip-train detect: SNIPER's inference: every whole image at every test scale, detections\n"
@@ -252,10 +293,13 @@ SNIP_COMMAND("detect", "multi-scale detection -> COCO results JSON (+ PNGs, AP)"
              "Gaussian Soft-NMS; COCO results JSON, optional pictures and evaluation.\n\n"
              "usage: snip-train detect --checkpoint FILE --annotations FILE --out FILE [options]\n\n" +
                  infer_help() +
-                 "  --test-scales LIST  test pyramid, e.g. (1400,2000);(800,1280);(480,512) (default: the plan's)\n"
-                 "  --test-ranges LIST  valid range per test scale, e.g. -1,90;32,180;75,-1 (default: the plan's)\n"
-                 "  --score S           per-scale score threshold (0.05)\n"
-                 "  --max-dets N        detections per image after the merge (100)\n"
+                 "  --test-scales LIST  test pyramid (default: the original's (1400,2000);(800,1280);(480,512));\n"
+                 "                      'plan' for the training plan's scales and ranges\n"
+                 "  --test-ranges LIST  valid range per test scale (default: the original's -1,90;32,180;75,-1,\n"
+                 "                      or the plan's ranges when the scale count matches)\n"
+                 "  --score S           per-scale score threshold (0.001, the original's)\n"
+                 "  --scale-nms IOU     per-class NMS per scale before the merge (0: none, the original's)\n"
+                 "  --max-dets N        detections per image after the merge (200, the original's)\n"
                  "  --draw DIR          draw detections (and ground truth) of the first images as PNGs\n"
                  "  --draw-count N      how many images to draw (8)\n"
                  "  --draw-score S      draw detections scoring at least S (0.5)\n"

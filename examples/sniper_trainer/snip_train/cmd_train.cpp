@@ -61,13 +61,12 @@ int run_training(const std::string& cmd, const std::vector<std::string>& argv, b
     if (main_rank)
         std::fprintf(stderr,
                      "%s: %s on %s, %zu images, config %s (%zu scales, chip %d), batch %d%s, lr "
-                     "%.4g (base %.4g at batch %d), %d epochs\n",
+                     "%.4g on the sum of 16-chip group losses (%.4g on the batch's mean loss), %d epochs\n",
                      cmd.c_str(), sniper::detector_identity(net->options()).c_str(),
                      device.str().c_str(), ds.images.size(), cfg.name.c_str(), cfg.scales.size(),
                      cfg.chip_size, o.batch_size,
                      dist ? (" (" + std::to_string(o.batch_size / dist->size()) + " per process)").c_str() : "",
-                     o.base_lr * o.batch_size / o.reference_batch, o.base_lr, o.reference_batch,
-                     o.epochs);
+                     o.base_lr, o.base_lr * o.batch_size / 16.0, o.epochs);
     const sniper::train_result r =
         sniper::train(net, ds, cfg, sniper::files_in(ds, train_cli::images_dir(a)),
                       prop_path.empty() ? nullptr : &props, o, dist.get());

@@ -21,18 +21,20 @@ namespace train_cli {
 
 /// Flags that pick the model and where it runs.
 inline const std::vector<std::string> model_flags = {"--depth", "--width", "--weights",
-                                                     "--device", "--threads"};
+                                                     "--device", "--threads", "--bn"};
 inline const char* model_flags_help =
     "  --depth D           ResNet depth: 18, 34, 50 or 101 (101)\n"
     "  --width W           backbone width: 64 is the real ResNet; smaller makes tiny CPU models (64)\n"
     "  --weights FILE      ImageNet backbone weights (.snipw, see export_torchvision_resnet.py);\n"
     "                      without it the backbone starts from scratch (a warning says so)\n"
+    "  --bn MODE           trained (the original's: BatchNorm of stages 2-5 on each process's\n"
+    "                      batch, momentum 0.995 in MXNet's terms) | frozen (trained)\n"
     "  --device DEV        cpu | cuda | cuda:N (cpu)\n"
     "  --threads T         LibTorch's and OpenBLAS's threads on the CPU (default: all cores)\n";
 
 /// Flags of the training commands (besides the plan flags of snip-chips).
 inline const std::vector<std::string> train_flags = {
-    "--images",  "--out",        "--epochs",   "--batch",     "--lr",        "--reference-batch",
+    "--images",  "--out",        "--epochs",   "--batch",     "--lr",
     "--warmup-chips", "--lr-steps", "--momentum", "--weight-decay", "--clip", "--workers",
     "--max-steps", "--checkpoint-every", "--log-every", "--init", "--flip"};
 inline const std::vector<std::string> train_switches = {"--resume", "--quiet", "--amp"};
@@ -41,14 +43,16 @@ inline const char* train_flags_help =
     "  --out DIR           checkpoint.pt, log.csv and loss.png go here (required)\n"
     "  --epochs N          epochs (train: 7, rpn: 2)\n"
     "  --batch B           chips per step (16)\n"
-    "  --lr LR             learning rate at the reference batch (0.015)\n"
-    "  --reference-batch R batch the lr is given for; lr x B / R is used (128)\n"
+    "  --lr LR             the original SNIPER's learning rate (0.015): the loss is the sum over\n"
+    "                      groups of 16 chips of the original's per-GPU loss, as it sums its 8\n"
+    "                      GPUs' gradients, so LR needs no scaling with --batch (on a loss\n"
+    "                      averaged over B chips it is LR x B / 16)\n"
     "  --warmup-chips C    linear warmup over this many chips (128000 = 1000 steps of 128)\n"
     "  --lr-steps LIST     ','-separated epoch positions where lr drops x0.1 (train: 5.33, rpn: none)\n"
     "  --momentum M        (0.9)\n"
     "  --weight-decay W    (0.0001)\n"
     "  --clip N            clip the gradient norm to N (0: off)\n"
-    "  --flip MODE         random | none | both (random)\n"
+    "  --flip MODE         both (every chip plain and mirrored, as the original) | random | none (both)\n"
     "  --workers N         chip loader threads (2)\n"
     "  --max-steps N       stop after N steps (a checkpoint is written; --resume continues)\n"
     "  --checkpoint-every N  steps between checkpoints, besides every epoch end (500)\n"
@@ -128,12 +132,21 @@ inline void set_threads(const cli::args& a) {
     }
 }
 
+/// @brief --bn: true for "trained" (the default), false for "frozen".
+inline bool bn_trained(const cli::args& a) {
+    const std::string m = a.get_or("--bn", "trained");
+    if (m == "trained") return true;
+    if (m == "frozen") return false;
+    snip::fail("--bn: expected trained or frozen, got '", m, "'");
+}
+
 /// @brief A new detector for `classes` classes from the model flags; loads --weights into
 /// the backbone or says that it starts from scratch.
 inline sniper::FasterRCNN model_from(const cli::args& a, std::int64_t classes, bool quiet = false) {
     sniper::detector_options o;
     o.backbone.depth = int(a.integer("--depth", 101));
     o.backbone.width = a.integer("--width", 64);
+    o.backbone.train_bn = bn_trained(a);
     o.num_classes = classes;
     if (o.backbone.width < 64) { // a tiny model gets a proportionally smaller head
         o.rpn_channels = std::max<std::int64_t>(16, 8 * o.backbone.width);
@@ -178,7 +191,6 @@ inline sniper::train_options train_options_from(const cli::args& a, bool rpn_onl
     o.epochs = int(a.integer("--epochs", rpn_only ? 2 : 7));
     o.batch_size = int(a.integer("--batch", 16));
     o.base_lr = a.number("--lr", 0.015);
-    o.reference_batch = int(a.integer("--reference-batch", 128));
     o.warmup_chips = a.number("--warmup-chips", 128000);
     o.momentum = a.number("--momentum", 0.9);
     o.weight_decay = a.number("--weight-decay", 1e-4);
@@ -205,7 +217,7 @@ inline sniper::train_options train_options_from(const cli::args& a, bool rpn_onl
     } else if (!rpn_only) {
         o.lr_steps = {5.33 * o.epochs / 7.0};
     }
-    const std::string flip = a.get_or("--flip", "random");
+    const std::string flip = a.get_or("--flip", "both");
     if (flip == "random") o.flip = sniper::flip_policy::random;
     else if (flip == "none") o.flip = sniper::flip_policy::none;
     else if (flip == "both") o.flip = sniper::flip_policy::both;

@@ -1,9 +1,9 @@
-// io/chips_json.hpp: the chips JSON written by `snip-chips plan` (format "snip-chips/1").
+// io/chips_json.hpp: the chips JSON written by `snip-chips plan` (format "snip-chips/2").
 //
 // Schema (all boxes xyxy; "box" in ORIGINAL-image pixels, "rect" in the pixels of the
 // chip's scaled image, both closed intervals in the config's pixel convention):
 // {
-//   "format": "snip-chips/1", "annotations": path, "proposals": path | null,
+//   "format": "snip-chips/2", "annotations": path, "proposals": path | null,
 //   "config": {"preset", "scales": ["3", "1.667", "512px", "(1400,2000)"],
 //              "valid_ranges": [[lo, hi], ...], "chip_size", "stride", "stride_min",
 //              "stride_max", "convention": "inclusive" | "continuous",
@@ -14,8 +14,17 @@
 //     "scales": [{"factor", "width", "height", "stride", "valid_ids": [ann id...],
 //                 "uncoverable_ids": [ann id...]}],
 //     "chips": [{"scale", "kind": "positive", "box", "rect", "ann_ids": [ann id...]},
-//               {"scale", "kind": "negative", "box", "rect", "proposals": n, "sampled": bool}]}]
+//               {"scale", "kind": "negative", "box", "rect", "proposals": n,
+//                "proposal_ids": [index into the image's proposal list...],
+//                "ann_ids": [ann id...], "sampled": bool}]}]
 // }
+// A negative chip's "ann_ids" are the ground-truth annotations the miner itself assigned
+// to it (usually none): the only boxes valid in it. "proposals" = size of "proposal_ids".
+//
+// Format "snip-chips/1" (before negative chips kept their ground truth apart) is still
+// read: its negative chips have no "ann_ids" and no "proposal_ids" (read as empty: no
+// ground truth valid in them), and their "proposals" counted every mining candidate,
+// ground truth included.
 #pragma once
 
 #include <snip/dataset.hpp>
@@ -41,8 +50,11 @@ struct chip_entry {
     bool negative = false;
     snip::box<double> box;  ///< original px
     snip::box<int> rect;  ///< scaled px
-    std::vector<std::int64_t> ann_ids;  ///< positives: annotations assigned to the chip
+    /// Annotations assigned to the chip (negatives: the ground truth the miner assigned).
+    std::vector<std::int64_t> ann_ids;
     int proposals = 0;                  ///< negatives: proposals counted in the chip
+    /// Negatives: those proposals, as indices into the image's proposal list.
+    std::vector<std::int64_t> proposal_ids;
     bool sampled = false;               ///< negatives: used this epoch
 };
 
@@ -61,6 +73,9 @@ struct image_chips {
 };
 
 struct chips_file {
+    /// 2 (what make_chips_file gives); 1 for a file read in the old "snip-chips/1" format,
+    /// written back in that format (its negatives have no id lists).
+    int version = 2;
     std::string annotations, proposals;
     plan_config config;
     std::uint64_t seed = 0;
@@ -233,6 +248,10 @@ inline plan_config config_from_json(const nlohmann::json& j, const std::string& 
     };
     geti("chip_size", c.chip_size);
     geti("stride", c.stride);
+    // A fixed "stride" replaces a preset's draw (sniper_coco draws 56..59) unless the
+    // draw is given too, as the CLI's --stride.
+    if (j.contains("stride") && !j.contains("stride_min") && !j.contains("stride_max"))
+        c.stride_min = c.stride_max = 0;
     geti("stride_min", c.stride_min);
     geti("stride_max", c.stride_max);
     geti("negatives_per_image", c.negatives_per_image);
@@ -304,7 +323,9 @@ inline chips_file make_chips_file(const dataset& ds, const std::vector<image_chi
             e.negative = true;
             e.box = c.original();
             e.rect = c.rect;
-            e.proposals = static_cast<int>(c.boxes.size());
+            e.proposals = static_cast<int>(c.proposals.size());
+            for (int q : c.proposals) e.proposal_ids.push_back(q);
+            for (int q : c.boxes) e.ann_ids.push_back(ann(q));
             e.sampled = std::find(p.sampled.begin(), p.sampled.end(), int(k)) != p.sampled.end();
             o.chips.push_back(std::move(e));
         }
@@ -315,7 +336,9 @@ inline chips_file make_chips_file(const dataset& ds, const std::vector<image_chi
 inline nlohmann::json to_json(const chips_file& f) {
     using nlohmann::json;
     json j;
-    j["format"] = "snip-chips/1";
+    require(f.version == 1 || f.version == 2, "to_json: chips file version ", f.version,
+            ", expected 1 or 2");
+    j["format"] = f.version == 1 ? "snip-chips/1" : "snip-chips/2";
     j["annotations"] = f.annotations;
     j["proposals"] = f.proposals.empty() ? json(nullptr) : json(f.proposals);
     j["config"] = config_to_json(f.config);
@@ -339,10 +362,10 @@ inline nlohmann::json to_json(const chips_file& f) {
                        {"rect", {c.rect.x1, c.rect.y1, c.rect.x2, c.rect.y2}}};
             if (c.negative) {
                 jc["proposals"] = c.proposals;
+                if (f.version >= 2) jc["proposal_ids"] = c.proposal_ids;
                 jc["sampled"] = c.sampled;
-            } else {
-                jc["ann_ids"] = c.ann_ids;
             }
+            if (!c.negative || f.version >= 2) jc["ann_ids"] = c.ann_ids;
             ch.push_back(std::move(jc));
         }
         ji["chips"] = std::move(ch);
@@ -358,7 +381,10 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
     if (!j.is_object()) bad_field(src, "top level", j, "an object");
     chips_file f;
     const auto fmt = str(j, "format", src, "top level");
-    if (fmt != "snip-chips/1") bad_field(src, "format", j["format"], "\"snip-chips/1\"");
+    if (fmt != "snip-chips/2" && fmt != "snip-chips/1")
+        bad_field(src, "format", j["format"], "\"snip-chips/2\" (or the older \"snip-chips/1\")");
+    const bool v1 = fmt == "snip-chips/1";
+    f.version = v1 ? 1 : 2;
     if (j.contains("annotations")) f.annotations = str(j, "annotations", src, "top level");
     if (j.contains("proposals") && !j["proposals"].is_null()) {
         if (!j["proposals"].is_string())
@@ -415,9 +441,22 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
             c.rect = box4<int>(ch[k], "rect", src, pc);
             if (c.negative) {
                 c.proposals = int32(ch[k], "proposals", src, pc);
+                if (c.proposals < 0)
+                    bad_field(src, pc + ".proposals", ch[k]["proposals"], "a count >= 0");
                 const auto& sv = field(ch[k], "sampled", src, pc);
                 if (!sv.is_boolean()) bad_field(src, pc + ".sampled", sv, "true or false");
                 c.sampled = sv.get<bool>();
+                if (!v1) {  // snip-chips/1 negatives carry neither list (see the top)
+                    c.proposal_ids = ids(ch[k], "proposal_ids", src, pc);
+                    if (c.proposal_ids.size() != static_cast<std::size_t>(c.proposals))
+                        bad_field(src, pc + ".proposal_ids", ch[k]["proposal_ids"],
+                                  std::to_string(c.proposals) + " proposal indices (\"proposals\")");
+                    for (std::size_t q = 0; q < c.proposal_ids.size(); ++q)
+                        if (c.proposal_ids[q] < 0)
+                            bad_field(src, pc + ".proposal_ids[" + std::to_string(q) + "]",
+                                      ch[k]["proposal_ids"][q], "an index >= 0");
+                    c.ann_ids = ids(ch[k], "ann_ids", src, pc);
+                }
             } else {
                 c.ann_ids = ids(ch[k], "ann_ids", src, pc);
             }

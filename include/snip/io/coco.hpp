@@ -1,7 +1,9 @@
 // io/coco.hpp: COCO-format annotations and proposals in and out (needs nlohmann-json).
 //
 // A COCO bbox [x, y, w, h] (original-image pixels, origin at the top-left corner)
-// becomes the xyxy box [x, y, x + w, y + h], continuous convention. Reading is strict:
+// becomes the xyxy box [x, y, x + w, y + h], continuous convention. An annotation's
+// optional "area" (in COCO's own files the segmentation mask's area) is kept in
+// image_record::areas for COCO evaluation's area ranges. Reading is strict:
 // every problem is a snip::error whose message names the file, the field path
 // (e.g. `annotations[17].bbox[2]`) and the bad value.
 #pragma once
@@ -313,6 +315,9 @@ inline void write_atomically(const std::string& path, const std::string& text) {
 
 /// @brief Builds a dataset from COCO instances JSON ("images", "annotations", optional
 /// "categories"). Boxes become xyxy, continuous, original px; images keep file order.
+/// An annotation's "area" (optional; a finite number >= 0, px^2, kept as is when its box
+/// is clipped) goes to image_record::areas: when no annotation of the file has one, every
+/// `areas` is left empty; otherwise they are parallel to the boxes, -1 where absent.
 /// Boxes crossing the image border by <= `border_tolerance` px are clipped (counted in
 /// `report->clipped`); boxes with w == 0 or h == 0 are kept (counted in `degenerate`).
 /// When "categories" is absent or empty, category ids are not checked.
@@ -389,6 +394,7 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
     std::unordered_map<std::int64_t, std::size_t> ann_index;
     ann_index.reserve(anns.size());
     std::size_t crowd = 0, degenerate = 0, clipped = 0;
+    bool any_area = false;
     for (std::size_t i = 0; i < anns.size(); ++i) {
         const at p{"annotations", i};
         const json& a = object_at(anns, src, p);
@@ -413,6 +419,14 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
             if (c->is_boolean()) is_crowd = c->get<bool>() ? 1 : 0;
             else is_crowd = static_cast<std::uint8_t>(integer(*c, src, p.with("iscrowd"), "0 or 1", 0, 1));
         }
+        double area = -1; // none: w * h
+        if (const json* av = member(a, "area")) {
+            constexpr std::string_view must = "a finite number >= 0 (px^2)";
+            if (!av->is_number()) bad_value(src, p.with("area"), *av, must);
+            area = av->get<double>();
+            if (!(std::isfinite(area) && area >= 0)) bad_value(src, p.with("area"), *av, must);
+            any_area = true;
+        }
         const read_box rb = read_bbox(a, src, p, {rec.id, rec.width, rec.height}, tol);
         if (rb.degenerate) {
             ++degenerate;
@@ -435,7 +449,10 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
         rec.ann_ids.push_back(id);
         rec.categories.push_back(static_cast<int>(cat));
         rec.crowd.push_back(is_crowd);
+        rec.areas.push_back(area);
     }
+    if (!any_area)
+        for (image_record& rec : ds.images) rec.areas = {};
 
     if (report) {
         report->images = ds.images.size();
@@ -515,10 +532,11 @@ inline std::vector<image_proposals> read_proposals(const std::string& path, cons
 }
 
 /// @brief The inverse of parse_coco: "images" (id, width, height, file_name),
-/// "annotations" (id, image_id, category_id, bbox [x, y, w, h] original px, area = w * h,
-/// iscrowd) and, when the dataset has any, "categories" (id, name).
-/// @throws snip::error when an image's per-box arrays differ in length or a box is
-/// non-finite or inverted.
+/// "annotations" (id, image_id, category_id, bbox [x, y, w, h] original px, area =
+/// image_record::area(k): the kept "area" when there is one, else w * h, iscrowd) and,
+/// when the dataset has any, "categories" (id, name).
+/// @throws snip::error when an image's per-box arrays differ in length (`areas` may be
+/// empty), a box is non-finite or inverted, or an area is not finite.
 inline nlohmann::json to_coco_json(const dataset& ds) {
     using json = nlohmann::json;
     const std::string src = ds.source.empty() ? std::string("dataset") : ds.source;
@@ -527,10 +545,11 @@ inline nlohmann::json to_coco_json(const dataset& ds) {
     for (std::size_t i = 0; i < ds.images.size(); ++i) {
         const image_record& im = ds.images[i];
         const std::size_t n = im.boxes.size();
-        require(im.ann_ids.size() == n && im.categories.size() == n && im.crowd.size() == n, src,
-                ": images[", i, "] (id ", im.id, ") has ", n, " boxes but ", im.ann_ids.size(),
-                " ann_ids, ", im.categories.size(), " categories and ", im.crowd.size(),
-                " crowd flags; they must be parallel");
+        require(im.ann_ids.size() == n && im.categories.size() == n && im.crowd.size() == n &&
+                    (im.areas.empty() || im.areas.size() == n),
+                src, ": images[", i, "] (id ", im.id, ") has ", n, " boxes but ", im.ann_ids.size(),
+                " ann_ids, ", im.categories.size(), " categories, ", im.crowd.size(), " crowd flags and ",
+                im.areas.size(), " areas; they must be parallel (areas may be empty)");
         images.push_back({{"id", im.id},
                           {"width", im.width},
                           {"height", im.height},
@@ -542,11 +561,14 @@ inline nlohmann::json to_coco_json(const dataset& ds) {
                         w >= 0 && h >= 0,
                     src, ": images[", i, "] (id ", im.id, ") box ", k, " [", b.x1, ", ", b.y1, ", ",
                     b.x2, ", ", b.y2, "] is not a finite xyxy box with x2 >= x1, y2 >= y1");
+            if (!im.areas.empty() && !std::isfinite(im.areas[k]))
+                fail(src, ": images[", i, "] (id ", im.id, ") box ", k, " has area ", im.areas[k],
+                     ", must be a finite number (< 0: none, w * h)");
             anns.push_back({{"id", im.ann_ids[k]},
                             {"image_id", im.id},
                             {"category_id", im.categories[k]},
                             {"bbox", {b.x1, b.y1, w, h}},
-                            {"area", w * h},
+                            {"area", im.area(k)},
                             {"iscrowd", static_cast<int>(im.crowd[k])}});
         }
     }

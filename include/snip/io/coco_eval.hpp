@@ -13,7 +13,14 @@
 //   bbIou does; against a crowd ground truth box it is intersection / detection area.
 // - ground truth is ignored when crowd or when its area lies outside the area range
 //   (closed: [lo, hi], so a 32 x 32 box is both small and medium). Areas:
-//   all [0, 1e10], small [0, 32^2], medium [32^2, 96^2], large [96^2, 1e10].
+//   all [0, 1e10], small [0, 32^2], medium [32^2, 96^2], large [96^2, 1e10]. A ground
+//   truth box's area is the annotation's "area" (image_record::areas, read by read_coco;
+//   in COCO's own files the segmentation mask's area, smaller than w * h), as pycocotools
+//   uses it, so APs/APm/APl and ARs/ARm/ARl are comparable with published numbers; when
+//   the file (or the record) has none, it is the box's w * h (where pycocotools would
+//   stop with a KeyError). A crowd box is ignored in every range whatever its area, as in
+//   pycocotools. A detection's area is w * h of its box (what pycocotools' loadRes sets
+//   for bbox results). The area only picks the range: IoU uses the boxes.
 // - matching, for each IoU threshold t in 0.50:0.05:0.95 (numpy.linspace values), in
 //   score order: a detection takes the unmatched ground truth box with the highest IoU
 //   >= min(t, 1 - 1e-10) (on equal IoU the later box in the order below wins); boxes are
@@ -31,13 +38,9 @@
 //   truth box gets -1 and is left out of every mean; a summary number with no category
 //   at all is -1.
 //
-// Known difference from pycocotools: snip::dataset keeps boxes only, so a ground truth
-// box's area is its w * h. pycocotools uses the annotation's "area" field, which in
-// COCO's own files is the area of the segmentation mask (smaller than w * h), so on real
-// COCO the small/medium/large split, and with it APs/APm/APl/ARs/ARm/ARl and, through
-// the ignored boxes, slightly AP, differ from pycocotools. Boxes read with read_coco are
-// clipped to the image when they cross its border by <= 1 px; detections are not. The
-// means are summed in a different order than numpy's, which can change the last bits.
+// Known differences from pycocotools: boxes read with read_coco are clipped to the image
+// when they cross its border by <= 1 px (their "area" is kept as is); detections are not.
+// The means are summed in a different order than numpy's, which can change the last bits.
 #pragma once
 
 #include <snip/io/coco.hpp>
@@ -179,7 +182,8 @@ inline detection read_detection(const json& o, const std::string& src, const at&
 
 /// One ground truth box of the evaluation.
 struct eval_gt {
-    double x1, y1, x2, y2, w, h, area;
+    double x1, y1, x2, y2, w, h, area; ///< area = w * h (for IoU)
+    double range_area;                 ///< the annotation's area (for the area ranges)
     bool crowd;
 };
 
@@ -262,14 +266,15 @@ inline std::vector<detection> read_detections(const std::string& path, const dat
 }
 
 /// @brief Evaluates `dets` against the boxes of `gt` with pycocotools' COCOeval rules for
-/// iouType 'bbox' (see the top of this file, including the one known difference: the
-/// ground truth area is w * h). Runs in O(sum over (image, category) of dets x gts x 10 x 4)
-/// plus a sort per category; 5,000 images x 100 detections take well under a second.
+/// iouType 'bbox' (see the top of this file): a ground truth box's area for the area
+/// ranges is image_record::area(k), the annotation's "area" when it has one, else w * h.
+/// Runs in O(sum over (image, category) of dets x gts x 10 x 4) plus a sort per category;
+/// 5,000 images x 100 detections take well under a second.
 /// @throws snip::error naming the detection (index, field, value) when an image id is
 /// not in `gt`, a category id is not in gt's categories (when it lists any), a box is
 /// non-finite or has w < 0 or h < 0, or a score is non-finite; and for a malformed `gt`
-/// (duplicate image ids, per-box arrays of different lengths, a box category not in its
-/// categories, a non-finite or inverted box).
+/// (duplicate image ids, per-box arrays of different lengths (`areas` may be empty), a box
+/// category not in its categories, a non-finite or inverted box, a non-finite area).
 inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detection>& dets,
                                       const coco_eval_options& options = {}) {
     using namespace detail;
@@ -336,9 +341,10 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
     for (std::size_t ii = 0; ii < I; ++ii) {
         const image_record& im = gt.images[ii];
         const std::size_t n = im.boxes.size();
-        require(im.categories.size() == n && im.crowd.size() == n, src, ": images[", ii, "] (id ", im.id,
-                ") has ", n, " boxes but ", im.categories.size(), " categories and ", im.crowd.size(),
-                " crowd flags; they must be parallel");
+        require(im.categories.size() == n && im.crowd.size() == n && (im.areas.empty() || im.areas.size() == n),
+                src, ": images[", ii, "] (id ", im.id, ") has ", n, " boxes but ", im.categories.size(),
+                " categories, ", im.crowd.size(), " crowd flags and ", im.areas.size(),
+                " areas; they must be parallel (areas may be empty)");
         for (std::size_t b = 0; b < n; ++b) {
             const box<double>& bx = im.boxes[b];
             const double w = bx.x2 - bx.x1, h = bx.y2 - bx.y1;
@@ -346,13 +352,16 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
                         w >= 0 && h >= 0,
                     src, ": images[", ii, "] (id ", im.id, ") box ", b, " [", bx.x1, ", ", bx.y1, ", ", bx.x2,
                     ", ", bx.y2, "] is not a finite xyxy box with x2 >= x1, y2 >= y1");
+            if (!im.areas.empty() && !std::isfinite(im.areas[b]))
+                fail(src, ": images[", ii, "] (id ", im.id, ") box ", b, " has area ", im.areas[b],
+                     ", must be a finite number (< 0: none, w * h)");
             const auto c = cat_index.find(im.categories[b]);
             if (c == cat_index.end())
                 fail(src, ": images[", ii, "] (id ", im.id, ") box ", b, " has category ", im.categories[b],
                      ", which is not an id in its \"categories\"");
             const bool crowd = im.crowd[b] != 0;
             gt_keys.push_back({c->second, rank_of[ii], static_cast<std::uint32_t>(gts.size())});
-            gts.push_back({bx.x1, bx.y1, bx.x2, bx.y2, w, h, w * h, crowd});
+            gts.push_back({bx.x1, bx.y1, bx.x2, bx.y2, w, h, w * h, im.area(b), crowd});
             auto& cr = res.categories[c->second];
             ++(crowd ? cr.crowd : cr.gt);
             ++(crowd ? res.crowd_boxes : res.gt_boxes);
@@ -457,7 +466,7 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
                 perm.clear();
                 for (std::size_t g = 0; g < Gn; ++g) {
                     const eval_gt& b = gt_at(g);
-                    gtig[g] = (b.crowd || b.area < lo || b.area > hi) ? 1 : 0;
+                    gtig[g] = (b.crowd || b.range_area < lo || b.range_area > hi) ? 1 : 0;
                     if (!gtig[g]) perm.push_back(static_cast<std::uint32_t>(g)), ++npig[a];
                 }
                 for (std::size_t g = 0; g < Gn; ++g)
