@@ -81,6 +81,12 @@ int cmd_demo(const std::vector<std::string>& argv) {
     mo.backbone.frozen_stages = -1; // from scratch: nothing pretrained to keep
     mo.backbone.train_bn = train_cli::bn_trained(a);
     mo.num_classes = classes.num_classes();
+    // The demo's own, cheaper RCNN settings (a CPU budget of a few minutes): 6000 best anchors
+    // before the training NMS and 128 sampled RoIs per chip (25% foreground) instead of the
+    // original's all-anchor NMS and all 300 RoIs (detector.hpp).
+    mo.train_proposals.pre_nms = 6000;
+    mo.rcnn.batch = 128;
+    mo.rcnn.fg_fraction = 0.25;
     mo.rpn_channels = 128;
     mo.head_channels = 64;
     mo.fc_channels = 256;
