@@ -19,7 +19,8 @@
 //             4a..4a+3 of the deltas belong to template a; flattened, anchor (y, x, a) is row
 //             (y*W + x)*A + a, snip::grid_anchors' order.
 //   proposals (no gradient) deltas decoded with snip's box coder (means 0, stds 1) on every
-//             anchor, clipped to the chip's content, boxes with a side < min_size dropped, top
+//             anchor, clipped to the chip's content, small boxes dropped (a side < min_size,
+//             or with min_size_both both sides, as the original's training proposals), top
 //             pre_nms scores, snip NMS at 0.7, top post_nms.
 //   head      concat(res4, res5) -> 1x1 conv 256 + ReLU (SNIPER's res4+res5 -> 1x1 256) ->
 //             RoIAlign 7x7 (spatial scale 1/16, sampling 2, aligned; snip::torch_ops) ->
