@@ -387,21 +387,14 @@ inline snip::image_proposals propose_image(FasterRCNN& net, const image& img,
         out.scores.insert(out.scores.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
     }
     if (cross_scale_nms > 0.0 && out.boxes.size() > 1) {
-        const auto n = static_cast<std::int64_t>(out.boxes.size());
-        torch::Tensor bt = torch::empty({n, 4}, torch::kDouble);
-        double* q = bt.data_ptr<double>();
-        for (std::size_t i = 0; i < out.boxes.size(); ++i) {
-            const auto& x = out.boxes[i];
-            q[4 * i] = x.x1, q[4 * i + 1] = x.y1, q[4 * i + 2] = x.x2, q[4 * i + 3] = x.y2;
-        }
-        const torch::Tensor st =
-            torch::from_blob(out.scores.data(), {n}, torch::kFloat).to(torch::kDouble);
-        const torch::Tensor keep = snip::torch_ops::nms(bt, st, cross_scale_nms);
-        const std::int64_t* k = keep.data_ptr<std::int64_t>();
+        // snip's NMS on the boxes in place (scores in the boxes' type).
+        const std::vector<double> sd(out.scores.begin(), out.scores.end());
+        const std::vector<std::int64_t> keep =
+            snip::nms(snip::as_box_view(std::as_const(out.boxes)), sd, cross_scale_nms);
         snip::image_proposals kept;
-        for (std::int64_t j = 0; j < keep.numel(); ++j) {
-            kept.boxes.push_back(out.boxes[std::size_t(k[j])]);
-            kept.scores.push_back(out.scores[std::size_t(k[j])]);
+        for (const std::int64_t k : keep) {
+            kept.boxes.push_back(out.boxes[std::size_t(k)]);
+            kept.scores.push_back(out.scores[std::size_t(k)]);
         }
         out = std::move(kept);
     }

@@ -237,7 +237,7 @@ struct plan_workspace {
     std::vector<box<float>> scaled;
     std::vector<box<double>> converted;
     std::vector<int> ids;
-    std::vector<std::uint8_t> flags;
+    std::vector<std::uint8_t> flags; ///< plan_image: per-box state (outside / valid somewhere)
 };
 
 /// @brief Converts continuous original-pixel boxes to the convention's closed
@@ -311,15 +311,19 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
     validate_boxes(boxes, "plan_image: boxes");
     const auto n = static_cast<std::size_t>(boxes.size());
     ws.converted.resize(n);
-    for (std::size_t b = 0; b < n; ++b)
-        ws.converted[b] = to_convention(boxes[static_cast<std::ptrdiff_t>(b)].template cast<double>(),
-                                        width, height, cfg.convention);
+    // Per box, decided once: box_outside (entirely outside the image, never valid), then
+    // box_valid once a scale accepts it; 0 otherwise.
+    constexpr std::uint8_t box_valid = 1, box_outside = 2;
+    std::vector<std::uint8_t>& state = ws.flags;
+    state.assign(n, 0);
+    for (std::size_t b = 0; b < n; ++b) {
+        const box<double> raw = boxes[static_cast<std::ptrdiff_t>(b)].template cast<double>();
+        if (outside_image(raw, width, height)) state[b] = box_outside;
+        ws.converted[b] = to_convention(raw, width, height, cfg.convention);
+    }
     const double e = cfg.convention == pixel_convention::inclusive ? 1.0 : 0.0;
     image_plan out;
     out.scales.resize(cfg.scales.size());
-    // valid_somewhere[b]: box b is valid at one scale at least.
-    std::vector<std::uint8_t>& valid_somewhere = ws.flags;
-    valid_somewhere.assign(n, 0);
     for (std::size_t s = 0; s < cfg.scales.size(); ++s) {
         auto& sp = out.scales[s];
         sp.size = scale_image(cfg.scales[s], width, height);
@@ -337,12 +341,10 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
         const double mx = sp.size.width - e, my = sp.size.height - e;
         for (std::size_t b = 0; b < n; ++b) {
             if (!ignore.empty() && ignore[b]) continue;
-            if (outside_image(boxes[static_cast<std::ptrdiff_t>(b)].template cast<double>(), width,
-                              height))
-                continue;
+            if (state[b] == box_outside) continue;
             const auto& c = ws.converted[b];
             if (!f.accepts(size_of(c, cfg.convention))) continue;
-            valid_somewhere[b] = 1;
+            state[b] = box_valid;
             sp.valid.push_back(static_cast<int>(b));
             ws.scaled.push_back(clip(scale(c, sp.size.factor), mx, my).template cast<float>());
         }
@@ -369,9 +371,8 @@ image_plan plan_image(const plan_config& cfg, int width, int height, box_view<co
         }
     }
     for (std::size_t b = 0; b < n; ++b) {
-        if ((!ignore.empty() && ignore[b]) || valid_somewhere[b]) continue;
-        if (outside_image(boxes[static_cast<std::ptrdiff_t>(b)].template cast<double>(), width,
-                          height))
+        if ((!ignore.empty() && ignore[b]) || state[b] == box_valid) continue;
+        if (state[b] == box_outside)
             out.outside.push_back(static_cast<int>(b));
         else
             out.valid_nowhere.push_back(static_cast<int>(b));
