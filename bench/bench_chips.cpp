@@ -11,10 +11,11 @@
 //
 // Usage: bench_chips [--benchmark_min_time=0.5] [--benchmark_filter=REGEX] [data.json]
 
-#include <snip/chips.hpp>
-#include <snip/dataset.hpp>
+#include <snip/sniper/cover.hpp>
+#include <snip/core/version.hpp>
+#include <snip/sniper/dataset.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/plan.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -370,7 +371,7 @@ void bm_grid_assign(benchmark::State& state, snip::chip_layout layout, snip::pix
 
 /// Empty when equal, else what differs first.
 std::string plan_difference(const snip::image_plan& a, const snip::image_plan& b) {
-    using snip::detail::concat;
+    using snip::concat;
     if (a.scales.size() != b.scales.size()) return "number of scales";
     for (std::size_t s = 0; s < a.scales.size(); ++s) {
         const auto &x = a.scales[s], &y = b.scales[s];
@@ -455,7 +456,7 @@ int main(int argc, char** argv) {
 #else
     build += ", assertions ON (not a release build: numbers are not representative)";
 #endif
-    benchmark::AddCustomContext("snip_version", snip::detail::concat(SNIP_VERSION_MAJOR, ".",
+    benchmark::AddCustomContext("snip_version", snip::concat(SNIP_VERSION_MAJOR, ".",
                                                                      SNIP_VERSION_MINOR, ".",
                                                                      SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("compiler", compiler_name());
@@ -464,11 +465,11 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("threads_available", std::to_string(hw));
     benchmark::AddCustomContext("data", g_data.label + ": " + g_data.description);
     benchmark::AddCustomContext(
-        "data_counts", snip::detail::concat(ims.size(), " images, ", g_data.ds.num_boxes(),
+        "data_counts", snip::concat(ims.size(), " images, ", g_data.ds.num_boxes(),
                                             " boxes (", g_data.crowd, " crowd), ",
                                             g_data.empty_images, " images without boxes"));
     benchmark::AddCustomContext(
-        "plan_check", snip::detail::concat("fast == naive (chips, order, assignment, valid, "
+        "plan_check", snip::concat("fast == naive (chips, order, assignment, valid, "
                                            "uncoverable) on ", ims.size(),
                                            " images for sniper_coco and default"));
 

@@ -1,4 +1,4 @@
-// bench_dist: what data-parallel training (examples/sniper_trainer/distributed.hpp: c10d Gloo
+// bench_dist: what data-parallel training (trainer/include/snip/train/distributed.hpp: c10d Gloo
 // over loopback, c10d's DDP Reducer) costs and gains on this machine's CPU cores.
 //
 // One training step of the SAME global batch (4 chips of 256 x 256, ResNet-18 Faster R-CNN,
@@ -22,10 +22,10 @@
 // Usage: bench_dist [--steps=N] [--warmup=N] [--benchmark_filter=...]   (defaults 4 and 1)
 // Built only with the trainer and Gloo (SNIP_TORCH_HAS_GLOO).
 
-#include <detector.hpp>
-#include <distributed.hpp>
+#include <snip/train/detector.hpp>
+#include <snip/train/distributed.hpp>
 
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
 
 #include <ATen/Parallel.h>
 #include <torch/optim/sgd.h>
@@ -74,15 +74,15 @@ void set_threads(int n) {
 
 /// Chips [first, first + n) of the global batch: N(0, 1) pixels and 5..10 valid boxes each,
 /// the same whichever process makes them.
-std::pair<torch::Tensor, std::vector<sniper::chip_target>> chips(std::int64_t first, std::int64_t n) {
+std::pair<torch::Tensor, std::vector<snip::train::chip_target>> chips(std::int64_t first, std::int64_t n) {
     std::vector<torch::Tensor> images;
-    std::vector<sniper::chip_target> targets;
+    std::vector<snip::train::chip_target> targets;
     for (std::int64_t c = first; c < first + n; ++c) {
-        snip::detail::splitmix64 r{seed * 1000 + std::uint64_t(c)};
+        snip::splitmix64 r{seed * 1000 + std::uint64_t(c)};
         const at::Generator gen = at::detail::createCPUGenerator(seed + std::uint64_t(c));
         images.push_back(torch::randn({3, chip_side, chip_side}, gen, torch::kFloat));
         const auto k = std::int64_t(5 + r.below(6));
-        sniper::chip_target t;
+        snip::train::chip_target t;
         t.boxes = torch::empty({k, 4}, torch::kFloat);
         t.classes = torch::empty({k}, torch::kLong);
         t.states = torch::zeros({k}, torch::kByte);
@@ -101,15 +101,15 @@ std::pair<torch::Tensor, std::vector<sniper::chip_target>> chips(std::int64_t fi
     return {torch::stack(images), std::move(targets)};
 }
 
-sniper::FasterRCNN make_net() {
+snip::train::FasterRCNN make_net() {
     torch::manual_seed(seed);
-    sniper::detector_options o;
+    snip::train::detector_options o;
     o.backbone.depth = 18;
     o.num_classes = num_classes;
-    sniper::FasterRCNN net(o);
+    snip::train::FasterRCNN net(o);
     torch::NoGradGuard ng; // keep random activations in range (see bench_train_step)
     for (const auto& m : net->backbone->modules(false))
-        if (auto* b = m->as<sniper::BasicBlockImpl>()) b->bn2->weight.fill_(0.2);
+        if (auto* b = m->as<snip::train::BasicBlockImpl>()) b->bn2->weight.fill_(0.2);
     net->train();
     return net;
 }
@@ -117,9 +117,9 @@ sniper::FasterRCNN make_net() {
 /// Runs warmup + steps training steps of chips [first, first + n); `before_step` runs
 /// untimed before each, `backward` does the backward pass. Returns each timed step's seconds.
 template <class Before, class Backward>
-std::vector<double> run_steps(sniper::FasterRCNN& net, std::int64_t first, std::int64_t n,
-                              const sniper::batch_share& share, Before&& before_step,
-                              Backward&& backward, sniper::grad_sync* sync) {
+std::vector<double> run_steps(snip::train::FasterRCNN& net, std::int64_t first, std::int64_t n,
+                              const snip::train::batch_share& share, Before&& before_step,
+                              Backward&& backward, snip::train::grad_sync* sync) {
     torch::optim::SGD sgd(net->trainable_parameters(),
                           torch::optim::SGDOptions(0.015 * global_batch / 16).momentum(0.9).weight_decay(1e-4));
     const auto [images, targets] = chips(first, n);
@@ -129,8 +129,8 @@ std::vector<double> run_steps(sniper::FasterRCNN& net, std::int64_t first, std::
         const auto t0 = steady::now();
         sgd.zero_grad();
         if (sync) sync->before_forward();
-        const sniper::detector_losses l =
-            net->forward_train(images, targets, snip::detail::mix(seed, std::uint64_t(s)), false, share);
+        const snip::train::detector_losses l =
+            net->forward_train(images, targets, snip::mix(seed, std::uint64_t(s)), false, share);
         backward(l.total());
         sgd.step();
         if (s >= g_warmup) out.push_back(std::chrono::duration<double>(steady::now() - t0).count());
@@ -143,16 +143,16 @@ std::vector<double> run_steps(sniper::FasterRCNN& net, std::int64_t first, std::
 
 int rank_main(const std::string& dir, int rank, const std::string& mode) {
     set_threads(1);
-    sniper::dist_options d;
+    snip::train::dist_options d;
     d.world_size = 2;
     d.rank = rank;
     d.init = "file://" + dir + "/store_" + mode;
     d.timeout_s = 600;
-    auto g = sniper::dist_group::connect(d, torch::kCPU);
-    sniper::FasterRCNN net = make_net();
+    auto g = snip::train::dist_group::connect(d, torch::kCPU);
+    snip::train::FasterRCNN net = make_net();
     const std::int64_t per = global_batch / 2;
-    sniper::batch_share share;
-    std::unique_ptr<sniper::grad_sync> sync;
+    snip::train::batch_share share;
+    std::unique_ptr<snip::train::grad_sync> sync;
     if (mode == "sync") {
         share.first_chip = std::size_t(rank * per);
         share.world = 2;
@@ -160,7 +160,7 @@ int rank_main(const std::string& dir, int rank, const std::string& mode) {
             const torch::Tensor s = g->all_sum(torch::tensor({c[0], c[1]}, torch::kDouble));
             c = {s[0].item<double>(), s[1].item<double>()};
         };
-        sync = std::make_unique<sniper::grad_sync>(*g, net->trainable_parameters(), d.bucket_mb);
+        sync = std::make_unique<snip::train::grad_sync>(*g, net->trainable_parameters(), d.bucket_mb);
     }
     std::vector<double> t = run_steps(
         net, rank * per, per, share, [&] { g->barrier(); },
@@ -236,7 +236,7 @@ double best(const std::string& row) {
 void bm_one(benchmark::State& state, int threads) {
     const std::string row = "dist_step/1proc/" + std::to_string(threads) + (threads == 1 ? "thread" : "threads");
     set_threads(threads);
-    sniper::FasterRCNN net = make_net();
+    snip::train::FasterRCNN net = make_net();
     const std::vector<double> t = run_steps(
         net, 0, global_batch, {}, [] {}, [](const torch::Tensor& l) { l.backward(); }, nullptr);
     g_times[row] = t;

@@ -12,8 +12,8 @@
 //   chips            positive chips planned
 //
 // Usage: bench_limits [--benchmark_filter=REGEX]
-#include <snip/detail/random.hpp>
-#include <snip/plan.hpp>
+#include <snip/core/random.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -45,7 +45,7 @@ bool reset_peak() {
 std::vector<float> random_boxes(int w, int h, long n) {
     std::vector<float> b;
     b.reserve(std::size_t(n) * 4);
-    snip::detail::splitmix64 g{42};
+    snip::splitmix64 g{42};
     for (long i = 0; i < n; ++i) {
         const float x = float(g.below(std::uint64_t(w - 64))), y = float(g.below(std::uint64_t(h - 64)));
         const float s = 8.f + float(g.below(56));

@@ -17,8 +17,9 @@
 //
 // Usage: bench_matching [--benchmark_min_time=0.5] [--benchmark_filter=REGEX]
 
-#include <snip/anchors.hpp>
-#include <snip/matching.hpp>
+#include <snip/det/anchors.hpp>
+#include <snip/core/version.hpp>
+#include <snip/det/matching.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -73,7 +74,7 @@ double seconds_per_call(F&& f) {
 /// `n` boxes with sides 8..200 px in a 1000 x 1000 image (fixed seed).
 std::vector<box<float>> random_boxes(std::uint64_t seed, int n, double lo = 8, double hi = 200,
                                      double extent = 1000) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<box<float>> out;
     out.reserve(std::size_t(n));
     for (int i = 0; i < n; ++i) {
@@ -335,23 +336,23 @@ int main(int argc, char** argv) {
     build += ", assertions ON (not a release build: numbers are not representative)";
 #endif
     const auto& c = chip_data();
-    benchmark::AddCustomContext("snip_version", snip::detail::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR,
+    benchmark::AddCustomContext("snip_version", snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR,
                                                                      ".", SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("compiler", compiler_name());
     benchmark::AddCustomContext("build_type", build);
     benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
     benchmark::AddCustomContext("threads_available", std::to_string(hw));
     benchmark::AddCustomContext(
-        "iou_config", snip::detail::concat(iou_n, " x ", iou_n, " float boxes, sides 8..200 px in 1000 x 1000, seed ",
+        "iou_config", snip::concat(iou_n, " x ", iou_n, " float boxes, sides 8..200 px in 1000 x 1000, seed ",
                                            iou_seed, ", continuous"));
     benchmark::AddCustomContext(
         "rpn_config",
-        snip::detail::concat(c.anchors.size(), " anchors (", feat, " x ", feat, " x 21, stride 16, SNIPER templates), ",
+        snip::concat(c.anchors.size(), " anchors (", feat, " x ", feat, " x 21, stride 16, SNIPER templates), ",
                              num_gt, " gt (", num_invalid, " invalid) sides 12..300 px in a ", chip_side,
                              " chip, seed ", chip_seed, ", rules 0.4/0.5/0.3, inclusive"));
     benchmark::AddCustomContext(
         "rpn_image_config",
-        snip::detail::concat(image_data().anchors.size(), " anchors (", image_fh, " x ", image_fw, " x 21), ",
+        snip::concat(image_data().anchors.size(), " anchors (", image_fh, " x ", image_fw, " x 21), ",
                              image_gt, " gt (", image_invalid, " invalid) sides 12..300 px in 1400 x 1400"));
     benchmark::AddCustomContext("check", "snip == naive (IoU bit for bit; labels and matched gt)");
 

@@ -14,7 +14,8 @@
 //
 // Usage: bench_nms [--benchmark_min_time=0.5] [--benchmark_filter=REGEX]
 
-#include <snip/nms.hpp>
+#include <snip/ops/nms.hpp>
+#include <snip/core/version.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -480,18 +481,18 @@ bool check_all(std::string& summary) {
         for (auto alg : {snip::nms_algorithm::automatic, snip::nms_algorithm::greedy,
                          snip::nms_algorithm::grid, snip::nms_algorithm::bitmask})
             ok = check("nms", snip::nms(view(d), d.scores, thr, nms_opts(alg, 2)) == want) && ok;
-        summary += snip::detail::concat("nms@", thr, " keeps ", want.size(), "; ");
+        summary += snip::concat("nms@", thr, " keeps ", want.size(), "; ");
     }
     const auto wb = naive_batched(d, 0.5);
     ok = check("batched_nms", snip::batched_nms(view(d), d.scores,
                                                 std::span<const std::int32_t>(d.cls), 0.5) == wb) && ok;
-    summary += snip::detail::concat("batched@0.5 keeps ", wb.size(), "; ");
+    summary += snip::concat("batched@0.5 keeps ", wb.size(), "; ");
     const auto& s = soft_data();
     for (auto m : {snip::soft_nms_method::gaussian, snip::soft_nms_method::linear}) {
         const auto want = naive_soft(s.xyxy.data(), s.scores, soft_opts(m));
         const auto got = snip::soft_nms(view(s), s.scores, soft_opts(m));
         ok = check("soft_nms", got.keep == want.keep && got.scores == want.scores) && ok;
-        summary += snip::detail::concat(m == snip::soft_nms_method::linear ? "soft linear" : "soft gaussian",
+        summary += snip::concat(m == snip::soft_nms_method::linear ? "soft linear" : "soft gaussian",
                                         " keeps ", want.keep.size(), "; ");
     }
     const auto& md = merge_data();
@@ -502,7 +503,7 @@ bool check_all(std::string& summary) {
     for (std::size_t k = 0; same && k < wm.size(); ++k)
         same = gm.index[k] == wm[k].first && gm.scores[k] == wm[k].second;
     ok = check("merge_multiscale", same) && ok;
-    summary += snip::detail::concat("merge keeps ", wm.size());
+    summary += snip::concat("merge keeps ", wm.size());
     return ok;
 }
 
@@ -535,7 +536,7 @@ int main(int argc, char** argv) {
 #else
     build += ", assertions ON (not a release build: numbers are not representative)";
 #endif
-    benchmark::AddCustomContext("snip_version", snip::detail::concat(SNIP_VERSION_MAJOR, ".",
+    benchmark::AddCustomContext("snip_version", snip::concat(SNIP_VERSION_MAJOR, ".",
                                                                      SNIP_VERSION_MINOR, ".",
                                                                      SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("compiler", compiler_name());
@@ -544,15 +545,15 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("threads_available",
                                 std::to_string(std::thread::hardware_concurrency()));
     benchmark::AddCustomContext(
-        "nms_data", snip::detail::concat(nms_boxes, " float boxes in ", image_w, "x", image_h, ": 85% jittered copies of ",
+        "nms_data", snip::concat(nms_boxes, " float boxes in ", image_w, "x", image_h, ": 85% jittered copies of ",
                                          nms_objects, " objects (sides 16..400 px, edges +-20%), 15% background; ",
                                          merge_classes, " classes; seed ", nms_seed));
     benchmark::AddCustomContext(
-        "soft_nms_data", snip::detail::concat(soft_boxes, " boxes around ", soft_objects,
+        "soft_nms_data", snip::concat(soft_boxes, " boxes around ", soft_objects,
                                               " objects, seed ", soft_seed,
                                               "; gaussian sigma 0.5, linear Nt 0.3, threshold 0.001"));
     benchmark::AddCustomContext(
-        "merge_data", snip::detail::concat("3 scales x ", merge_per_scale, " detections, ", merge_classes,
+        "merge_data", snip::concat("3 scales x ", merge_per_scale, " detections, ", merge_classes,
                                            " classes, sniper_coco options (sigma 0.55, 200 per image)"));
     benchmark::AddCustomContext("check", "snip == naive: " + summary);
 

@@ -1,18 +1,18 @@
 // bench_pipeline: chips per second through the SNIPER trainer's data pipeline
-// (examples/sniper_trainer: decode + one-pass crop/resize to 512 x 512 + per-chip ground
+// (the trainer, snip::train: decode + one-pass crop/resize to 512 x 512 + per-chip ground
 // truth + batching into tensors), on coco128 planned with snip::plan_config::sniper_coco().
 //
 //   pipeline/<variant>/<data>    the first `chips_per_pass` chips of the shuffled epoch,
 //                                batches of 16, 2 threads, a fresh loader (and image cache)
 //                                every pass
-//       chip_loader   sniper::chip_loader: 2 workers, Q = 2, 64 MiB LRU of decoded images;
+//       chip_loader   snip::train::chip_loader: 2 workers, Q = 2, 64 MiB LRU of decoded images;
 //                     each chip resampled in one pass straight from the original image
 //       naive         the same decode, cache, ground truth and 2 threads, but each chip's
 //                     image is made by resizing the WHOLE image to the chip's scale
-//                     (sniper::crop_resize over the full image, uint8) and then cropping
+//                     (snip::train::crop_resize over the full image, uint8) and then cropping
 //   resample/<variant>/<data>    the pixels of the same chips alone, one thread, images
 //                                decoded beforehand
-//       onepass       sniper::fill_chip
+//       onepass       snip::train::fill_chip
 //       whole_then_crop  the naive path's resize + crop
 //
 // Counters: chips/s; speedup_vs_naive = t(naive) / t(variant) from wall times of the two
@@ -31,14 +31,14 @@
 
 #include <cstdio>
 
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <data.hpp>
-#include <image.hpp>
+#include <snip/train/data.hpp>
+#include <snip/train/image.hpp>
 
-#include <snip/dataset_plan.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/sniper/dataset_plan.hpp>
+#include <snip/core/version.hpp>
+#include <snip/core/random.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/plan.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -83,9 +83,9 @@ constexpr std::uint64_t seed = 2017;
 struct bench_data {
     snip::dataset ds;
     snip::plan_config cfg = snip::plan_config::sniper_coco();
-    std::vector<sniper::chip_job> jobs; ///< the first chips_per_pass of the epoch
+    std::vector<snip::train::chip_job> jobs; ///< the first chips_per_pass of the epoch
     std::size_t epoch_chips = 0;
-    sniper::image_source source;
+    snip::train::image_source source;
     std::string label;
     std::string description;
 };
@@ -93,9 +93,9 @@ struct bench_data {
 bench_data g;
 
 /// A synthetic picture: gradients and texture (a pure function of the index).
-sniper::image synthetic_image(int w, int h, std::uint64_t s) {
-    sniper::image im(w, h);
-    snip::detail::splitmix64 r{s};
+snip::train::image synthetic_image(int w, int h, std::uint64_t s) {
+    snip::train::image im(w, h);
+    snip::splitmix64 r{s};
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             std::uint8_t* p = im.row(y) + 3 * x;
@@ -111,7 +111,7 @@ snip::dataset synthetic_dataset() {
     snip::dataset ds;
     ds.source = "synthetic";
     ds.categories = {{1, "object"}};
-    snip::detail::splitmix64 r{seed};
+    snip::splitmix64 r{seed};
     for (int i = 0; i < 128; ++i) {
         snip::image_record im;
         im.id = i + 1;
@@ -150,10 +150,10 @@ void load_data(const std::string& dir) {
     const fs::path images = fs::path(dir) / "coco128" / "images";
     if (fs::exists(ann) && fs::is_directory(images)) {
         g.ds = snip::io::read_coco(ann.string());
-        g.source = sniper::files_in(g.ds, images.string());
+        g.source = snip::train::files_in(g.ds, images.string());
         g.label = "coco128";
         g.description =
-            snip::detail::concat(ann.string(), ": ", g.ds.images.size(), " images, ",
+            snip::concat(ann.string(), ": ", g.ds.images.size(), " images, ",
                                  g.ds.num_boxes(), " boxes; JPEG decode from ", images.string());
     } else {
         std::printf("[data] %s not found: synthetic images in memory (no JPEG decode)\n",
@@ -164,16 +164,16 @@ void load_data(const std::string& dir) {
             return synthetic_image(r.width, r.height, seed + i);
         };
         g.label = "synthetic";
-        g.description = snip::detail::concat("synthetic: ", g.ds.images.size(),
+        g.description = snip::concat("synthetic: ", g.ds.images.size(),
                                              " images of 640 x 480 made in memory, ",
                                              g.ds.num_boxes(), " boxes");
     }
     snip::dataset_plan_options po;
     po.seed = seed;
     const auto plans = snip::plan_dataset(g.cfg, g.ds, nullptr, po);
-    sniper::job_options jo;
+    snip::train::job_options jo;
     jo.seed = seed;
-    auto jobs = sniper::make_chip_jobs(plans, jo);
+    auto jobs = snip::train::make_chip_jobs(plans, jo);
     g.epoch_chips = jobs.size();
     jobs.resize(std::min(jobs.size(), chips_per_pass));
     g.jobs = std::move(jobs);
@@ -184,13 +184,13 @@ void load_data(const std::string& dir) {
 
 /// The naive chip: the whole image resized to the chip's scale (exact factor, uint8, the
 /// scaled image materialised), then the chip cropped out of it, normalised and padded.
-void naive_fill(const sniper::image& src, const sniper::chip_job& job, sniper::chw_view dst,
-                const sniper::normalisation& norm) {
+void naive_fill(const snip::train::image& src, const snip::train::chip_job& job, snip::train::chw_view dst,
+                const snip::train::normalisation& norm) {
     const snip::chip& c = job.chip;
     const int ws = int(src.w * c.factor), hs = int(src.h * c.factor);
-    const sniper::image scaled =
-        sniper::crop_resize(src, {0, 0, ws / c.factor, hs / c.factor}, ws, hs);
-    const auto geo = sniper::chip_crop(c, g.cfg.chip_size, g.cfg.convention);
+    const snip::train::image scaled =
+        snip::train::crop_resize(src, {0, 0, ws / c.factor, hs / c.factor}, ws, hs);
+    const auto geo = snip::train::chip_crop(c, g.cfg.chip_size, g.cfg.convention);
     const int S = g.cfg.chip_size;
     for (int ch = 0; ch < 3; ++ch) {
         const float a = 1.f / (255.f * norm.std[std::size_t(ch)]);
@@ -213,12 +213,12 @@ void naive_fill(const sniper::image& src, const sniper::chip_job& job, sniper::c
 /// through a shared LRU, making the chip the naive way into its batch tensor and building
 /// its ground truth. Returns the number of chips.
 std::size_t naive_pass() {
-    sniper::image_cache cache(cache_bytes);
-    const sniper::class_map classes(g.ds);
+    snip::train::image_cache cache(cache_bytes);
+    const snip::train::class_map classes(g.ds);
     const std::int64_t S = g.cfg.chip_size;
     const std::size_t nb = (g.jobs.size() + batch_size - 1) / batch_size;
     std::vector<at::Tensor> batches(nb);
-    std::vector<std::vector<sniper::chip_target>> targets(nb);
+    std::vector<std::vector<snip::train::chip_target>> targets(nb);
     for (std::size_t k = 0; k < nb; ++k) {
         const std::size_t n = std::min<std::size_t>(batch_size, g.jobs.size() - k * batch_size);
         batches[k] = at::empty({std::int64_t(n), 3, S, S}, at::kFloat);
@@ -233,8 +233,8 @@ std::size_t naive_pass() {
                 const auto img = cache.get(job.image, [&] { return g.source(job.image); });
                 const std::size_t k = j / batch_size, i = j % batch_size;
                 float* d = batches[k].data_ptr<float>() + std::int64_t(i) * 3 * S * S;
-                naive_fill(*img, job, sniper::chw_view{d, S, S * S}, {});
-                targets[k][i] = sniper::make_target(g.ds, g.cfg, job, classes);
+                naive_fill(*img, job, snip::train::chw_view{d, S, S * S}, {});
+                targets[k][i] = snip::train::make_target(g.ds, g.cfg, job, classes);
             }
         } catch (...) {
             err = std::current_exception();
@@ -253,14 +253,14 @@ std::size_t naive_pass() {
 
 double g_hit_rate = 0;
 
-/// One pass through sniper::chip_loader. Returns the number of chips.
+/// One pass through snip::train::chip_loader. Returns the number of chips.
 std::size_t loader_pass() {
-    sniper::loader_options o;
+    snip::train::loader_options o;
     o.batch_size = batch_size;
     o.workers = threads;
     o.max_batches = 2;
     o.cache_bytes = cache_bytes;
-    sniper::chip_loader loader(g.ds, g.cfg, g.jobs, g.source, o);
+    snip::train::chip_loader loader(g.ds, g.cfg, g.jobs, g.source, o);
     std::size_t chips = 0;
     while (auto b = loader.next()) {
         benchmark::DoNotOptimize(b->images.data_ptr<float>());
@@ -272,21 +272,21 @@ std::size_t loader_pass() {
 }
 
 /// Decoded images of the jobs, for the resample rows.
-std::map<std::size_t, sniper::image> g_decoded;
+std::map<std::size_t, snip::train::image> g_decoded;
 std::vector<float> g_out;
 
 void resample_onepass() {
     const std::int64_t S = g.cfg.chip_size;
     for (const auto& job : g.jobs)
-        sniper::fill_chip(g_decoded.at(job.image), g.cfg, job,
-                          sniper::chw_view{g_out.data(), S, S * S});
+        snip::train::fill_chip(g_decoded.at(job.image), g.cfg, job,
+                          snip::train::chw_view{g_out.data(), S, S * S});
     benchmark::DoNotOptimize(g_out.data());
 }
 
 void resample_naive() {
     const std::int64_t S = g.cfg.chip_size;
     for (const auto& job : g.jobs)
-        naive_fill(g_decoded.at(job.image), job, sniper::chw_view{g_out.data(), S, S * S}, {});
+        naive_fill(g_decoded.at(job.image), job, snip::train::chw_view{g_out.data(), S, S * S}, {});
     benchmark::DoNotOptimize(g_out.data());
 }
 
@@ -350,14 +350,14 @@ void bm_variant(benchmark::State& state, const row_group* grp, const variant* v)
 bool check_agreement() {
     const std::int64_t S = g.cfg.chip_size;
     std::vector<float> a(std::size_t(3 * S * S)), b(a.size());
-    const sniper::normalisation norm;
+    const snip::train::normalisation norm;
     const float min_std = std::min({norm.std[0], norm.std[1], norm.std[2]});
     double worst = 0;
     for (std::size_t j = 0; j < std::min<std::size_t>(g.jobs.size(), 8); ++j) {
         const auto& job = g.jobs[j];
-        const sniper::image src = g.source(job.image);
-        sniper::fill_chip(src, g.cfg, job, sniper::chw_view{a.data(), S, S * S}, norm);
-        naive_fill(src, job, sniper::chw_view{b.data(), S, S * S}, norm);
+        const snip::train::image src = g.source(job.image);
+        snip::train::fill_chip(src, g.cfg, job, snip::train::chw_view{a.data(), S, S * S}, norm);
+        naive_fill(src, job, snip::train::chw_view{b.data(), S, S * S}, norm);
         for (std::size_t i = 0; i < a.size(); ++i)
             worst = std::max(worst, double(std::fabs(a[i] - b[i])));
     }
@@ -433,7 +433,7 @@ int main(int argc, char** argv) {
         ++scales[std::min(2, j.chip.scale)];
     benchmark::AddCustomContext(
         "snip_version",
-        snip::detail::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
+        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("compiler", compiler_name());
     benchmark::AddCustomContext("build_type", build);
     benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
@@ -442,7 +442,7 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("threads_pipeline", std::to_string(threads));
     benchmark::AddCustomContext("data", g.description);
     benchmark::AddCustomContext(
-        "chips", snip::detail::concat(g.jobs.size(), " per pass (first of a shuffled epoch of ",
+        "chips", snip::concat(g.jobs.size(), " per pass (first of a shuffled epoch of ",
                                       g.epoch_chips, " positive chips, sniper_coco, seed ", seed,
                                       "); by scale 3 / 1.667 / 512px: ", scales[0], " / ",
                                       scales[1], " / ", scales[2], "; ", g.cfg.chip_size, " x ",

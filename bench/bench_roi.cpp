@@ -20,10 +20,11 @@
 //
 // Usage: bench_roi [--benchmark_min_time=0.5] [--benchmark_filter=REGEX]
 
-#include <snip/detail/parallel.hpp>
-#include <snip/detail/random.hpp>
-#include <snip/roi_align.hpp>
-#include <snip/roi_pool.hpp>
+#include <snip/core/parallel.hpp>
+#include <snip/core/version.hpp>
+#include <snip/core/random.hpp>
+#include <snip/ops/roi_align.hpp>
+#include <snip/ops/roi_pool.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -93,7 +94,7 @@ problem g_p;
 /// Features uniform in [-1, 1); RoIs with sides log-uniform in [16, 512] image pixels, placed
 /// uniformly inside the 1024 x 1024 image; gradients uniform in [-1, 1).
 void make_problem() {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     auto& p = g_p;
     p.features.resize(std::size_t(batch) * channels * height * width);
     for (auto& v : p.features)
@@ -443,7 +444,7 @@ std::string roi_summary() {
         w += (g_p.rois[5 * k + 3] - g_p.rois[5 * k + 1]) * spatial_scale;
         h += (g_p.rois[5 * k + 4] - g_p.rois[5 * k + 2]) * spatial_scale;
     }
-    return snip::detail::concat(num_rois, " RoIs, sides log-uniform in [16, 512] image px inside ",
+    return snip::concat(num_rois, " RoIs, sides log-uniform in [16, 512] image px inside ",
                                 image_side, " x ", image_side, " (seed ", seed, "), mean ",
                                 w / num_rois, " x ", h / num_rois, " feature px");
 }
@@ -473,23 +474,23 @@ int main(int argc, char** argv) {
 #endif
     benchmark::AddCustomContext(
         "snip_version",
-        snip::detail::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
+        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("compiler", compiler_name());
     benchmark::AddCustomContext("build_type", build);
     benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
     benchmark::AddCustomContext("threads_available",
                                 std::to_string(std::thread::hardware_concurrency()));
-    benchmark::AddCustomContext("threads_snip", std::to_string(snip::detail::resolve_threads(0)));
+    benchmark::AddCustomContext("threads_snip", std::to_string(snip::resolve_threads(0)));
     benchmark::AddCustomContext("features",
-                                snip::detail::concat(batch, " x ", channels, " x ", height, " x ",
+                                snip::concat(batch, " x ", channels, " x ", height, " x ",
                                                      width, " float32, contiguous NCHW"));
     benchmark::AddCustomContext("rois", roi_summary());
     benchmark::AddCustomContext(
-        "roi_align", snip::detail::concat("output ", pooled, " x ", pooled, ", spatial_scale 1/",
+        "roi_align", snip::concat("output ", pooled, " x ", pooled, ", spatial_scale 1/",
                                           1.0 / spatial_scale, ", sampling_ratio ", sampling_ratio,
                                           ", aligned ", aligned ? "true" : "false"));
     benchmark::AddCustomContext("roi_pool",
-                                snip::detail::concat("output ", pooled, " x ", pooled,
+                                snip::concat("output ", pooled, " x ", pooled,
                                                      ", spatial_scale 1/", 1.0 / spatial_scale));
     benchmark::AddCustomContext(
         "ratios", "speedup_* counters: interleaved best-of-3 wall times measured in this run; "

@@ -1,5 +1,5 @@
 // bench_train_step: wall time of one SNIPER Faster R-CNN training step on the CPU
-// (examples/sniper_trainer/detector.hpp: forward_train + backward + one SGD step) per 512 x 512
+// (trainer/include/snip/train/detector.hpp: forward_train + backward + one SGD step) per 512 x 512
 // chip and per single-scale 800 x 1333 image, for ResNet-18, ResNet-50 and ResNet-101
 // backbones. SNIPER's claim rests on this: a chip costs much less than a full-resolution image,
 // so training on a few chips per image beats training on the image. The program measures the
@@ -53,9 +53,10 @@
 //
 // Built only with the trainer (target sniper_trainer: SNIP_ENABLE_TORCH and the examples).
 
-#include <detector.hpp>
+#include <snip/train/detector.hpp>
 
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
+#include <snip/core/version.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -179,10 +180,10 @@ int g_warmup = 1;
 
 /// 5..10 valid boxes inside width x height (inclusive pixel convention), sides log-uniform in
 /// [16, 0.75 * min(width, height)], aspect ratio 1:2..2:1, classes 1..num_classes.
-sniper::chip_target random_target(snip::detail::splitmix64& r, int width, int height) {
+snip::train::chip_target random_target(snip::splitmix64& r, int width, int height) {
     const auto n = std::int64_t(5 + r.below(6));
     const double lo = 16.0, hi = 0.75 * std::min(width, height);
-    sniper::chip_target t;
+    snip::train::chip_target t;
     t.boxes = torch::empty({n, 4}, torch::kFloat);
     t.classes = torch::empty({n}, torch::kLong);
     t.states = torch::zeros({n}, torch::kByte); // all valid
@@ -208,14 +209,14 @@ sniper::chip_target random_target(snip::detail::splitmix64& r, int width, int he
 
 struct batch {
     torch::Tensor images;
-    std::vector<sniper::chip_target> targets;
+    std::vector<snip::train::chip_target> targets;
 };
 
 batch make_batch(input_kind kind) {
     const std::int64_t n = kind == input_kind::chips ? chip_batch : 1;
     const std::int64_t h = kind == input_kind::chips ? chip_side : image_height;
     const std::int64_t w = kind == input_kind::chips ? chip_side : image_width;
-    snip::detail::splitmix64 r{seed + (kind == input_kind::chips ? 0 : 1)};
+    snip::splitmix64 r{seed + (kind == input_kind::chips ? 0 : 1)};
     batch b;
     const at::Generator gen = at::detail::createCPUGenerator(seed);
     b.images = torch::randn({n, 3, h, w}, gen, torch::kFloat);
@@ -234,8 +235,8 @@ std::int64_t total_boxes(const batch& b) {
 // ---------------------------------------------------------------------------------
 // The model: one backbone alive at a time (rows of a backbone are registered together)
 
-sniper::detector_options options_for(int depth) {
-    sniper::detector_options o;
+snip::train::detector_options options_for(int depth) {
+    snip::train::detector_options o;
     o.backbone.depth = depth;
     o.num_classes = num_classes;
     return o;
@@ -243,7 +244,7 @@ sniper::detector_options options_for(int depth) {
 
 struct model {
     int depth;
-    sniper::FasterRCNN net;
+    snip::train::FasterRCNN net;
     torch::optim::SGD sgd;
     std::uint64_t steps = 0;
 
@@ -260,12 +261,12 @@ struct model {
     /// 33 blocks would reach activations ~1e7 and losses whose first SGD step overflows. A
     /// trained network keeps them in range; here the last BatchNorm of every residual branch
     /// scales it by residual_scale (weights stay random; the work of a step is the same).
-    static sniper::FasterRCNN make_net(int d) {
-        sniper::FasterRCNN n(options_for(d));
+    static snip::train::FasterRCNN make_net(int d) {
+        snip::train::FasterRCNN n(options_for(d));
         torch::NoGradGuard ng;
         for (const auto& m : n->backbone->modules(/*include_self=*/false)) {
-            if (auto* b = m->as<sniper::BottleneckImpl>()) b->bn3->weight.fill_(residual_scale);
-            if (auto* b = m->as<sniper::BasicBlockImpl>()) b->bn2->weight.fill_(residual_scale);
+            if (auto* b = m->as<snip::train::BottleneckImpl>()) b->bn3->weight.fill_(residual_scale);
+            if (auto* b = m->as<snip::train::BasicBlockImpl>()) b->bn2->weight.fill_(residual_scale);
         }
         return n;
     }
@@ -273,8 +274,8 @@ struct model {
     /// One training step; returns the total loss.
     double step(const batch& b) {
         sgd.zero_grad();
-        const sniper::detector_losses l =
-            net->forward_train(b.images, b.targets, snip::detail::mix(seed, steps++));
+        const snip::train::detector_losses l =
+            net->forward_train(b.images, b.targets, snip::mix(seed, steps++));
         const torch::Tensor total = l.total();
         total.backward();
         sgd.step();
@@ -293,7 +294,7 @@ model& model_for(int depth) {
     return *g_model;
 }
 
-std::int64_t count_parameters(const sniper::FasterRCNN& net, bool trainable) {
+std::int64_t count_parameters(const snip::train::FasterRCNN& net, bool trainable) {
     std::int64_t n = 0;
     for (const auto& p : net->parameters())
         if (!trainable || p.requires_grad()) n += p.numel();
@@ -425,7 +426,7 @@ void print_summary(double wall_seconds) {
         if (const measurement* m = measured(rw.name)) {
             std::string steps;
             for (double s : m->step_seconds)
-                steps += snip::detail::concat(steps.empty() ? "" : " ", std::round(s * 100) / 100);
+                steps += snip::concat(steps.empty() ? "" : " ", std::round(s * 100) / 100);
             std::printf("  %-44s spread %.2f, loss %.4g -> %.4g, kernel CPU %2.0f%%, %.3gM "
                         "page faults/step, steps: %s\n",
                         rw.name.c_str(), m->worst / m->best, m->first_loss, m->last_loss,
@@ -514,15 +515,15 @@ int main(int argc, char** argv) {
 #endif
     std::string params;
     for (int depth : {18, 50, 101}) {
-        const sniper::FasterRCNN net(options_for(depth));
-        params += snip::detail::concat(params.empty() ? "" : "; ", backbone_name(depth), " ",
+        const snip::train::FasterRCNN net(options_for(depth));
+        params += snip::concat(params.empty() ? "" : "; ", backbone_name(depth), " ",
                                        count_parameters(net, false) / 1000000, "M (",
                                        count_parameters(net, true) / 1000000, "M trainable)");
     }
-    const sniper::detector_options o = options_for(18);
+    const snip::train::detector_options o = options_for(18);
     benchmark::AddCustomContext(
         "snip_version",
-        snip::detail::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
+        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("libtorch", TORCH_VERSION);
     benchmark::AddCustomContext("compiler", compiler_name());
     benchmark::AddCustomContext("build_type", build);
@@ -531,12 +532,12 @@ int main(int argc, char** argv) {
                                 std::to_string(std::thread::hardware_concurrency()));
     benchmark::AddCustomContext(
         "threads_intra_op",
-        snip::detail::concat(
+        snip::concat(
             threads, " (1 on the 1thread row; LibTorch's default here: ", default_threads,
             "), OpenBLAS ",
             openblas_set_threads() ? "threads set alike" : "not found (BLAS threads not set)"));
     benchmark::AddCustomContext("model",
-                                snip::detail::concat("SNIPER Faster R-CNN, ", num_classes,
+                                snip::concat("SNIPER Faster R-CNN, ", num_classes,
                                                      " classes, ", o.anchors.templates().size(),
                                                      " anchors, res5 dilated, frozen stem + "
                                                      "layer1, RPN ",
@@ -547,12 +548,12 @@ int main(int argc, char** argv) {
                                                      "weights (Kaiming); parameters: ",
                                                      params));
     benchmark::AddCustomContext(
-        "step", snip::detail::concat("forward_train + backward + SGD step (lr ", learning_rate,
+        "step", snip::concat("forward_train + backward + SGD step (lr ", learning_rate,
                                      ", momentum ", momentum, ", weight decay ", weight_decay,
                                      "); ", g_warmup, " untimed warm-up step(s) per row"));
     benchmark::AddCustomContext(
         "inputs",
-        snip::detail::concat("chips: ", chip_batch, " x 3 x ", chip_side, " x ", chip_side,
+        snip::concat("chips: ", chip_batch, " x 3 x ", chip_side, " x ", chip_side,
                              "; image: 1 x 3 x ", image_height, " x ", image_width,
                              "; float32 N(0, 1) pixels; 5..10 valid gt "
                              "boxes per chip/image, sides log-uniform 16 px .. 3/4 of "

@@ -40,7 +40,8 @@ int main() {
 
 #else
 
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
+#include <snip/core/version.hpp>
 #include <snip/torch/ops.hpp>
 
 #include <ATen/Parallel.h>
@@ -96,7 +97,7 @@ problem g_p;
 /// px log-uniform, aspect 0.5..2, every edge moved by up to 20% of the side, score = object
 /// confidence x 0.5..1), 15% background boxes with low scores; clipped to the image.
 std::pair<at::Tensor, at::Tensor> clustered(int n, int objects, std::uint64_t seed) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     auto uni = [&](double lo, double hi) { return lo + (hi - lo) * g.uniform(); };
     struct object {
         double x, y, w, h, conf;
@@ -134,7 +135,7 @@ std::pair<at::Tensor, at::Tensor> clustered(int n, int objects, std::uint64_t se
 
 void make_problem() {
     auto& p = g_p;
-    snip::detail::splitmix64 g{roi_seed};
+    snip::splitmix64 g{roi_seed};
     std::vector<float> f(std::size_t(batch) * channels * height * width);
     for (auto& v : f)
         v = float(g.uniform() * 2 - 1);
@@ -436,7 +437,7 @@ int main(int argc, char** argv) {
 #endif
     benchmark::AddCustomContext(
         "snip_version",
-        snip::detail::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
+        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
     benchmark::AddCustomContext("libtorch", TORCH_VERSION);
     benchmark::AddCustomContext("torchvision_ops", g_tv_status);
     benchmark::AddCustomContext("aten_parallel_backend",
@@ -457,21 +458,21 @@ int main(int argc, char** argv) {
         "threads:N rows call at::set_num_threads(N); snip's ops use at::get_num_threads()");
     benchmark::AddCustomContext(
         "roi_problem",
-        snip::detail::concat(num_rois, " RoIs (sides log-uniform 16..512 px in a ", image_side,
+        snip::concat(num_rois, " RoIs (sides log-uniform 16..512 px in a ", image_side,
                              " px image, seed ", roi_seed, ") on ", batch, " x ", channels, " x ",
                              height, " x ", width, " float32 features"));
     benchmark::AddCustomContext(
-        "roi_align", snip::detail::concat("output ", pooled, " x ", pooled, ", spatial_scale 1/",
+        "roi_align", snip::concat("output ", pooled, " x ", pooled, ", spatial_scale 1/",
                                           1 / spatial_scale, ", sampling_ratio ", sampling_ratio,
                                           ", aligned ", aligned ? "true" : "false"));
     benchmark::AddCustomContext("roi_pool",
-                                snip::detail::concat("output ", pooled, " x ", pooled,
+                                snip::concat("output ", pooled, " x ", pooled,
                                                      ", spatial_scale 1/", 1 / spatial_scale));
     benchmark::AddCustomContext(
-        "nms", snip::detail::concat(nms_boxes, " clustered detections (", nms_objects,
+        "nms", snip::concat(nms_boxes, " clustered detections (", nms_objects,
                                     " objects), IoU threshold ", nms_threshold));
     benchmark::AddCustomContext(
-        "box_iou", snip::detail::concat(iou_side, " x ", iou_side,
+        "box_iou", snip::concat(iou_side, " x ", iou_side,
                                         " float32 boxes; torchvision's formula in LibTorch ops"));
     benchmark::AddCustomContext("ratio",
                                 "tv_over_snip = t(torchvision) / t(snip): interleaved, best "

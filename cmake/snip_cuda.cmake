@@ -30,11 +30,11 @@ target_link_libraries(snip_cuda INTERFACE snip CUDA::cudart)
 target_compile_features(snip_cuda INTERFACE cuda_std_20)
 
 # The RoIAlign / RoIPool launchers compiled once by nvcc for float and double
-# (include/snip/cuda/launchers.cu, declared in launchers.hpp without any CUDA header), so
-# that host-compiled code - snip::torch's ops above all - calls the kernels without nvcc.
-# The .cu sits next to the headers (and is installed with them) for projects that build it
-# themselves; header-only CPU users never compile it.
-add_library(snip_cuda_launchers STATIC ${PROJECT_SOURCE_DIR}/include/snip/cuda/launchers.cu)
+# (src/cuda/launchers.cu, declared in include/snip/cuda/launchers.hpp without any CUDA
+# header), so that host-compiled code - snip::torch's ops above all - calls the kernels
+# without nvcc. Header-only CPU users never compile it; CUDA users link
+# snip::cuda_launchers (installed as a static library).
+add_library(snip_cuda_launchers STATIC ${PROJECT_SOURCE_DIR}/src/cuda/launchers.cu)
 add_library(snip::cuda_launchers ALIAS snip_cuda_launchers)
 set_target_properties(snip_cuda_launchers PROPERTIES
   EXPORT_NAME cuda_launchers

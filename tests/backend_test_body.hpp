@@ -6,8 +6,8 @@
 
 #include <doctest/doctest.h>
 
-#include <snip/chips.hpp>
-#include <snip/plan.hpp>
+#include <snip/sniper/cover.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -5,8 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include <snip/detail/random.hpp>
-#include <snip/views.hpp>
+#include <snip/core/random.hpp>
+#include <snip/core/views.hpp>
 
 #include <algorithm>
 #include <array>
@@ -51,7 +51,7 @@ struct roi {
 
 template <class T>
 tensor4<T> random_features(std::array<idx, 4> e, std::uint64_t seed) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     tensor4<T> f(e);
     for (auto& v : f.v)
         v = T(g.uniform() * 2 - 1);
@@ -61,7 +61,7 @@ tensor4<T> random_features(std::array<idx, 4> e, std::uint64_t seed) {
 /// RoIs of every kind, in input-image pixels of an img_w x img_h image: inside, partly
 /// and fully outside, zero size, inverted, sub-pixel, larger than the image, whole-pixel.
 std::vector<roi> random_rois(int k, int batch, double img_w, double img_h, std::uint64_t seed) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<roi> r;
     for (int i = 0; i < k; ++i) {
         roi q{double(g.below(std::uint64_t(batch))), 0, 0, 0, 0};

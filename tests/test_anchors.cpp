@@ -1,7 +1,7 @@
-// Tests of include/snip/anchors.hpp: templates, grid shifts, anchors inside a chip.
+// Tests of include/snip/det/anchors.hpp: templates, grid shifts, anchors inside a chip.
 #include "test_util.hpp"
 
-#include <snip/anchors.hpp>
+#include <snip/det/anchors.hpp>
 
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,7 @@
-// Tests of include/snip/assign.hpp: ground truth in a chip's frame.
+// Tests of include/snip/sniper/chip_gt.hpp: ground truth in a chip's frame.
 #include "test_util.hpp"
 
-#include <snip/assign.hpp>
+#include <snip/sniper/chip_gt.hpp>
 
 #include <vector>
 

@@ -3,17 +3,17 @@
 #include "backend_test_body.hpp"
 #include "test_util.hpp"
 
-#include <snip/chips.hpp>
-#include <snip/plan.hpp>
-#include <snip/views.hpp>
+#include <snip/sniper/cover.hpp>
+#include <snip/sniper/plan.hpp>
+#include <snip/core/views.hpp>
 
 #if __has_include(<Eigen/Core>)
 #define SNIP_TEST_EIGEN 1
-#include <snip/backend/eigen.hpp>
+#include <snip/adapt/eigen.hpp>
 #endif
 #if __has_include(<xtensor/xtensor.hpp>)
 #define SNIP_TEST_XTENSOR 1
-#include <snip/backend/xtensor.hpp>
+#include <snip/adapt/xtensor.hpp>
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xfixed.hpp>

@@ -8,11 +8,11 @@
 
 #include "bad_inputs/harness.hpp"
 
-#include <snip/dataset_plan.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/sniper/dataset_plan.hpp>
+#include <snip/core/random.hpp>
 #include <snip/io/chips_json.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/io/coco_eval.hpp>
+#include <snip/eval/coco_eval.hpp>
 
 #include <cmath>
 #include <limits>
@@ -45,7 +45,7 @@ snip::dataset many_boxes(std::size_t n) {
     im.id = 1;
     im.width = 4000;
     im.height = 3000;
-    snip::detail::splitmix64 g{2024};
+    snip::splitmix64 g{2024};
     for (std::size_t k = 0; k < n; ++k) {
         const double w = 4 + double(g.below(297)), h = 4 + double(g.below(297));
         const double x = double(g.below(std::uint64_t(im.width - w))),

@@ -1,7 +1,7 @@
 // Box geometry of box.hpp, including empty, degenerate and inverted boxes.
 #include "test_util.hpp"
 
-#include <snip/box.hpp>
+#include <snip/core/box.hpp>
 
 #include <cmath>
 #include <limits>

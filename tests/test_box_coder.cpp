@@ -1,8 +1,8 @@
-// Tests of include/snip/box_coder.hpp: delta encode/decode, guarded exp, clipping.
+// Tests of include/snip/det/box_coder.hpp: delta encode/decode, guarded exp, clipping.
 #include "test_util.hpp"
 
-#include <snip/box_coder.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/det/box_coder.hpp>
+#include <snip/core/random.hpp>
 
 #include <cmath>
 #include <limits>
@@ -47,7 +47,7 @@ namespace {
 
 template <class T>
 std::vector<box<T>> random_boxes(std::uint64_t seed, int n, double min_side = 8.0) {  // sides 8..308: ratios < 62.5
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<box<T>> out;
     for (int i = 0; i < n; ++i) {
         const double x = g.uniform() * 500 - 50, y = g.uniform() * 500 - 50;

@@ -1,8 +1,8 @@
-// Tests of include/snip/chips.hpp: candidate sets, the chip grid, greedy cover.
+// Tests of include/snip/sniper/cover.hpp: candidate sets, the chip grid, greedy cover.
 #include "test_util.hpp"
 
-#include <snip/chips.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/sniper/cover.hpp>
+#include <snip/core/random.hpp>
 
 #include <algorithm>
 #include <vector>
@@ -13,7 +13,7 @@ using snip::pixel_convention;
 
 namespace {
 
-std::vector<box<float>> random_boxes(snip::detail::splitmix64& g, int W, int H, int n, int max_side) {
+std::vector<box<float>> random_boxes(snip::splitmix64& g, int W, int H, int n, int max_side) {
     std::vector<box<float>> b;
     for (int i = 0; i < n; ++i) {
         const float w = 1.0f + float(g.below(static_cast<std::uint64_t>(max_side)));
@@ -74,7 +74,7 @@ TEST_CASE("candidate_chips rejects impossible sizes with the value in the messag
 }
 
 TEST_CASE("chip_grid::assign gives the candidate set of candidate_chips") {
-    snip::detail::splitmix64 g{7};
+    snip::splitmix64 g{7};
     for (int it = 0; it < 300; ++it) {
         const int W = 50 + int(g.below(2000)), H = 50 + int(g.below(2000)), s = 8 + int(g.below(80));
         for (auto layout : {chip_layout::sniper, chip_layout::aligned}) {
@@ -98,7 +98,7 @@ TEST_CASE("chip_grid::assign gives the candidate set of candidate_chips") {
 TEST_CASE("the chips that contain a box form a rectangle of grid indices") {
     snip::chip_grid grid;
     grid.assign(chip_layout::sniper, 1500, 900, 512, 32, pixel_convention::inclusive);
-    snip::detail::splitmix64 g{3};
+    snip::splitmix64 g{3};
     for (const auto& b : random_boxes(g, 1500, 900, 200, 400)) {
         auto [c0, c1] = snip::chip_grid::containing(grid.cols, b.x1, b.x2);
         auto [r0, r1] = snip::chip_grid::containing(grid.rows, b.y1, b.y2);
@@ -111,7 +111,7 @@ TEST_CASE("the chips that contain a box form a rectangle of grid indices") {
 }
 
 TEST_CASE("fast greedy cover equals the dense reference") {
-    snip::detail::splitmix64 g{11};
+    snip::splitmix64 g{11};
     for (int it = 0; it < 400; ++it) {
         const int W = 100 + int(g.below(1900)), H = 100 + int(g.below(1900));
         const int n = int(g.below(60)), s = 16 + int(g.below(64));
@@ -130,7 +130,7 @@ TEST_CASE("fast greedy cover equals the dense reference") {
 }
 
 TEST_CASE("greedy cover properties: owners contain their boxes, nothing coverable is left, counts fall") {
-    snip::detail::splitmix64 g{5};
+    snip::splitmix64 g{5};
     for (int it = 0; it < 200; ++it) {
         const int W = 200 + int(g.below(1800)), H = 200 + int(g.below(1800));
         const auto boxes = random_boxes(g, W, H, int(g.below(80)), 200);

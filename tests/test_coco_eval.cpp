@@ -3,7 +3,7 @@
 //
 // pycocotools' precision is tp / (tp + fp + 2^-52), so a lone true positive scores
 // 1 / (1 + 2^-52) = 1 - 2^-52, not 1: every comparison allows 1e-12.
-#include <snip/io/coco_eval.hpp>
+#include <snip/eval/coco_eval.hpp>
 
 #include "test_util.hpp"
 

@@ -1,8 +1,8 @@
-// Tests of include/snip/dataset_plan.hpp: threads, determinism, progress, errors.
+// Tests of include/snip/sniper/dataset_plan.hpp: threads, determinism, progress, errors.
 #include "test_util.hpp"
 
-#include <snip/dataset_plan.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/sniper/dataset_plan.hpp>
+#include <snip/core/random.hpp>
 #include <snip/io/coco.hpp>
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 namespace {
 
 snip::dataset random_dataset(std::size_t n, std::uint64_t seed) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     snip::dataset ds;
     for (std::size_t i = 0; i < n; ++i) {
         snip::image_record im;
@@ -33,7 +33,7 @@ snip::dataset random_dataset(std::size_t n, std::uint64_t seed) {
 }
 
 std::vector<snip::image_proposals> random_proposals(const snip::dataset& ds, std::uint64_t seed) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<snip::image_proposals> out(ds.images.size());
     for (std::size_t i = 0; i < ds.images.size(); ++i) {
         const auto& im = ds.images[i];

@@ -1,8 +1,8 @@
-// Tests of include/snip/matching.hpp: IoU matrices, RPN labels, sampling, RCNN targets.
+// Tests of include/snip/det/matching.hpp: IoU matrices, RPN labels, sampling, RCNN targets.
 #include "test_util.hpp"
 
-#include <snip/anchors.hpp>
-#include <snip/matching.hpp>
+#include <snip/det/anchors.hpp>
+#include <snip/det/matching.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -175,7 +175,7 @@ namespace {
 /// equal IoUs (ties) are frequent.
 template <class T>
 std::vector<box<T>> random_boxes(std::uint64_t seed, int n, bool grid, double max_side = 200) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<box<T>> out;
     for (int i = 0; i < n; ++i) {
         double x = g.uniform() * 600 - 40, y = g.uniform() * 600 - 40;
@@ -187,7 +187,7 @@ std::vector<box<T>> random_boxes(std::uint64_t seed, int n, bool grid, double ma
 }
 
 std::vector<gt_state> random_states(std::uint64_t seed, std::size_t n) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<gt_state> s(n);
     for (auto& x : s) {
         const auto r = g.below(10);
@@ -727,7 +727,7 @@ TEST_CASE("RCNN targets equal the straight-loop reference on random proposals") 
 TEST_CASE("RCNN: seeded sampling to a batch with a foreground cap") {
     auto props = random_boxes<float>(21, 250, false, 150);
     const auto gt = random_boxes<float>(22, 25, false, 150);
-    snip::detail::splitmix64 jit{23};
+    snip::splitmix64 jit{23};
     for (const auto& g : gt)  // 6 jittered copies of every gt: plenty of foreground
         for (int k = 0; k < 6; ++k) {
             const float w = g.x2 - g.x1, h = g.y2 - g.y1;

@@ -1,10 +1,10 @@
-// Tests of include/snip/negatives.hpp: mining rules, sampling, the stride draw.
+// Tests of include/snip/sniper/negatives.hpp: mining rules, sampling, the stride draw.
 #include "test_util.hpp"
 
-#include <snip/assign.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/sniper/chip_gt.hpp>
+#include <snip/core/random.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/negatives.hpp>
+#include <snip/sniper/negatives.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -197,7 +197,7 @@ TEST_CASE("coco128, jittered ground truth and random proposals: no negative chip
     const auto ds = snip::io::read_coco(path);
     for (const auto& cfg : {plan_config::sniper_coco(), plan_config::defaults()}) {
         snip::plan_workspace ws;
-        snip::detail::splitmix64 g{1234};
+        snip::splitmix64 g{1234};
         std::size_t chips = 0, visible = 0, assigned = 0, valid = 0;
         for (const auto& im : ds.images) {
             std::vector<box<double>> props;

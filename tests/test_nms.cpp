@@ -2,8 +2,8 @@
 // obviously-correct references written here (the textbook loops, torchvision's arithmetic).
 #include "test_util.hpp"
 
-#include <snip/detail/random.hpp>
-#include <snip/nms.hpp>
+#include <snip/core/random.hpp>
+#include <snip/ops/nms.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -146,7 +146,7 @@ struct dets {
 /// exact IoU ties happen), scores from 9 values (flavor 0) or continuous, ~5% exact
 /// duplicates of an earlier box, ~5% zero-area boxes, ~3% huge boxes, ~2% far boxes.
 dets make_dets(std::uint64_t seed, int n, int flavor, int classes = 3) {
-    snip::detail::splitmix64 g{seed * 7919 + std::uint64_t(n) * 31 + std::uint64_t(flavor)};
+    snip::splitmix64 g{seed * 7919 + std::uint64_t(n) * 31 + std::uint64_t(flavor)};
     const int objects = std::max(1, n / 8);
     std::vector<std::array<double, 4>> obj(static_cast<std::size_t>(objects));
     for (auto& o : obj) {
@@ -330,7 +330,7 @@ TEST_CASE("nms, batched_nms: torchvision golden outputs") {
 
 TEST_CASE("nms: threshold is compared as a double") {
     // x > nms_threshold<float>(t) must equal double(x) > t for floats around float(t).
-    snip::detail::splitmix64 g{42};
+    snip::splitmix64 g{42};
     for (int k = 0; k < 2000; ++k) {
         double t = g.uniform() * 2.0 - 0.5;
         if (k % 7 == 0) t = double(float(t)); // exactly representable
@@ -430,7 +430,7 @@ TEST_CASE("nms, soft_nms: thin lines among boxes of the same area (the grid's bi
     // 10x10 boxes and 2000 x 0.05 lines have the same area (one grid level); a line spans
     // far more cells than the level lists per box.
     for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-        snip::detail::splitmix64 g{seed};
+        snip::splitmix64 g{seed};
         std::vector<double> b, s;
         for (int i = 0; i < 400; ++i) {
             const bool line = i % 10 == 0;
@@ -875,7 +875,7 @@ TEST_CASE("merge_multiscale: equals per-class soft_nms on the filtered pool") {
     for (std::uint64_t seed = 1; seed <= 5; ++seed) {
         const dets d = make_dets(seed, 300, 1, 4);
         std::vector<int> scale(d.scores.size());
-        snip::detail::splitmix64 g{seed};
+        snip::splitmix64 g{seed};
         for (auto& s : scale) s = int(g.below(3));
         snip::multiscale_merge_options o;
         o.max_per_image = snip::nms_unlimited;

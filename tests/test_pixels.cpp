@@ -1,7 +1,7 @@
-// Tests of include/snip/pixels.hpp: pixel accounting against hand-computed numbers.
+// Tests of include/snip/sniper/pixel_budget.hpp: pixel accounting against hand-computed numbers.
 #include "test_util.hpp"
 
-#include <snip/pixels.hpp>
+#include <snip/sniper/pixel_budget.hpp>
 
 #include <vector>
 

@@ -1,10 +1,10 @@
-// Tests of include/snip/plan.hpp: presets, the original SNIPER box rules, and the
+// Tests of include/snip/sniper/plan.hpp: presets, the original SNIPER box rules, and the
 // per-image plan on hand-made and real data.
 #include "test_util.hpp"
 
 #include <snip/io/coco.hpp>
-#include <snip/plan.hpp>
-#include <snip/detail/random.hpp>
+#include <snip/sniper/plan.hpp>
+#include <snip/core/random.hpp>
 
 #include <array>
 
@@ -315,7 +315,7 @@ TEST_CASE("plan_image refuses a candidate grid beyond max_candidate_chips") {
 }
 
 TEST_CASE("random images: properties hold and fast equals naive for both presets") {
-    snip::detail::splitmix64 g{21};
+    snip::splitmix64 g{21};
     for (auto cfg : {plan_config::sniper_coco(), plan_config::defaults()}) {
         for (int it = 0; it < 150; ++it) {
             snip::image_record im;

@@ -1,7 +1,7 @@
 // Scale specifications and image sizes of pyramid.hpp.
 #include "test_util.hpp"
 
-#include <snip/pyramid.hpp>
+#include <snip/sniper/pyramid.hpp>
 
 #include <cmath>
 #include <limits>

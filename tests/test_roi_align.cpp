@@ -4,8 +4,8 @@
 #include "roi_test_util.hpp"
 #include "test_util.hpp"
 
-#include <snip/detail/random.hpp>
-#include <snip/roi_align.hpp>
+#include <snip/core/random.hpp>
+#include <snip/ops/roi_align.hpp>
 
 #include <array>
 #include <cmath>

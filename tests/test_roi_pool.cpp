@@ -4,8 +4,8 @@
 #include "roi_test_util.hpp"
 #include "test_util.hpp"
 
-#include <snip/detail/random.hpp>
-#include <snip/roi_pool.hpp>
+#include <snip/core/random.hpp>
+#include <snip/ops/roi_pool.hpp>
 
 #include <algorithm>
 #include <array>
@@ -267,7 +267,7 @@ TEST_CASE("roi_pool: float64 central finite differences of the backward") {
     tensor4<double> f(fext);
     std::vector<std::size_t> perm(n);
     std::iota(perm.begin(), perm.end(), std::size_t(0));
-    snip::detail::splitmix64 g{99};
+    snip::splitmix64 g{99};
     for (std::size_t i = n - 1; i > 0; --i)
         std::swap(perm[i], perm[g.below(i + 1)]);
     for (std::size_t i = 0; i < n; ++i)

@@ -3,11 +3,11 @@
 // autograd against snip's CPU backward, float64 finite differences through the autograd
 // path, double backward, and the tensor helpers against snip's own functions.
 // (Agreement with torchvision's compiled ops: test_torch_torchvision.cpp.)
-#include <snip/backend/torch.hpp>
-#include <snip/chips.hpp>
-#include <snip/plan.hpp>
+#include <snip/adapt/torch.hpp>
+#include <snip/sniper/cover.hpp>
+#include <snip/sniper/plan.hpp>
 #include <snip/torch/ops.hpp>
-#include <snip/views.hpp>
+#include <snip/core/views.hpp>
 
 // LibTorch first: its glog headers define a one-argument CHECK, which doctest's (included
 // by the test headers below) must replace, not the other way round.

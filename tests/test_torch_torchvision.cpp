@@ -7,7 +7,7 @@
 // matrix against torchvision's box_iou formula written here in LibTorch operations.
 // Tolerances: 1e-5 forward, 1e-4 backward. Each case prints its largest differences.
 // Skips (printing "[skip] torchvision ops not found") when the library is absent.
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
 #include <snip/torch/ops.hpp>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -150,7 +150,7 @@ using torch_test::make_rois;
 /// tenth box an exact copy of an earlier one with the same score.
 std::pair<at::Tensor, at::Tensor> detections(int n, int objects, std::uint64_t seed, int levels,
                                              at::ScalarType dtype) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     struct obj {
         double x, y, w, h, conf;
     };

@@ -1,4 +1,4 @@
-// The trainer's backbone (examples/sniper_trainer/backbone.hpp) and weight files (weights.hpp):
+// The trainer's backbone (trainer/include/snip/train/backbone.hpp) and weight files (weights.hpp):
 //  - shapes of ResNet-18/34/50/101 with and without the dilated res5, torchvision's parameter
 //    counts and state_dict names, the dilation of each layer4 block;
 //  - frozen stem + layer1 (no gradient) and FrozenBatchNorm2d (formula; buffers unchanged by a
@@ -15,8 +15,8 @@
 //    tensor when strict).
 // LibTorch first: its headers bring glog, whose one-argument CHECK(condition) macro would
 // otherwise replace doctest's CHECK (included after, doctest's definition wins).
-#include "backbone.hpp"
-#include "weights.hpp"
+#include <snip/train/backbone.hpp>
+#include <snip/train/weights.hpp>
 
 #include <torch/nn/modules/batchnorm.h>
 
@@ -74,15 +74,15 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     return (a - b).abs().max().item<double>();
 }
 
-sniper::ResNet make_resnet(int depth, bool dilate, bool classifier = false, int frozen = 1,
+snip::train::ResNet make_resnet(int depth, bool dilate, bool classifier = false, int frozen = 1,
                            bool train_bn = true) {
-    sniper::resnet_options o;
+    snip::train::resnet_options o;
     o.train_bn = train_bn;
     o.depth = depth;
     o.dilate_res5 = dilate;
     o.classifier = classifier;
     o.frozen_stages = frozen;
-    return sniper::ResNet(o);
+    return snip::train::ResNet(o);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -95,8 +95,7 @@ std::string python() {
 }
 
 std::string export_script() {
-    return (fs::path(SNIP_TEST_DIR) / ".." / "examples" / "sniper_trainer" /
-            "export_torchvision_resnet.py")
+    return (fs::path(SNIP_TEST_DIR) / ".." / "apps" / "snip-train" / "export_torchvision_resnet.py")
         .lexically_normal()
         .string();
 }
@@ -132,7 +131,7 @@ bool run_export(const std::string& args) {
     return true;
 }
 
-torch::Tensor get(const sniper::named_tensors& ts, const std::string& name) {
+torch::Tensor get(const snip::train::named_tensors& ts, const std::string& name) {
     for (const auto& [n, t] : ts)
         if (n == name) return t;
     FAIL("no tensor named " << name);
@@ -142,15 +141,15 @@ torch::Tensor get(const sniper::named_tensors& ts, const std::string& name) {
 /// Loads `weights` (strict) into a C++ ResNet and compares with torchvision's outputs.
 void compare_with_torchvision(const char* label, int depth, bool dilate, const std::string& weights,
                               const std::string& io) {
-    sniper::ResNet net = make_resnet(depth, dilate, /*classifier=*/true);
-    const sniper::load_report r = sniper::load_weights(*net, weights, /*strict=*/true);
+    snip::train::ResNet net = make_resnet(depth, dilate, /*classifier=*/true);
+    const snip::train::load_report r = snip::train::load_weights(*net, weights, /*strict=*/true);
     CHECK(r.unexpected.empty());
     CHECK(r.ignored.empty());
     net->eval();
-    const sniper::named_tensors ref = sniper::read_weights(io);
+    const snip::train::named_tensors ref = snip::train::read_weights(io);
     const torch::Tensor x = get(ref, "input");
     torch::NoGradGuard no_grad;
-    const sniper::resnet_features f = net->forward(x);
+    const snip::train::resnet_features f = net->forward(x);
     const torch::Tensor logits = net->forward_classifier(x);
     struct item {
         const char* name;
@@ -163,7 +162,7 @@ void compare_with_torchvision(const char* label, int depth, bool dilate, const s
         REQUIRE_MESSAGE(ours.sizes() == theirs.sizes(), std::string(label) << " " << name);
         const double d = max_abs_diff(ours, theirs);
         std::printf("  %s %s max|diff| %.2e (max|ref| %.3g)", name,
-                    sniper::detail::sizes_str(theirs.sizes()).c_str(), d,
+                    snip::train::detail::sizes_str(theirs.sizes()).c_str(), d,
                     theirs.abs().max().item<double>());
         CHECK_MESSAGE(d <= 1e-4, std::string(label) << " " << name << ": max abs difference " << d);
     }
@@ -172,7 +171,7 @@ void compare_with_torchvision(const char* label, int depth, bool dilate, const s
     // The same weights and input in float64 on both sides: free of float32 rounding.
     net->to(torch::kFloat64);
     const torch::Tensor xd = x.to(torch::kFloat64);
-    const sniper::resnet_features fd = net->forward(xd);
+    const snip::train::resnet_features fd = net->forward(xd);
     const item items64[] = {
         {"logits_f64", net->forward_classifier(xd)}, {"layer3_f64", fd.res4}, {"layer4_f64", fd.res5}};
     std::printf("%-17s float64:", "");
@@ -206,9 +205,9 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
         for (const bool dilate : {false, true}) {
             CAPTURE(c.depth);
             CAPTURE(dilate);
-            sniper::ResNet net = make_resnet(c.depth, dilate, /*classifier=*/true);
+            snip::train::ResNet net = make_resnet(c.depth, dilate, /*classifier=*/true);
             net->eval();
-            const sniper::resnet_features f = net->forward(x);
+            const snip::train::resnet_features f = net->forward(x);
             CHECK(f.res4.sizes() == at::IntArrayRef{1, c.c4, 14, 14});
             const std::int64_t s5 = dilate ? 14 : 7;
             CHECK(f.res5.sizes() == at::IntArrayRef{1, c.c5, s5, s5});
@@ -219,16 +218,16 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
 
             // torchvision's parameters = ours + the FrozenBatchNorm2d affine buffers.
             std::int64_t n = 0;
-            for (const auto& [name, t] : sniper::module_tensors(*net))
+            for (const auto& [name, t] : snip::train::module_tensors(*net))
                 if (!contains(name, "running_")) n += t.numel();
             CHECK(n == c.params);
         }
     }
 
     // Names as torchvision's state_dict keys.
-    sniper::ResNet r50 = make_resnet(50, true, true);
+    snip::train::ResNet r50 = make_resnet(50, true, true);
     std::set<std::string> names;
-    for (const auto& [name, t] : sniper::module_tensors(*r50)) names.insert(name);
+    for (const auto& [name, t] : snip::train::module_tensors(*r50)) names.insert(name);
     for (const char* key : {"conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean",
                             "bn1.running_var", "layer1.0.conv1.weight", "layer1.0.conv3.weight",
                             "layer1.0.bn3.running_var", "layer1.0.downsample.0.weight",
@@ -240,36 +239,36 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
     CHECK(names.size() == 267u); // torchvision resnet50 state_dict without num_batches_tracked
 
     // layer4's dilations: torchvision's semantics (first block 1), or all 2 (official SNIPER).
-    auto dilations = [](const sniper::ResNet& net) {
+    auto dilations = [](const snip::train::ResNet& net) {
         std::vector<std::int64_t> d;
         for (std::size_t i = 0; i < net->layer4->size(); ++i)
             d.push_back(
-                net->layer4->ptr(i)->as<sniper::Bottleneck>()->conv2->options.dilation()->at(0));
+                net->layer4->ptr(i)->as<snip::train::Bottleneck>()->conv2->options.dilation()->at(0));
         return d;
     };
     CHECK(dilations(r50) == std::vector<std::int64_t>{1, 2, 2});
-    sniper::resnet_options o;
+    snip::train::resnet_options o;
     o.depth = 50;
     o.dilate_first_res5_block = true;
-    sniper::ResNet r50_all(o);
+    snip::train::ResNet r50_all(o);
     CHECK(dilations(r50_all) == std::vector<std::int64_t>{2, 2, 2});
     CHECK(r50_all->forward(x).res5.sizes() == at::IntArrayRef{1, 2048, 14, 14});
     CHECK(dilations(make_resnet(50, false)) == std::vector<std::int64_t>{1, 1, 1});
     // A dilated BasicBlock dilates both convs (torchvision refuses; SNIPER on a small net).
-    const sniper::ResNet r18_dilated = make_resnet(18, true); // b points into it
-    auto* b = r18_dilated->layer4->ptr(1)->as<sniper::BasicBlock>();
+    const snip::train::ResNet r18_dilated = make_resnet(18, true); // b points into it
+    auto* b = r18_dilated->layer4->ptr(1)->as<snip::train::BasicBlock>();
     CHECK(b->conv1->options.dilation()->at(0) == 2);
     CHECK(b->conv2->options.dilation()->at(0) == 2);
 
     // Option errors.
-    sniper::resnet_options bad;
+    snip::train::resnet_options bad;
     bad.depth = 152;
-    CHECK(contains(error_of([&] { sniper::ResNet n(bad); }),
+    CHECK(contains(error_of([&] { snip::train::ResNet n(bad); }),
                    "ResNet: depth must be 18, 34, 50 or 101, got 152"));
     bad.depth = 18;
     bad.frozen_stages = 5;
-    CHECK(contains(error_of([&] { sniper::ResNet n(bad); }), "frozen_stages must be in [-1, 4]"));
-    sniper::ResNet r18 = make_resnet(18, true);
+    CHECK(contains(error_of([&] { snip::train::ResNet n(bad); }), "frozen_stages must be in [-1, 4]"));
+    snip::train::ResNet r18 = make_resnet(18, true);
     CHECK(contains(error_of([&] { r18->forward_classifier(torch::zeros({1, 3, 32, 32})); }),
                    "built without a classifier"));
     CHECK(contains(error_of([&] { r18->forward(torch::zeros({1, 1, 32, 32})); }),
@@ -279,7 +278,7 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
 TEST_CASE("backbone: frozen BatchNorm formula, frozen stem + layer1, BN never updated") {
     torch::manual_seed(1);
     // y = x * scale + shift, scale = w / sqrt(var + eps), shift = b - mean * scale, in float64.
-    sniper::BatchNorm2d bn = sniper::FrozenBatchNorm2d(5);
+    snip::train::BatchNorm2d bn = snip::train::FrozenBatchNorm2d(5);
     bn->weight.uniform_(0.5, 1.5);
     bn->bias.normal_();
     bn->running_mean.normal_();
@@ -303,18 +302,18 @@ TEST_CASE("backbone: frozen BatchNorm formula, frozen stem + layer1, BN never up
                    "BatchNorm2d: input must be N x 5 x H x W"));
 
     // ResNet-18, SNIPER's freezing, frozen BN (train_bn = false), train mode.
-    sniper::ResNet net = make_resnet(18, true, false, 1, /*train_bn=*/false);
+    snip::train::ResNet net = make_resnet(18, true, false, 1, /*train_bn=*/false);
     net->train();
     std::vector<torch::Tensor> before;
     for (const auto& b : net->buffers()) before.push_back(b.clone());
     std::size_t frozen_bn = 0;
     for (const auto& m : net->modules(false)) {
         CHECK(m->as<torch::nn::BatchNorm2d>() == nullptr);
-        if (const auto* b = m->as<sniper::BatchNorm2d>()) frozen_bn += !b->trained();
+        if (const auto* b = m->as<snip::train::BatchNorm2d>()) frozen_bn += !b->trained();
     }
     CHECK(frozen_bn == 20u); // stem 1 + 8 blocks x 2 + 3 projections
 
-    const sniper::resnet_features f = net->forward(torch::randn({2, 3, 64, 64}));
+    const snip::train::resnet_features f = net->forward(torch::randn({2, 3, 64, 64}));
     (f.res4.mean() + f.res5.square().mean()).backward();
     std::size_t trainable = 0;
     for (const auto& item : net->named_parameters()) {
@@ -355,10 +354,10 @@ TEST_CASE("backbone: trained BatchNorm (the SNIPER recipe): batch statistics, ru
     torch::manual_seed(3);
     // One layer: train() normalises with the batch's statistics (biased variance) and moves the
     // running ones by the momentum (unbiased variance, PyTorch's convention); eval() uses them.
-    sniper::bn_spec spec;
+    snip::train::bn_spec spec;
     spec.trained = true;
     spec.momentum = 0.005; // MXNet's 0.995 (main_train.py:27)
-    sniper::BatchNorm2d bn(4, spec);
+    snip::train::BatchNorm2d bn(4, spec);
     CHECK(bn->parameters().size() == 2u); // weight, bias
     CHECK(bn->buffers().size() == 2u);    // running_mean, running_var
     {
@@ -393,10 +392,10 @@ TEST_CASE("backbone: trained BatchNorm (the SNIPER recipe): batch statistics, ru
                    "needs more than one value per channel"));
 
     // ResNet-18 with the recipe's defaults: stem + layer1 BN frozen, layers 2-4 trained.
-    sniper::ResNet net = make_resnet(18, true);
+    snip::train::ResNet net = make_resnet(18, true);
     std::map<std::string, bool> trained;
     for (const auto& item : net->named_modules("", false))
-        if (const auto* b = item.value()->as<sniper::BatchNorm2d>())
+        if (const auto* b = item.value()->as<snip::train::BatchNorm2d>())
             trained[item.key()] = b->trained();
     CHECK(trained.size() == 20u);
     for (const auto& [name, t] : trained) {
@@ -447,58 +446,58 @@ TEST_CASE("backbone: equals torchvision 0.14 (resnet18, resnet50, resnet50 dilat
     compare_with_torchvision("resnet50 dilated", 50, true, w50, io50d);
 
     // The BatchNorm state in the file is not the identity (else the test would prove little).
-    const sniper::named_tensors w = sniper::read_weights(w50);
+    const snip::train::named_tensors w = snip::train::read_weights(w50);
     CHECK(get(w, "layer2.1.bn2.running_var").sub(1).abs().max().item<double>() > 0.1);
     CHECK(get(w, "layer2.1.bn2.bias").abs().max().item<double>() > 0.1);
 
     // Dilating layer4's first block too (official SNIPER) is a different function.
     {
-        sniper::resnet_options o;
+        snip::train::resnet_options o;
         o.depth = 50;
         o.classifier = true;
         o.dilate_first_res5_block = true;
-        sniper::ResNet net(o);
-        sniper::load_weights(*net, w50);
+        snip::train::ResNet net(o);
+        snip::train::load_weights(*net, w50);
         net->eval();
         torch::NoGradGuard no_grad;
-        const sniper::named_tensors ref = sniper::read_weights(io50d);
+        const snip::train::named_tensors ref = snip::train::read_weights(io50d);
         const torch::Tensor res5 = net->forward(get(ref, "input")).res5;
         CHECK(max_abs_diff(res5, get(ref, "layer4")) > 1e-2);
     }
 
     // A backbone without a classifier: fc.* are unexpected (an error only when strict).
-    sniper::ResNet bare = make_resnet(18, false);
-    CHECK(contains(error_of([&] { sniper::load_weights(*bare, w18); }),
+    snip::train::ResNet bare = make_resnet(18, false);
+    CHECK(contains(error_of([&] { snip::train::load_weights(*bare, w18); }),
                    "load_weights(" + w18 +
                        "): 2 tensors in the file are not in the model (strict): fc.weight, "
                        "fc.bias"));
-    const sniper::load_report r = sniper::load_weights(*bare, w18, /*strict=*/false);
+    const snip::train::load_report r = snip::train::load_weights(*bare, w18, /*strict=*/false);
     CHECK(r.unexpected == std::vector<std::string>{"fc.weight", "fc.bias"});
-    CHECK(r.loaded.size() == sniper::module_tensors(*bare).size());
+    CHECK(r.loaded.size() == snip::train::module_tensors(*bare).size());
 }
 
 TEST_CASE("weights: save/load round trip of a module and of every dtype") {
     temp_dir dir("roundtrip");
     torch::manual_seed(2);
-    sniper::ResNet a = make_resnet(18, true);
+    snip::train::ResNet a = make_resnet(18, true);
     torch::manual_seed(3);
-    sniper::ResNet b = make_resnet(18, true);
+    snip::train::ResNet b = make_resnet(18, true);
     {
         torch::NoGradGuard g;
         for (auto& t : a->buffers()) t.uniform_(0.5, 1.5); // non-trivial BN state
     }
     const std::string path = dir.file("r18.snipw");
-    sniper::save_weights(*a, path);
+    snip::train::save_weights(*a, path);
     // Atomic: only the final file is left, no temporary.
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(dir.path)) files.push_back(e.path().filename());
     CHECK(files == std::vector<std::string>{"r18.snipw"});
 
     const torch::Tensor conv_b = b->conv1->weight; // a reference that must stay valid
-    const sniper::load_report r = sniper::load_weights(*b, path);
-    CHECK(r.loaded.size() == sniper::module_tensors(*a).size());
+    const snip::train::load_report r = snip::train::load_weights(*b, path);
+    CHECK(r.loaded.size() == snip::train::module_tensors(*a).size());
     CHECK(r.unexpected.empty());
-    const auto ta = sniper::module_tensors(*a), tb = sniper::module_tensors(*b);
+    const auto ta = snip::train::module_tensors(*a), tb = snip::train::module_tensors(*b);
     REQUIRE(ta.size() == tb.size());
     for (std::size_t i = 0; i < ta.size(); ++i) {
         CHECK(ta[i].first == tb[i].first);
@@ -514,7 +513,7 @@ TEST_CASE("weights: save/load round trip of a module and of every dtype") {
     }
 
     // Every dtype, a scalar, an empty tensor and a non-contiguous one.
-    sniper::named_tensors ts;
+    snip::train::named_tensors ts;
     ts.emplace_back("f32", torch::randn({2, 3}));
     ts.emplace_back("f64", torch::randn({4}, torch::kFloat64));
     ts.emplace_back("f16", torch::randn({3, 1, 2}).to(torch::kFloat16));
@@ -530,8 +529,8 @@ TEST_CASE("weights: save/load round trip of a module and of every dtype") {
     ts.emplace_back("transposed", torch::randn({3, 4}).t());
     ts.emplace_back("name with spaces/and.dots", torch::ones({1, 1, 1, 1, 1, 1, 1, 1}));
     const std::string all = dir.file("all.snipw");
-    sniper::write_weights(all, ts);
-    const sniper::named_tensors back = sniper::read_weights(all);
+    snip::train::write_weights(all, ts);
+    const snip::train::named_tensors back = snip::train::read_weights(all);
     REQUIRE(back.size() == ts.size());
     for (std::size_t i = 0; i < ts.size(); ++i) {
         CAPTURE(ts[i].first);
@@ -542,24 +541,24 @@ TEST_CASE("weights: save/load round trip of a module and of every dtype") {
     }
 
     // A float64 file loads into a float32 module (converted); an integer one does not.
-    sniper::BatchNorm2d bn = sniper::FrozenBatchNorm2d(3);
+    snip::train::BatchNorm2d bn = snip::train::FrozenBatchNorm2d(3);
     const std::string f64 = dir.file("bn64.snipw");
-    sniper::write_weights(f64, {{"weight", torch::full({3}, 2.0, torch::kFloat64)},
+    snip::train::write_weights(f64, {{"weight", torch::full({3}, 2.0, torch::kFloat64)},
                                 {"bias", torch::full({3}, 0.25, torch::kFloat64)},
                                 {"running_mean", torch::zeros({3}, torch::kFloat64)},
                                 {"running_var", torch::ones({3}, torch::kFloat64)},
                                 {"num_batches_tracked", torch::tensor(7, torch::kInt64)}});
-    const sniper::load_report rb = sniper::load_weights(*bn, f64, /*strict=*/true);
+    const snip::train::load_report rb = snip::train::load_weights(*bn, f64, /*strict=*/true);
     CHECK(rb.ignored == std::vector<std::string>{"num_batches_tracked"});
     CHECK((bn->weight.scalar_type() == torch::kFloat32));
     CHECK(torch::equal(bn->weight, torch::full({3}, 2.0f)));
     CHECK(torch::equal(bn->bias, torch::full({3}, 0.25f)));
     const std::string i64 = dir.file("bn_int.snipw");
-    sniper::write_weights(i64, {{"weight", torch::ones({3}, torch::kInt64)},
+    snip::train::write_weights(i64, {{"weight", torch::ones({3}, torch::kInt64)},
                                 {"bias", torch::zeros({3})},
                                 {"running_mean", torch::zeros({3})},
                                 {"running_var", torch::ones({3})}});
-    CHECK(contains(error_of([&] { sniper::load_weights(*bn, i64); }),
+    CHECK(contains(error_of([&] { snip::train::load_weights(*bn, i64); }),
                    "weight: file has dtype Long, model expects Float (no conversion between "
                    "floating point and integer)"));
 }
@@ -574,35 +573,35 @@ TEST_CASE("weights: errors name the file and the tensor") {
 
     // Missing file, bad magic, too short.
     const std::string none = dir.file("none.snipw");
-    CHECK(contains(error_of([&] { sniper::read_weights(none); }),
+    CHECK(contains(error_of([&] { snip::train::read_weights(none); }),
                    "read_weights: cannot open " + none));
     const std::string magic = write_bytes("magic.snipw", std::string("PK\x03\x04zipfile..."));
-    CHECK(contains(error_of([&] { sniper::read_weights(magic); }),
+    CHECK(contains(error_of([&] { snip::train::read_weights(magic); }),
                    "read_weights: " + magic + ": bad magic (not a .snipw file)"));
     const std::string tiny = write_bytes("tiny.snipw", "SNI");
-    CHECK(contains(error_of([&] { sniper::read_weights(tiny); }), "not a .snipw file"));
+    CHECK(contains(error_of([&] { snip::train::read_weights(tiny); }), "not a .snipw file"));
 
     // Truncated: in the header, in a name, in the data of the last tensor.
-    sniper::ResNet net = make_resnet(18, true);
+    snip::train::ResNet net = make_resnet(18, true);
     const std::string full = dir.file("r18.snipw");
-    sniper::save_weights(*net, full);
+    snip::train::save_weights(*net, full);
     const auto size = fs::file_size(full);
     const std::string cut = dir.file("cut.snipw");
     fs::copy_file(full, cut);
     fs::resize_file(cut, 8);
-    CHECK(contains(error_of([&] { sniper::read_weights(cut); }),
+    CHECK(contains(error_of([&] { snip::train::read_weights(cut); }),
                    "read_weights: " + cut +
                        ": truncated file: the tensor count needs 4 bytes at offset 6, only 2 left"));
     fs::remove(cut);
     fs::copy_file(full, cut);
     fs::resize_file(cut, 16);
-    const std::string name_msg = error_of([&] { sniper::read_weights(cut); });
+    const std::string name_msg = error_of([&] { snip::train::read_weights(cut); });
     CHECK_MESSAGE(contains(name_msg, ": truncated file: the name of tensor 0 of "), name_msg);
     fs::remove(cut);
     fs::copy_file(full, cut);
     fs::resize_file(cut, size - 100);
-    const std::string last = sniper::module_tensors(*net).back().first;
-    const std::string msg = error_of([&] { sniper::read_weights(cut); });
+    const std::string last = snip::train::module_tensors(*net).back().first;
+    const std::string msg = error_of([&] { snip::train::read_weights(cut); });
     CHECK_MESSAGE(contains(msg, "read_weights: " + cut + ": truncated file: the data of tensor"),
                   msg);
     CHECK_MESSAGE(contains(msg, "('" + last + "')"), msg);
@@ -612,54 +611,54 @@ TEST_CASE("weights: errors name the file and the tensor") {
     const std::string trail = dir.file("trail.snipw");
     fs::copy_file(full, trail);
     std::ofstream(trail, std::ios::binary | std::ios::app) << 'x';
-    CHECK(contains(error_of([&] { sniper::read_weights(trail); }), "1 trailing bytes"));
+    CHECK(contains(error_of([&] { snip::train::read_weights(trail); }), "1 trailing bytes"));
     std::string raw("SNIPW1\x01\x00\x00\x00\x01\x00\x00\x00w\x2a\x00", 17);
     const std::string dtype = write_bytes("dtype.snipw", raw);
-    CHECK(contains(error_of([&] { sniper::read_weights(dtype); }),
+    CHECK(contains(error_of([&] { snip::train::read_weights(dtype); }),
                    ": w: unknown dtype code 42"));
     CHECK(contains(error_of([&] {
-                       sniper::write_weights(dir.file("dup.snipw"),
+                       snip::train::write_weights(dir.file("dup.snipw"),
                                              {{"a", torch::zeros({1})}, {"a", torch::zeros({1})}});
                    }),
                    "duplicate tensor name 'a'"));
     CHECK(!fs::exists(dir.file("dup.snipw")));
 
     // Missing tensor; the module is left unchanged by a failed load.
-    sniper::named_tensors ts = sniper::module_tensors(*net);
+    snip::train::named_tensors ts = snip::train::module_tensors(*net);
     std::erase_if(ts, [](const auto& nt) { return nt.first == "layer2.0.downsample.0.weight"; });
     const std::string missing = dir.file("missing.snipw");
-    sniper::write_weights(missing, ts);
-    sniper::ResNet other = make_resnet(18, true);
+    snip::train::write_weights(missing, ts);
+    snip::train::ResNet other = make_resnet(18, true);
     const torch::Tensor before = other->conv1->weight.clone();
-    CHECK(error_of([&] { sniper::load_weights(*other, missing); }) ==
+    CHECK(error_of([&] { snip::train::load_weights(*other, missing); }) ==
           "load_weights(" + missing +
               "): 1 tensor of the model is missing from the file: layer2.0.downsample.0.weight");
-    CHECK(error_of([&] { sniper::load_weights(*other, missing, /*strict=*/false); }) ==
+    CHECK(error_of([&] { snip::train::load_weights(*other, missing, /*strict=*/false); }) ==
           "load_weights(" + missing +
               "): 1 tensor of the model is missing from the file: layer2.0.downsample.0.weight");
     CHECK(torch::equal(other->conv1->weight, before));
 
     // Shape mismatch (ResNet-50's layer1.0.conv1 is 1x1).
-    sniper::ResNet r50 = make_resnet(50, true);
-    sniper::named_tensors t50 = sniper::module_tensors(*r50);
+    snip::train::ResNet r50 = make_resnet(50, true);
+    snip::train::named_tensors t50 = snip::train::module_tensors(*r50);
     for (auto& [name, t] : t50)
         if (name == "layer1.0.conv1.weight") t = torch::zeros({64, 64, 3, 3});
     const std::string shape = dir.file("shape.snipw");
-    sniper::write_weights(shape, t50);
-    CHECK(error_of([&] { sniper::load_weights(*r50, shape); }) ==
+    snip::train::write_weights(shape, t50);
+    CHECK(error_of([&] { snip::train::load_weights(*r50, shape); }) ==
           "load_weights(" + shape +
               "): layer1.0.conv1.weight: file has [64,64,3,3], model expects [64,64,1,1]");
 
     // Unexpected tensor: an error when strict, reported otherwise; counters always skipped.
-    ts = sniper::module_tensors(*net);
+    ts = snip::train::module_tensors(*net);
     ts.emplace_back("head.extra.weight", torch::zeros({2}));
     ts.emplace_back("bn1.num_batches_tracked", torch::tensor(3, torch::kInt64));
     const std::string extra = dir.file("extra.snipw");
-    sniper::write_weights(extra, ts);
-    CHECK(error_of([&] { sniper::load_weights(*other, extra); }) ==
+    snip::train::write_weights(extra, ts);
+    CHECK(error_of([&] { snip::train::load_weights(*other, extra); }) ==
           "load_weights(" + extra +
               "): 1 tensor in the file is not in the model (strict): head.extra.weight");
-    const sniper::load_report r = sniper::load_weights(*other, extra, /*strict=*/false);
+    const snip::train::load_report r = snip::train::load_weights(*other, extra, /*strict=*/false);
     CHECK(r.unexpected == std::vector<std::string>{"head.extra.weight"});
     CHECK(r.ignored == std::vector<std::string>{"bn1.num_batches_tracked"});
     CHECK(torch::equal(other->conv1->weight, net->conv1->weight));

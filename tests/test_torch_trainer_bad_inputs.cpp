@@ -6,9 +6,8 @@
 // and a resume of another setup leaves the model untouched. Part 1 (JSON readers, configs,
 // the planner) is test_bad_inputs.cpp.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <train.hpp>
-#include <weights.hpp>
+#include <snip/train/train.hpp>
+#include <snip/train/weights.hpp>
 
 #include "trainer_test_util.hpp"
 
@@ -39,12 +38,12 @@ using trainer_test::tiny_model; // the checkpoint reader's model
 /// Copies of every parameter and buffer, to prove a failed load changed nothing.
 std::vector<torch::Tensor> snapshot(const torch::nn::Module& m) {
     std::vector<torch::Tensor> out;
-    for (const auto& [name, t] : sniper::module_tensors(m))
+    for (const auto& [name, t] : snip::train::module_tensors(m))
         out.push_back(t.detach().clone());
     return out;
 }
 bool unchanged(const torch::nn::Module& m, const std::vector<torch::Tensor>& before) {
-    const auto now = sniper::module_tensors(m);
+    const auto now = snip::train::module_tensors(m);
     if (now.size() != before.size()) return false;
     for (std::size_t i = 0; i < now.size(); ++i)
         if (!torch::equal(now[i].second, before[i])) return false;
@@ -53,14 +52,14 @@ bool unchanged(const torch::nn::Module& m, const std::vector<torch::Tensor>& bef
 
 /// What save_checkpoint writes, with one model tensor left out (`skip`) or the identity
 /// stored as an int (`identity_as_int`): archives save_checkpoint itself cannot make.
-void write_odd_checkpoint(const std::string& path, sniper::FasterRCNN& net, const std::string& skip,
+void write_odd_checkpoint(const std::string& path, snip::train::FasterRCNN& net, const std::string& skip,
                           bool identity_as_int) {
     torch::serialize::OutputArchive ar;
     ar.write("snip_train.format", c10::IValue(std::int64_t(1)));
     if (identity_as_int)
         ar.write("snip_train.model", c10::IValue(std::int64_t(5)));
     else
-        ar.write("snip_train.model", c10::IValue(sniper::detector_identity(net->options())));
+        ar.write("snip_train.model", c10::IValue(snip::train::detector_identity(net->options())));
     ar.write("snip_train.setup", c10::IValue(std::string("setup")));
     ar.write("snip_train.epoch", c10::IValue(std::int64_t(0)));
     ar.write("snip_train.batch", c10::IValue(std::int64_t(0)));
@@ -90,13 +89,13 @@ std::string generated_checkpoint(const std::string& what) {
     if (auto it = made.find(what); it != made.end()) return it->second;
     const std::string path = (dir / (what + ".pt")).string();
     torch::manual_seed(11);
-    sniper::FasterRCNN net(tiny_model(2));
+    snip::train::FasterRCNN net(tiny_model(2));
     torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
     const std::string base = (dir / "base.pt").string();
-    if (!fs::exists(base)) sniper::save_checkpoint(base, net, &sgd, {}, "setup", {}, {1, 2});
+    if (!fs::exists(base)) snip::train::save_checkpoint(base, net, &sgd, {}, "setup", {}, {1, 2});
     if (what == "other_model") {
-        sniper::FasterRCNN three(tiny_model(3));
-        sniper::save_checkpoint(path, three, nullptr, {}, "setup", {}, {1, 2, 3});
+        snip::train::FasterRCNN three(tiny_model(3));
+        snip::train::save_checkpoint(path, three, nullptr, {}, "setup", {}, {1, 2, 3});
     } else if (what == "truncated") {
         cut_file(base, path, fs::file_size(base) / 2);
     } else if (what == "tail_cut") {
@@ -108,7 +107,7 @@ std::string generated_checkpoint(const std::string& what) {
     } else if (what == "model_not_string") {
         write_odd_checkpoint(path, net, "", true);
     } else if (what == "no_optimizer") {
-        sniper::save_checkpoint(path, net, nullptr, {}, "setup", {}, {1, 2});
+        snip::train::save_checkpoint(path, net, nullptr, {}, "setup", {}, {1, 2});
     } else if (what == "missing_tensor") {
         write_odd_checkpoint(path, net, "bbox_pred.bias", false);
     } else {
@@ -119,9 +118,9 @@ std::string generated_checkpoint(const std::string& what) {
 }
 
 /// A uniform grey image of the dataset image's size.
-sniper::image_source grey_images(const snip::dataset& ds) {
+snip::train::image_source grey_images(const snip::dataset& ds) {
     return [&ds](std::size_t i) {
-        sniper::image im(ds.images.at(i).width, ds.images.at(i).height);
+        snip::train::image im(ds.images.at(i).width, ds.images.at(i).height);
         std::fill(im.px.begin(), im.px.end(), std::uint8_t(128));
         return im;
     };
@@ -131,7 +130,7 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
     static const std::map<std::string, bad_inputs::reader_fn> r{
         {"image",
          [](const test_case& c, report& rep) {
-             const sniper::image im = sniper::decode_image(c.file("input"));
+             const snip::train::image im = snip::train::decode_image(c.file("input"));
              const auto& k = c.checks();
              if (k.contains("width")) rep.check(im.w == k["width"].get<int>(), "wrong width");
              if (k.contains("height")) rep.check(im.h == k["height"].get<int>(), "wrong height");
@@ -148,7 +147,7 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              }
              const auto before = snapshot(*lin);
              try {
-                 sniper::load_weights(*lin, c.file("input"), /*strict=*/true);
+                 snip::train::load_weights(*lin, c.file("input"), /*strict=*/true);
              } catch (...) {
                  rep.check(unchanged(*lin, before), "the module changed although the load failed");
                  throw;
@@ -165,14 +164,14 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              std::string path = c.file("input");
              if (!c.generate().empty()) rep.primary = path = generated_checkpoint(c.generate());
              torch::manual_seed(3);
-             sniper::FasterRCNN net(tiny_model(2));
+             snip::train::FasterRCNN net(tiny_model(2));
              std::unique_ptr<torch::optim::SGD> sgd;
              if (c.spec.value("with_optimizer", false))
                  sgd = std::make_unique<torch::optim::SGD>(
                      net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
              const auto before = snapshot(*net);
              try {
-                 sniper::load_checkpoint(path, net, sgd.get(), /*restore_rng=*/sgd != nullptr);
+                 snip::train::load_checkpoint(path, net, sgd.get(), /*restore_rng=*/sgd != nullptr);
              } catch (...) {
                  rep.check(unchanged(*net, before), "the model changed although the load failed");
                  throw;
@@ -185,10 +184,10 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              if (c.has("config"))
                  cfg = snip::io::config_from_json(
                      snip::io::detail::read_json_file(c.file("config")), c.file("config"));
-             const sniper::class_map classes(ds);
+             const snip::train::class_map classes(ds);
              torch::manual_seed(5);
-             sniper::FasterRCNN net(tiny_model(std::max(1, classes.num_classes())));
-             sniper::train_options o;
+             snip::train::FasterRCNN net(tiny_model(std::max(1, classes.num_classes())));
+             snip::train::train_options o;
              o.epochs = 1;
              o.batch_size = 1;
              o.warmup_chips = 0;
@@ -196,7 +195,7 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              o.plan_threads = 1;
              o.max_steps = 1;
              o.quiet = true;
-             sniper::train(net, ds, cfg, grey_images(ds), nullptr, o);
+             snip::train::train(net, ds, cfg, grey_images(ds), nullptr, o);
          }},
     };
     return r;
@@ -217,12 +216,12 @@ TEST_CASE("an empty dataset in memory: the trainer refuses it, naming it") {
     ds.source = "empty.json";
     ds.categories = {{1, "thing"}};
     torch::manual_seed(5);
-    sniper::FasterRCNN net(tiny_model(1));
-    sniper::train_options o;
+    snip::train::FasterRCNN net(tiny_model(1));
+    snip::train::train_options o;
     o.epochs = 1;
     o.quiet = true;
     CHECK_THROWS_WITH_AS(
-        sniper::train(net, ds, snip::plan_config::defaults(), grey_images(ds), nullptr, o),
+        snip::train::train(net, ds, snip::plan_config::defaults(), grey_images(ds), nullptr, o),
         doctest::Contains("the dataset empty.json has no images"), snip::error);
 }
 
@@ -230,19 +229,19 @@ TEST_CASE("loses nothing: a failed checkpoint write leaves the old checkpoint") 
     const fs::path d = bad_inputs::scratch("torch_writes");
     const std::string ck = (d / "checkpoint.pt").string();
     torch::manual_seed(1);
-    sniper::FasterRCNN net(tiny_model(2));
-    sniper::save_checkpoint(ck, net, nullptr, {}, "setup", {}, {1, 2});
+    snip::train::FasterRCNN net(tiny_model(2));
+    snip::train::save_checkpoint(ck, net, nullptr, {}, "setup", {}, {1, 2});
     const std::string old = bad_inputs::slurp(ck);
     REQUIRE(!old.empty());
     // The temporary file cannot be created: the error names the checkpoint, the old one
     // is intact and still loads.
     fs::create_directories(ck + ".tmp");
-    sniper::train_position later;
+    snip::train::train_position later;
     later.step = 5;
-    CHECK_THROWS_WITH_AS(sniper::save_checkpoint(ck, net, nullptr, later, "setup", {}, {1, 2}),
+    CHECK_THROWS_WITH_AS(snip::train::save_checkpoint(ck, net, nullptr, later, "setup", {}, {1, 2}),
                          doctest::Contains(ck.c_str()), snip::error);
     CHECK(bad_inputs::slurp(ck) == old);
-    CHECK(sniper::load_checkpoint(ck, net).position.step == 0);
+    CHECK(snip::train::load_checkpoint(ck, net).position.step == 0);
     fs::remove_all(d);
 }
 
@@ -250,16 +249,16 @@ TEST_CASE("loses nothing: a refused resume (another setup) leaves the model unto
     const fs::path d = bad_inputs::scratch("torch_setup");
     const std::string ck = (d / "checkpoint.pt").string();
     torch::manual_seed(1);
-    sniper::FasterRCNN saved(tiny_model(2));
+    snip::train::FasterRCNN saved(tiny_model(2));
     torch::optim::SGD sgd0(saved->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
-    sniper::save_checkpoint(ck, saved, &sgd0, {}, "seed 17", {}, {1, 2});
+    snip::train::save_checkpoint(ck, saved, &sgd0, {}, "seed 17", {}, {1, 2});
     torch::manual_seed(2);
-    sniper::FasterRCNN net(tiny_model(2));
+    snip::train::FasterRCNN net(tiny_model(2));
     torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
     const auto before = snapshot(*net);
     const std::string mine = "seed 18";
     CHECK_THROWS_WITH_AS(
-        sniper::load_checkpoint(ck, net, &sgd, true, &mine),
+        snip::train::load_checkpoint(ck, net, &sgd, true, &mine),
         doctest::Contains("checkpoint of another training setup: it has 'seed 17'"), snip::error);
     CHECK(unchanged(*net, before));
     fs::remove_all(d);
@@ -269,19 +268,19 @@ TEST_CASE("loses nothing: a failed weights write leaves the old file") {
     const fs::path d = bad_inputs::scratch("torch_weights");
     const std::string w = (d / "model.snipw").string();
     torch::nn::Linear lin(2, 3);
-    sniper::save_weights(*lin, w);
+    snip::train::save_weights(*lin, w);
     const std::string old = bad_inputs::slurp(w);
     REQUIRE(!old.empty());
     // A dtype the format lacks: refused before anything is written.
-    sniper::named_tensors bad = sniper::module_tensors(*lin);
+    snip::train::named_tensors bad = snip::train::module_tensors(*lin);
     bad.emplace_back("z", torch::zeros({2}, torch::kComplexFloat));
-    CHECK_THROWS_WITH_AS(sniper::write_weights(w, bad), doctest::Contains("is not supported"),
+    CHECK_THROWS_WITH_AS(snip::train::write_weights(w, bad), doctest::Contains("is not supported"),
                          snip::error);
     CHECK(bad_inputs::slurp(w) == old);
     // The rename fails (a folder sits at the name): the temporary file is removed.
     const std::string dir_target = (d / "folder.snipw").string();
     fs::create_directories(fs::path(dir_target) / "inside");
-    CHECK_THROWS_AS(sniper::save_weights(*lin, dir_target), snip::error);
+    CHECK_THROWS_AS(snip::train::save_weights(*lin, dir_target), snip::error);
     std::size_t files = 0;
     for (const auto& e : fs::directory_iterator(d))
         files += e.is_regular_file();

@@ -7,15 +7,14 @@
 // "crash: child" selected and SNIP_CRASH_CHILD_DIR set; without that variable the child case
 // does nothing.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <synthetic.hpp>
-#include <train.hpp>
+#include <snip/train/synthetic.hpp>
+#include <snip/train/train.hpp>
 
 #include "trainer_test_util.hpp"
 
 #include "test_util.hpp"
 
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -34,11 +33,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-sniper::train_options crash_options(const std::string& dir) {
-    sniper::train_options o;
+snip::train::train_options crash_options(const std::string& dir) {
+    snip::train::train_options o;
     o.epochs = 10;
     o.batch_size = 2;
-    o.flip = sniper::flip_policy::random; // the step counts of the default (both) halved
+    o.flip = snip::train::flip_policy::random; // the step counts of the default (both) halved
     o.base_lr = 0.08; // 0.01 on the 2 chips' mean loss (train.hpp: lr x B / 16)
     o.warmup_chips = 4;
     o.lr_steps = {8.0};
@@ -51,14 +50,14 @@ sniper::train_options crash_options(const std::string& dir) {
     return o;
 }
 
-sniper::train_result run_training(const std::string& dir, bool resume) {
-    const sniper::synthetic_set data = trainer_test::small_synthetic(21);
+snip::train::train_result run_training(const std::string& dir, bool resume) {
+    const snip::train::synthetic_set data = trainer_test::small_synthetic(21);
     torch::manual_seed(77);
-    sniper::FasterRCNN net(trainer_test::tiny_model(2));
-    sniper::train_options o = crash_options(dir);
+    snip::train::FasterRCNN net(trainer_test::tiny_model(2));
+    snip::train::train_options o = crash_options(dir);
     o.resume = resume;
-    return sniper::train(net, data.ds, trainer_test::one_scale_plan("crash"),
-                         sniper::synthetic_source(data), nullptr, o);
+    return snip::train::train(net, data.ds, trainer_test::one_scale_plan("crash"),
+                         snip::train::synthetic_source(data), nullptr, o);
 }
 
 /// Data rows of a log.csv (0 when absent).
@@ -82,7 +81,7 @@ TEST_CASE("crash: child") {
     const char* dir = std::getenv("SNIP_CRASH_CHILD_DIR");
     if (!dir) return; // only when started by the test below
     const bool resume = fs::exists(fs::path(dir) / "checkpoint.pt");
-    const sniper::train_result r = run_training(dir, resume);
+    const snip::train::train_result r = run_training(dir, resume);
     REQUIRE(r.finished);
 }
 
@@ -91,7 +90,7 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
     const fs::path ref_dir = fs::temp_directory_path() / "snip_crash_reference";
     fs::remove_all(ref_dir);
     const auto t0 = std::chrono::steady_clock::now();
-    const sniper::train_result ref = run_training(ref_dir.string(), false);
+    const snip::train::train_result ref = run_training(ref_dir.string(), false);
     const double ref_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     REQUIRE(ref.finished);
@@ -100,7 +99,7 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
     const fs::path dir = fs::temp_directory_path() / "snip_crash_killed";
     fs::remove_all(dir);
     fs::create_directories(dir);
-    snip::detail::splitmix64 g{12345};
+    snip::splitmix64 g{12345};
     int kills = 0, mid_write = 0, finished_runs = 0, loads = 0;
     for (int round = 0; round < 40 && finished_runs == 0; ++round) {
         const pid_t pid = spawn_child(dir.string());
@@ -140,9 +139,9 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
         }
         // Whatever happened, the checkpoint on disk (if any yet) is whole.
         if (fs::exists(dir / "checkpoint.pt")) {
-            sniper::FasterRCNN probe(trainer_test::tiny_model(2));
-            const sniper::checkpoint_info info =
-                sniper::load_checkpoint((dir / "checkpoint.pt").string(), probe);
+            snip::train::FasterRCNN probe(trainer_test::tiny_model(2));
+            const snip::train::checkpoint_info info =
+                snip::train::load_checkpoint((dir / "checkpoint.pt").string(), probe);
             CHECK(info.history.size() == std::size_t(info.position.step));
             ++loads;
         }
@@ -154,9 +153,9 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
     CHECK(kills >= 1);
 
     // The final history equals the uninterrupted run's, bit for bit.
-    sniper::FasterRCNN final_net(trainer_test::tiny_model(2));
-    const sniper::checkpoint_info fin =
-        sniper::load_checkpoint((dir / "checkpoint.pt").string(), final_net);
+    snip::train::FasterRCNN final_net(trainer_test::tiny_model(2));
+    const snip::train::checkpoint_info fin =
+        snip::train::load_checkpoint((dir / "checkpoint.pt").string(), final_net);
     REQUIRE(fin.history.size() == ref.history.size());
     for (std::size_t i = 0; i < ref.history.size(); ++i) {
         INFO("step ", i);
@@ -164,8 +163,8 @@ TEST_CASE("crash: SIGKILL at random moments never loses a checkpoint; resume fin
         CHECK(fin.history[i].lr == ref.history[i].lr);
     }
     // And so are the weights.
-    sniper::FasterRCNN ref_net(trainer_test::tiny_model(2));
-    sniper::load_checkpoint((ref_dir / "checkpoint.pt").string(), ref_net);
+    snip::train::FasterRCNN ref_net(trainer_test::tiny_model(2));
+    snip::train::load_checkpoint((ref_dir / "checkpoint.pt").string(), ref_net);
     const auto a = ref_net->named_parameters(), b = final_net->named_parameters();
     REQUIRE(a.size() == b.size());
     for (std::size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i].value(), b[i].value()));

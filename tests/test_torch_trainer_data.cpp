@@ -1,18 +1,17 @@
-// The trainer's data pipeline (examples/sniper_trainer/image.hpp, data.hpp): the one-pass
+// The trainer's data pipeline (trainer/include/snip/train/image.hpp, data.hpp): the one-pass
 // chip resampler against a slow resize-the-whole-image-then-crop reference, mirrored
 // chips and boxes, padding of small chips, ground-truth states, the prefetching loader
 // (same batches with 1 and 3 workers, at most Q batches alive, errors naming the file),
 // decode errors, and real coco128 images when ../shared/data is present.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <data.hpp>
-#include <image.hpp>
+#include <snip/train/data.hpp>
+#include <snip/train/image.hpp>
 
 #include "test_util.hpp"
 
-#include <snip/dataset_plan.hpp>
+#include <snip/sniper/dataset_plan.hpp>
 #include <snip/io/coco.hpp>
 
-#include <stb_image_write.h> // implemented with SNIPER_IMAGE_IMPLEMENTATION
+#include <stb_image_write.h> // implemented in snip::stb
 
 #include <algorithm>
 #include <atomic>
@@ -30,7 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using sniper::image;
+using snip::train::image;
 
 // ---------------------------------------------------------------------------------------
 // Data
@@ -39,7 +38,7 @@ using sniper::image;
 /// both interpolation and indexing errors show.
 image test_image(int w, int h, std::uint64_t seed) {
     image im(w, h);
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             std::uint8_t* p = im.row(y) + 3 * x;
@@ -115,7 +114,7 @@ void check_against_reference(const crop_case& k) {
     const auto ref = reference_chip(src, k.fx, k.fy, k.X1, k.Y1, k.cw, k.ch, k.flip);
     const auto crop = crop_of(k.fx, k.fy, k.X1, k.Y1, k.cw, k.ch);
 
-    const image u8 = sniper::crop_resize(src, crop, k.cw, k.ch, k.flip);
+    const image u8 = snip::train::crop_resize(src, crop, k.cw, k.ch, k.flip);
     double max_u8 = 0;
     std::size_t pad_bad = 0, pads = 0;
     for (std::size_t i = 0; i < ref.size(); ++i) {
@@ -129,10 +128,10 @@ void check_against_reference(const crop_case& k) {
     CHECK(max_u8 <= 1.0);
     CHECK(pad_bad == 0);
 
-    const sniper::normalisation norm;
+    const snip::train::normalisation norm;
     std::vector<float> f(std::size_t(k.cw) * std::size_t(k.ch) * 3, 99.f);
-    sniper::crop_resize(src, crop, k.cw, k.ch, k.flip,
-                        sniper::chw_view{f.data(), k.cw, std::ptrdiff_t(k.cw) * k.ch}, norm);
+    snip::train::crop_resize(src, crop, k.cw, k.ch, k.flip,
+                        snip::train::chw_view{f.data(), k.cw, std::ptrdiff_t(k.cw) * k.ch}, norm);
     double max_f = 0;
     for (int y = 0; y < k.ch; ++y)
         for (int x = 0; x < k.cw; ++x)
@@ -155,7 +154,7 @@ snip::dataset synthetic_dataset(int n, std::uint64_t seed) {
     snip::dataset ds;
     ds.source = "synthetic";
     ds.categories = {{5, "b"}, {1, "a"}};
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     for (int i = 0; i < n; ++i) {
         snip::image_record r;
         r.id = 100 + i;
@@ -199,7 +198,7 @@ snip::dataset_plan_options plan_options(std::uint64_t seed) {
 }
 
 /// Images made in memory for a dataset (thread-safe: a pure function of the index).
-sniper::image_source synthetic_source(const snip::dataset& ds) {
+snip::train::image_source synthetic_source(const snip::dataset& ds) {
     return [&ds](std::size_t i) {
         const auto& r = ds.images.at(i);
         return test_image(r.width, r.height, 1000 + i);
@@ -207,15 +206,15 @@ sniper::image_source synthetic_source(const snip::dataset& ds) {
 }
 
 /// Every batch of a loader, in order.
-std::vector<sniper::chip_batch> drain(sniper::chip_loader& loader) {
-    std::vector<sniper::chip_batch> out;
+std::vector<snip::train::chip_batch> drain(snip::train::chip_loader& loader) {
+    std::vector<snip::train::chip_batch> out;
     while (auto b = loader.next())
         out.push_back(std::move(*b));
     return out;
 }
 
-bool same_batches(const std::vector<sniper::chip_batch>& a,
-                  const std::vector<sniper::chip_batch>& b) {
+bool same_batches(const std::vector<snip::train::chip_batch>& a,
+                  const std::vector<snip::train::chip_batch>& b) {
     if (a.size() != b.size()) return false;
     for (std::size_t k = 0; k < a.size(); ++k) {
         if (a[k].index != b[k].index || !at::equal(a[k].images, b[k].images) ||
@@ -309,9 +308,9 @@ TEST_CASE("crop_resize agrees with resizing the whole image and then cropping") 
 
 TEST_CASE("crop_resize: identity crop copies the image, flip mirrors it exactly") {
     const image src = test_image(33, 21, 3);
-    const image same = sniper::crop_resize(src, {0, 0, 33, 21}, 33, 21);
+    const image same = snip::train::crop_resize(src, {0, 0, 33, 21}, 33, 21);
     CHECK(same.px == src.px);
-    const image m = sniper::crop_resize(src, {0, 0, 33, 21}, 33, 21, true);
+    const image m = snip::train::crop_resize(src, {0, 0, 33, 21}, 33, 21, true);
     bool mirrored = true;
     for (int y = 0; y < 21; ++y)
         for (int x = 0; x < 33; ++x)
@@ -323,15 +322,15 @@ TEST_CASE("crop_resize: identity crop copies the image, flip mirrors it exactly"
 TEST_CASE("crop_resize: bad arguments are errors that say what is wrong") {
     const image src = test_image(10, 10, 1);
     check_contains(error_of([&] {
-                       (void)sniper::crop_resize(src, {0, 0, 10, 10}, 0, 5);
+                       (void)snip::train::crop_resize(src, {0, 0, 10, 10}, 0, 5);
                    }),
                    {"output size", "0 x 5"});
     check_contains(error_of([&] {
-                       (void)sniper::crop_resize(src, {5, 0, 5, 10}, 4, 4);
+                       (void)snip::train::crop_resize(src, {5, 0, 5, 10}, 4, 4);
                    }),
                    {"crop box", "non-empty"});
     check_contains(error_of([&] {
-                       (void)sniper::crop_resize(image{}, {0, 0, 1, 1}, 4, 4);
+                       (void)snip::train::crop_resize(image{}, {0, 0, 1, 1}, 4, 4);
                    }),
                    {"source image is empty"});
 }
@@ -341,14 +340,14 @@ TEST_CASE("crop_resize: bad arguments are errors that say what is wrong") {
 
 TEST_CASE("chip_crop follows the plan's pixel convention") {
     snip::chip c{0, 2.0, {40, 20, 168, 148}, {}, {}};
-    auto g = sniper::chip_crop(c, 128, snip::pixel_convention::continuous);
+    auto g = snip::train::chip_crop(c, 128, snip::pixel_convention::continuous);
     CHECK(g.width == 128);
     CHECK(g.height == 128);
     CHECK(g.crop == snip::box<double>{20, 10, 84, 74});
     // inclusive: [p, p + c - 1] is c pixels; the original layout's corner chips one pixel
     // longer than a chip keep chip_size pixels
     snip::chip d{0, 2.0, {40, 20, 167, 148}, {}, {}};
-    g = sniper::chip_crop(d, 128, snip::pixel_convention::inclusive);
+    g = snip::train::chip_crop(d, 128, snip::pixel_convention::inclusive);
     CHECK(g.width == 128);
     CHECK(g.height == 128);
     CHECK(g.crop == snip::box<double>{20, 10, 84, 74});
@@ -378,11 +377,11 @@ TEST_CASE("a chip smaller than chip_size sits top-left, zero-padded") {
 
     const int S = cfg.chip_size;
     std::vector<float> buf(std::size_t(3) * S * S, 42.f);
-    const sniper::chip_job job{0, *whole, false, false};
-    sniper::fill_chip(src, cfg, job, sniper::chw_view{buf.data(), S, S * S},
-                      sniper::normalisation::raw());
+    const snip::train::chip_job job{0, *whole, false, false};
+    snip::train::fill_chip(src, cfg, job, snip::train::chw_view{buf.data(), S, S * S},
+                      snip::train::normalisation::raw());
     // content = the whole image resized to 100 x 75, exactly as crop_resize gives it
-    const image content = sniper::crop_resize(src, {0, 0, 160, 120}, 100, 75);
+    const image content = snip::train::crop_resize(src, {0, 0, 160, 120}, 100, 75);
     double max_content = 0;
     std::size_t bad_pad = 0;
     for (int c = 0; c < 3; ++c)
@@ -396,7 +395,7 @@ TEST_CASE("a chip smaller than chip_size sits top-left, zero-padded") {
             }
     CHECK(max_content <= 0.51); // uint8 content is rounded
     CHECK(bad_pad == 0);
-    const auto t = sniper::make_target(ds, cfg, job, sniper::class_map(ds));
+    const auto t = snip::train::make_target(ds, cfg, job, snip::train::class_map(ds));
     CHECK(t.width == 100);
     CHECK(t.height == 75);
 }
@@ -419,7 +418,7 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
     ds.images.push_back(r);
     const snip::plan_config cfg = small_config();
     const snip::chip c{0, 2.0, {40, 20, 168, 148}, {0}, {}};
-    const sniper::class_map classes(ds);
+    const snip::train::class_map classes(ds);
     CHECK(classes.num_classes() == 3);
     CHECK(classes(3) == 1);
     CHECK(classes(17) == 2);
@@ -430,7 +429,7 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
     const auto gt =
         snip::assign_chip(cfg, c, r.width, r.height,
                           snip::box_view<const double>(snip::as_box_view(r.boxes)), r.crowd);
-    const auto t = sniper::make_target(ds, cfg, {0, c, false, false}, classes);
+    const auto t = snip::train::make_target(ds, cfg, {0, c, false, false}, classes);
     // The chip's valid range in chip px (the plan's range x the chip's factor 2), open ends open:
     // the detector drops training proposals outside it, as the original's MultiProposalTarget.
     const snip::valid_range& r0 = cfg.ranges[0];
@@ -458,7 +457,7 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
     CHECK(b[0][2] == 100.f);
 
     // mirrored: x' = chip_w - x (continuous), y unchanged, order kept
-    const auto f = sniper::make_target(ds, cfg, {0, c, false, true}, classes);
+    const auto f = snip::train::make_target(ds, cfg, {0, c, false, true}, classes);
     const auto fb = f.boxes.accessor<float, 2>();
     for (std::int64_t k = 0; k < f.boxes.size(0); ++k) {
         CHECK(fb[k][0] == 128.f - b[k][2]);
@@ -472,8 +471,8 @@ TEST_CASE("targets: states, classes and boxes from assign_chip; mirrored boxes")
     snip::plan_config inc = cfg;
     inc.convention = snip::pixel_convention::inclusive;
     const snip::chip ci{0, 2.0, {40, 20, 167, 147}, {0}, {}};
-    const auto ti = sniper::make_target(ds, inc, {0, ci, false, false}, classes);
-    const auto fi = sniper::make_target(ds, inc, {0, ci, false, true}, classes);
+    const auto ti = snip::train::make_target(ds, inc, {0, ci, false, false}, classes);
+    const auto fi = snip::train::make_target(ds, inc, {0, ci, false, true}, classes);
     REQUIRE(ti.boxes.size(0) == fi.boxes.size(0));
     CHECK(at::allclose(fi.boxes.select(1, 0), 127.f - ti.boxes.select(1, 2)));
     CHECK(at::allclose(fi.boxes.select(1, 2), 127.f - ti.boxes.select(1, 0)));
@@ -502,11 +501,11 @@ TEST_CASE("a mirrored chip shows the object where its mirrored box says") {
     const int S = cfg.chip_size;
     for (bool flip : {false, true}) {
         CAPTURE(flip);
-        const sniper::chip_job job{0, c, false, flip};
+        const snip::train::chip_job job{0, c, false, flip};
         std::vector<float> buf(std::size_t(3) * S * S);
-        sniper::fill_chip(src, cfg, job, sniper::chw_view{buf.data(), S, S * S},
-                          sniper::normalisation::raw());
-        const auto t = sniper::make_target(ds, cfg, job, sniper::class_map(ds));
+        snip::train::fill_chip(src, cfg, job, snip::train::chw_view{buf.data(), S, S * S},
+                          snip::train::normalisation::raw());
+        const auto t = snip::train::make_target(ds, cfg, job, snip::train::class_map(ds));
         const auto b = t.boxes.accessor<float, 2>();
         // every pixel whose centre is 1 px inside the box is white, 1 px outside black
         std::size_t wrong = 0;
@@ -538,7 +537,7 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
         plans[std::size_t(i)].sampled = {2, 0};
     }
     const auto plain =
-        sniper::make_chip_jobs(plans, {.flip = sniper::flip_policy::none, .shuffle = false});
+        snip::train::make_chip_jobs(plans, {.flip = snip::train::flip_policy::none, .shuffle = false});
     REQUIRE(plain.size() == 18);
     CHECK(plain[0].image == 0);
     CHECK(plain[4].negative);
@@ -546,11 +545,11 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
     CHECK(plain[5].chip.rect.x1 == 0);
     CHECK(std::none_of(plain.begin(), plain.end(), [](const auto& j) { return j.flipped; }));
 
-    const sniper::flip_policy rnd = sniper::flip_policy::random;
-    const auto a = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 1, .flip = rnd});
-    const auto b = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 1, .flip = rnd});
-    const auto c = sniper::make_chip_jobs(plans, {.seed = 5, .epoch = 2, .flip = rnd});
-    auto key = [](const std::vector<sniper::chip_job>& v) {
+    const snip::train::flip_policy rnd = snip::train::flip_policy::random;
+    const auto a = snip::train::make_chip_jobs(plans, {.seed = 5, .epoch = 1, .flip = rnd});
+    const auto b = snip::train::make_chip_jobs(plans, {.seed = 5, .epoch = 1, .flip = rnd});
+    const auto c = snip::train::make_chip_jobs(plans, {.seed = 5, .epoch = 2, .flip = rnd});
+    auto key = [](const std::vector<snip::train::chip_job>& v) {
         std::vector<std::tuple<std::size_t, int, int, int, bool>> k;
         for (const auto& j : v)
             k.emplace_back(j.image, j.chip.scale, j.chip.rect.x1, j.chip.rect.y1, j.flipped);
@@ -562,15 +561,15 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
     CHECK(flips > 0);
     CHECK(flips < 18);
 
-    const auto both = sniper::make_chip_jobs(plans, {.flip = sniper::flip_policy::both});
+    const auto both = snip::train::make_chip_jobs(plans, {.flip = snip::train::flip_policy::both});
     CHECK(both.size() == 36);
     CHECK(std::count_if(both.begin(), both.end(), [](const auto& j) { return j.flipped; }) == 18);
     // The default is the original's (FLIP: true adds a mirrored copy of every image): both.
-    const auto def = sniper::make_chip_jobs(plans, {.seed = 5});
+    const auto def = snip::train::make_chip_jobs(plans, {.seed = 5});
     CHECK(def.size() == 36);
     CHECK(std::count_if(def.begin(), def.end(), [](const auto& j) { return j.flipped; }) == 18);
-    CHECK(sniper::job_options{}.flip == sniper::flip_policy::both);
-    const auto noneg = sniper::make_chip_jobs(plans, {.flip = rnd, .negatives = false});
+    CHECK(snip::train::job_options{}.flip == snip::train::flip_policy::both);
+    const auto noneg = snip::train::make_chip_jobs(plans, {.flip = rnd, .negatives = false});
     CHECK(noneg.size() == 12);
 }
 
@@ -580,7 +579,7 @@ TEST_CASE("make_chip_jobs: positives and sampled negatives, seeded shuffle and f
 TEST_CASE("image_cache: a waiter shares the one decode, or gets its error's message") {
     for (bool fail : {false, true}) {
         CAPTURE(fail);
-        sniper::image_cache cache(std::size_t(1) << 20);
+        snip::train::image_cache cache(std::size_t(1) << 20);
         std::atomic<bool> release{false};
         std::shared_ptr<const image> first, second;
         std::string first_error, second_error;
@@ -628,13 +627,13 @@ TEST_CASE("image_cache: a waiter shares the one decode, or gets its error's mess
 TEST_CASE("image_cache: 4 threads, evictions, failing loads: right pixels, budget kept") {
     constexpr int side = 16, keys = 9, rounds = 150, threads = 4;
     const std::size_t one = std::size_t(side) * side * 3;
-    sniper::image_cache cache(3 * one); // room for 3 of the 9 images
+    snip::train::image_cache cache(3 * one); // room for 3 of the 9 images
     std::atomic<int> loads{0};
     std::vector<int> wrong(threads, 0), errors(threads, 0), bad_messages(threads, 0);
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t)
         pool.emplace_back([&, t] {
-            snip::detail::splitmix64 g{std::uint64_t(t) + 1};
+            snip::splitmix64 g{std::uint64_t(t) + 1};
             for (int r = 0; r < rounds; ++r) {
                 const auto key = std::size_t(g.below(keys));
                 try {
@@ -671,11 +670,11 @@ TEST_CASE("chip_loader: the same batches with 0, 1 and 3 workers") {
     const snip::dataset ds = synthetic_dataset(12, 11);
     const snip::plan_config cfg = small_config();
     const auto plans = snip::plan_dataset(cfg, ds, nullptr, plan_options(3));
-    const auto jobs = sniper::make_chip_jobs(plans, {.seed = 3});
+    const auto jobs = snip::train::make_chip_jobs(plans, {.seed = 3});
     REQUIRE(jobs.size() > 12);
-    std::vector<std::vector<sniper::chip_batch>> runs;
+    std::vector<std::vector<snip::train::chip_batch>> runs;
     for (unsigned workers : {1u, 3u, 0u}) {
-        sniper::chip_loader loader(
+        snip::train::chip_loader loader(
             ds, cfg, jobs, synthetic_source(ds),
             {.batch_size = 5, .workers = workers, .max_batches = 2, .cache_bytes = 200000});
         CHECK(loader.num_batches() == (jobs.size() + 4) / 5);
@@ -699,7 +698,7 @@ TEST_CASE("chip_loader: the same batches with 0, 1 and 3 workers") {
     CHECK(in_order);
     CHECK(j == jobs.size());
     // drop_last
-    sniper::chip_loader dl(ds, cfg, jobs, synthetic_source(ds),
+    snip::train::chip_loader dl(ds, cfg, jobs, synthetic_source(ds),
                            {.batch_size = 5, .drop_last = true});
     CHECK(dl.num_batches() == jobs.size() / 5);
 }
@@ -708,14 +707,14 @@ TEST_CASE("chip_loader: never more than Q batches alive, and a clean stop mid-ep
     const snip::dataset ds = synthetic_dataset(12, 12);
     const snip::plan_config cfg = small_config();
     const auto plans = snip::plan_dataset(cfg, ds, nullptr, plan_options(0));
-    const auto jobs = sniper::make_chip_jobs(plans);
+    const auto jobs = snip::train::make_chip_jobs(plans);
     std::atomic<int> decodes{0};
     auto source = [&](std::size_t i) {
         ++decodes;
         return test_image(ds.images[i].width, ds.images[i].height, i);
     };
     {
-        sniper::chip_loader loader(
+        snip::train::chip_loader loader(
             ds, cfg, jobs, source,
             {.batch_size = 2, .workers = 3, .max_batches = 2, .cache_bytes = 0});
         REQUIRE(loader.num_batches() >= 6);
@@ -742,7 +741,7 @@ TEST_CASE("chip_loader: never more than Q batches alive, and a clean stop mid-ep
     } // the destructor stops the workers with batches still queued
     CHECK(decodes.load() > 0);
 
-    sniper::chip_loader one(ds, cfg, jobs, source,
+    snip::train::chip_loader one(ds, cfg, jobs, source,
                             {.batch_size = 3, .workers = 2, .max_batches = 1});
     const auto all = drain(one);
     CHECK(all.size() == one.num_batches());
@@ -753,20 +752,20 @@ TEST_CASE("decode errors name the file: missing, empty, truncated, corrupt") {
     temp_dir dir;
     const auto jpeg = encode_jpeg(test_image(64, 48, 2));
     const std::string good = dir.write("good.jpg", jpeg);
-    const image ok = sniper::decode_image(good);
+    const image ok = snip::train::decode_image(good);
     CHECK(ok.w == 64);
     CHECK(ok.h == 48);
     CHECK(ok.bytes() == 64u * 48u * 3u);
 
     const std::string missing = (dir.path / "missing.jpg").string();
-    check_contains(error_of([&] { (void)sniper::decode_image(missing); }),
+    check_contains(error_of([&] { (void)snip::train::decode_image(missing); }),
                    {missing, "cannot open", "No such file"});
     const std::string empty = dir.write("empty.jpg", {});
-    check_contains(error_of([&] { (void)sniper::decode_image(empty); }), {empty, "empty"});
+    check_contains(error_of([&] { (void)snip::train::decode_image(empty); }), {empty, "empty"});
     const std::string truncated =
         dir.write("truncated.jpg",
                   std::vector<std::uint8_t>(jpeg.begin(), jpeg.begin() + long(jpeg.size() / 2)));
-    check_contains(error_of([&] { (void)sniper::decode_image(truncated); }),
+    check_contains(error_of([&] { (void)snip::train::decode_image(truncated); }),
                    {truncated, "truncated"});
     std::vector<std::uint8_t> garbage(jpeg.begin(), jpeg.begin() + 2);
     for (int i = 0; i < 500; ++i)
@@ -774,9 +773,9 @@ TEST_CASE("decode errors name the file: missing, empty, truncated, corrupt") {
     garbage.push_back(0xFF);
     garbage.push_back(0xD9);
     const std::string corrupt = dir.write("corrupt.jpg", garbage);
-    check_contains(error_of([&] { (void)sniper::decode_image(corrupt); }), {corrupt, "corrupt"});
+    check_contains(error_of([&] { (void)snip::train::decode_image(corrupt); }), {corrupt, "corrupt"});
     const std::string text = dir.write("text.jpg", {'h', 'e', 'l', 'l', 'o'});
-    check_contains(error_of([&] { (void)sniper::decode_image(text); }), {text, "corrupt"});
+    check_contains(error_of([&] { (void)snip::train::decode_image(text); }), {text, "corrupt"});
 }
 
 TEST_CASE("chip_loader: a worker's error reaches next() at its batch, naming the file") {
@@ -790,7 +789,7 @@ TEST_CASE("chip_loader: a worker's error reaches next() at its batch, naming the
         dir.write(r.file_name, bytes);
     }
     const auto plans = snip::plan_dataset(cfg, ds, nullptr, plan_options(0));
-    auto jobs = sniper::make_chip_jobs(plans, {.shuffle = false});
+    auto jobs = snip::train::make_chip_jobs(plans, {.shuffle = false});
     // the first chip of image 4 is chip `bad`; batches before it load fine
     const auto bad = std::size_t(
         std::find_if(jobs.begin(), jobs.end(), [](const auto& j) { return j.image == 4; }) -
@@ -798,7 +797,7 @@ TEST_CASE("chip_loader: a worker's error reaches next() at its batch, naming the
     REQUIRE(bad < jobs.size());
     for (unsigned workers : {0u, 1u, 3u}) {
         CAPTURE(workers);
-        sniper::chip_loader loader(ds, cfg, jobs, sniper::files_in(ds, dir.path.string()),
+        snip::train::chip_loader loader(ds, cfg, jobs, snip::train::files_in(ds, dir.path.string()),
                                    {.batch_size = 2, .workers = workers});
         std::size_t good = 0;
         std::string msg;
@@ -826,8 +825,8 @@ TEST_CASE("coco128: real JPEGs through the pipeline with the sniper_coco preset"
     ds.images.resize(std::min<std::size_t>(ds.images.size(), 12));
     const auto cfg = snip::plan_config::sniper_coco();
     const auto plans = snip::plan_dataset(cfg, ds, nullptr, plan_options(1));
-    const auto jobs = sniper::make_chip_jobs(plans, {.seed = 1});
-    sniper::chip_loader loader(ds, cfg, jobs, sniper::files_in(ds, images),
+    const auto jobs = snip::train::make_chip_jobs(plans, {.seed = 1});
+    snip::train::chip_loader loader(ds, cfg, jobs, snip::train::files_in(ds, images),
                                {.batch_size = 4, .workers = 2, .max_batches = 2});
     std::size_t chips = 0, boxes = 0, valid = 0;
     for (int k = 0; k < 3; ++k) {
@@ -846,14 +845,14 @@ TEST_CASE("coco128: real JPEGs through the pipeline with the sniper_coco preset"
             }
             // the chip against the slow reference
             const auto& im = ds.images[t.job.image];
-            const image src = sniper::decode_image((fs::path(images) / im.file_name).string());
+            const image src = snip::train::decode_image((fs::path(images) / im.file_name).string());
             CHECK(src.w == im.width);
             CHECK(src.h == im.height);
             const auto& c = t.job.chip;
             const auto ref = reference_chip(src, c.factor, c.factor, c.rect.x1, c.rect.y1, t.width,
                                             t.height, t.job.flipped);
             const auto chip = b->images[std::int64_t(i)];
-            const sniper::normalisation norm;
+            const snip::train::normalisation norm;
             double md = 0;
             for (int ch = 0; ch < 3; ++ch) {
                 const auto plane = chip[ch].contiguous();

@@ -1,4 +1,4 @@
-// The trainer's detector (examples/sniper_trainer/detector.hpp), on a ResNet-18 with 128 x 128
+// The trainer's detector (trainer/include/snip/train/detector.hpp), on a ResNet-18 with 128 x 128
 // chips, batch 2:
 //  - shapes of the backbone, RPN, anchors, proposals, head features and head outputs;
 //  - RPN targets equal snip::assign_rpn run directly on the chip's inside anchors;
@@ -9,7 +9,7 @@
 //  - forward_test: at most max detections, boxes inside the chip, labels in 1..K;
 //  - a target with an out-of-range class id is a snip::error naming it.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#include "detector.hpp"
+#include <snip/train/detector.hpp>
 
 #include <torch/optim/sgd.h>
 
@@ -27,8 +27,8 @@ namespace {
 constexpr std::int64_t kChip = 128;
 constexpr std::int64_t kClasses = 3;
 
-sniper::detector_options small_options() {
-    sniper::detector_options o;
+snip::train::detector_options small_options() {
+    snip::train::detector_options o;
     o.backbone.depth = 18;
     o.num_classes = kClasses;
     o.loss.group_chips = 2; // the test batch is one "GPU" of the original: its losses are means
@@ -53,9 +53,9 @@ void draw(torch::Tensor img, const std::vector<rect>& rs) {
     }
 }
 
-sniper::chip_target make_target(const std::vector<rect>& rs,
+snip::train::chip_target make_target(const std::vector<rect>& rs,
                                  const std::vector<std::uint8_t>& states = {}) {
-    sniper::chip_target t;
+    snip::train::chip_target t;
     const auto n = std::int64_t(rs.size());
     t.boxes = torch::empty({n, 4}, torch::kFloat);
     t.classes = torch::empty({n}, torch::kLong);
@@ -74,7 +74,7 @@ sniper::chip_target make_target(const std::vector<rect>& rs,
 
 struct synthetic {
     torch::Tensor images;
-    std::vector<sniper::chip_target> targets;
+    std::vector<snip::train::chip_target> targets;
 };
 
 synthetic make_batch() {
@@ -96,14 +96,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 TEST_CASE("detector: shapes of the intermediate outputs") {
     torch::manual_seed(1);
-    sniper::FasterRCNN net(small_options());
+    snip::train::FasterRCNN net(small_options());
     const synthetic s = make_batch();
     torch::NoGradGuard ng;
-    const sniper::resnet_features f = net->backbone->forward(s.images);
+    const snip::train::resnet_features f = net->backbone->forward(s.images);
     CHECK(f.res4.sizes() == torch::IntArrayRef({2, 256, 8, 8}));
     CHECK(f.res5.sizes() == torch::IntArrayRef({2, 512, 8, 8}));
     CHECK(net->num_anchors() == 21);
-    const sniper::rpn_output r = net->rpn_forward(f.res4);
+    const snip::train::rpn_output r = net->rpn_forward(f.res4);
     CHECK(r.objectness.sizes() == torch::IntArrayRef({2, 21, 8, 8}));
     CHECK(r.deltas.sizes() == torch::IntArrayRef({2, 84, 8, 8}));
     CHECK(r.flat_objectness().sizes() == torch::IntArrayRef({2, 8 * 8 * 21}));
@@ -147,14 +147,14 @@ TEST_CASE("detector: shapes of the intermediate outputs") {
 }
 
 TEST_CASE("detector: RPN targets equal snip::assign_rpn on the chip's inside anchors") {
-    sniper::FasterRCNN net(small_options());
+    snip::train::FasterRCNN net(small_options());
     // one valid, one invalid and one crowd gt
     const std::vector<rect> rs{{10, 12, 69, 61, 1}, {70, 60, 119, 121, 2}, {0, 90, 40, 127, 1}};
-    sniper::chip_target t = make_target(rs, {0, 1, 2});
+    snip::train::chip_target t = make_target(rs, {0, 1, 2});
     t.width = 120;  // content narrower than the tensor
     const torch::Tensor anc = net->anchors(8, 8);
     const std::uint64_t seed = 77;
-    const sniper::rpn_target rt = net->rpn_targets(anc, t, seed);
+    const snip::train::rpn_target rt = net->rpn_targets(anc, t, seed);
     REQUIRE(rt.labels.sizes() == torch::IntArrayRef({8 * 8 * 21}));
     REQUIRE(rt.deltas.sizes() == torch::IntArrayRef({8 * 8 * 21, 4}));
 
@@ -189,7 +189,7 @@ TEST_CASE("detector: RPN targets equal snip::assign_rpn on the chip's inside anc
     CHECK(rt.counts == a.counts);
     // A different seed samples differently (more than 256 negatives are available).
     CHECK(a.counts.positive + a.counts.negative == 256);
-    const sniper::rpn_target other = net->rpn_targets(anc, t, seed + 1);
+    const snip::train::rpn_target other = net->rpn_targets(anc, t, seed + 1);
     CHECK(!other.labels.equal(rt.labels));
 
     // Deltas: positive anchors regress onto gt 0 (the only valid one), the rest are 0.
@@ -208,9 +208,9 @@ TEST_CASE("detector: RPN targets equal snip::assign_rpn on the chip's inside anc
 
 TEST_CASE("detector: losses at random init, and where the gradients go") {
     torch::manual_seed(2);
-    sniper::FasterRCNN net(small_options());
+    snip::train::FasterRCNN net(small_options());
     const synthetic s = make_batch();
-    const sniper::detector_losses l = net->forward_train(s.images, s.targets, 5);
+    const snip::train::detector_losses l = net->forward_train(s.images, s.targets, 5);
     for (const auto* t : {&l.rpn_cls, &l.rpn_box, &l.rcnn_cls, &l.rcnn_box}) {
         REQUIRE(t->dim() == 0);
         CHECK(std::isfinite(t->item<double>()));
@@ -223,7 +223,7 @@ TEST_CASE("detector: losses at random init, and where the gradients go") {
                 l.rpn_cls.item<double>(), l.rpn_box.item<double>(), l.rcnn_cls.item<double>(),
                 l.rcnn_box.item<double>());
     // Same seed, same losses.
-    const sniper::detector_losses l2 = net->forward_train(s.images, s.targets, 5);
+    const snip::train::detector_losses l2 = net->forward_train(s.images, s.targets, 5);
     CHECK(l2.total().item<double>() == l.total().item<double>());
 
     l.total().backward();
@@ -249,16 +249,16 @@ TEST_CASE("detector: losses at random init, and where the gradients go") {
 
 TEST_CASE("detector: overfits two synthetic chips in 40 SGD steps") {
     torch::manual_seed(3);
-    sniper::FasterRCNN net(small_options());
+    snip::train::FasterRCNN net(small_options());
     const synthetic s = make_batch();
     torch::optim::SGD sgd(net->trainable_parameters(),
                           torch::optim::SGDOptions(0.01).momentum(0.9));
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<double> curve;
-    sniper::detector_losses first, last;
+    snip::train::detector_losses first, last;
     for (int step = 0; step < 40; ++step) {
         sgd.zero_grad();
-        const sniper::detector_losses l = net->forward_train(s.images, s.targets, 11);
+        const snip::train::detector_losses l = net->forward_train(s.images, s.targets, 11);
         const torch::Tensor total = l.total();
         REQUIRE(std::isfinite(total.item<double>()));
         curve.push_back(total.item<double>());
@@ -281,10 +281,10 @@ TEST_CASE("detector: overfits two synthetic chips in 40 SGD steps") {
 
 TEST_CASE("detector: forward_test bounds") {
     torch::manual_seed(4);
-    sniper::FasterRCNN net(small_options());
+    snip::train::FasterRCNN net(small_options());
     const synthetic s = make_batch();
     for (const std::int64_t max_det : {std::int64_t(5), std::int64_t(100)}) {
-        const std::vector<sniper::detections> d = net->forward_test(s.images, 0.0, max_det);
+        const std::vector<snip::train::detections> d = net->forward_test(s.images, 0.0, max_det);
         REQUIRE(d.size() == 2);
         for (const auto& x : d) {
             REQUIRE(x.boxes.dim() == 2);
@@ -308,7 +308,7 @@ TEST_CASE("detector: forward_test bounds") {
 }
 
 TEST_CASE("detector: bad targets are clear errors") {
-    sniper::FasterRCNN net(small_options());
+    snip::train::FasterRCNN net(small_options());
     synthetic s = make_batch();
     s.targets[1].classes[0] = kClasses + 1;
     try {
@@ -329,15 +329,15 @@ TEST_CASE("detector: bad targets are clear errors") {
     s.targets[1].states[0] = 0;
     s.targets.pop_back();
     CHECK_THROWS_AS((void)net->forward_train(s.images, s.targets, 0), snip::error);
-    sniper::detector_options o = small_options();
+    snip::train::detector_options o = small_options();
     o.backbone.dilate_res5 = false;
-    CHECK_THROWS_AS((void)sniper::FasterRCNN(o), snip::error);
+    CHECK_THROWS_AS((void)snip::train::FasterRCNN(o), snip::error);
 }
 
 TEST_CASE("detector: the original's loss normalisers (resnet_mx_101_e2e.py), by hand") {
     // Defaults: groups of 16 chips (BATCH_IMAGES), RPN box 3 / (16 x 256), RCNN box
     // 1 / (188 x 16), classification means over the batch's sampled anchors / RoIs, times G.
-    const sniper::loss_options d;
+    const snip::train::loss_options d;
     const auto f = d.factors(/*chips=*/32, /*sampled=*/8000, /*rois=*/9000, /*world=*/1);
     CHECK(f[0] == doctest::Approx(2.0 / 8000));
     CHECK(f[1] == doctest::Approx(3.0 / 4096));
@@ -346,7 +346,7 @@ TEST_CASE("detector: the original's loss normalisers (resnet_mx_101_e2e.py), by 
     const auto f2 = d.factors(32, 8000, 9000, /*world=*/2); // a process's share, averaged over 2
     for (int k = 0; k < 4; ++k) CHECK(f2[std::size_t(k)] == doctest::Approx(2.0 * f[std::size_t(k)]));
     CHECK(d.factors(16, 0, 0, 1)[0] == doctest::Approx(1.0)); // no sample: no division by 0
-    sniper::loss_options bad;
+    snip::train::loss_options bad;
     bad.group_chips = 0;
     try {
         bad.validate();
@@ -360,10 +360,10 @@ TEST_CASE("detector: the original's loss normalisers (resnet_mx_101_e2e.py), by 
     // every RoI's CE is log(K + 1), and the RPN box loss is 3 x sum of smooth L1 (beta 1) of the
     // positive anchors' targets / (2 x 256) for a group of 2 chips.
     torch::manual_seed(4);
-    sniper::detector_options o = small_options();
+    snip::train::detector_options o = small_options();
     o.backbone.width = 8;
     o.rpn_channels = 16, o.head_channels = 8, o.fc_channels = 32;
-    sniper::FasterRCNN net(o);
+    snip::train::FasterRCNN net(o);
     {
         torch::NoGradGuard ng;
         for (auto* c : {&net->rpn_cls, &net->rpn_bbox}) (*c)->weight.zero_(), (*c)->bias.zero_();
@@ -371,14 +371,14 @@ TEST_CASE("detector: the original's loss normalisers (resnet_mx_101_e2e.py), by 
     }
     const synthetic s = make_batch();
     const std::uint64_t seed = 9;
-    const sniper::detector_losses l = net->forward_train(s.images, s.targets, seed);
+    const snip::train::detector_losses l = net->forward_train(s.images, s.targets, seed);
     CHECK(l.rpn_cls.item<double>() == doctest::Approx(std::log(2.0)).epsilon(1e-6));
     CHECK(l.rcnn_cls.item<double>() == doctest::Approx(std::log(double(kClasses + 1))).epsilon(1e-6));
     const torch::Tensor anchors = net->anchors(kChip / 16, kChip / 16);
     double sl1 = 0;
     for (std::size_t b = 0; b < 2; ++b) {
-        const sniper::rpn_target t =
-            net->rpn_targets(anchors, s.targets[b], sniper::detail::mix_seed(seed, 2 * b));
+        const snip::train::rpn_target t =
+            net->rpn_targets(anchors, s.targets[b], snip::splitmix64::nth(seed, 2 * b));
         const torch::Tensor pos = t.labels == 1;
         const torch::Tensor dl = t.deltas.index({pos}).to(torch::kFloat64).abs();
         sl1 += torch::where(dl < 1.0, 0.5 * dl * dl, dl - 0.5).sum().item<double>();
@@ -394,13 +394,13 @@ TEST_CASE("detector: --lr is the original's: the step equals lr x the sum of per
     // alone (a 2-chip batch, the same chip seeds through batch_share::first_chip). So one SGD
     // step at lr on the batch equals the original's step at lr.
     torch::manual_seed(6);
-    sniper::detector_options o = small_options();
+    snip::train::detector_options o = small_options();
     o.backbone.width = 8;
     o.rpn_channels = 16, o.head_channels = 8, o.fc_channels = 32;
-    sniper::FasterRCNN net(o);
+    snip::train::FasterRCNN net(o);
     const synthetic s = make_batch();
     const torch::Tensor images = torch::cat({s.images, s.images});
-    const std::vector<sniper::chip_target> targets{s.targets[0], s.targets[1], s.targets[0],
+    const std::vector<snip::train::chip_target> targets{s.targets[0], s.targets[1], s.targets[0],
                                                    s.targets[1]};
     const std::uint64_t seed = 21;
     const auto params = net->trainable_parameters();
@@ -412,9 +412,9 @@ TEST_CASE("detector: --lr is the original's: the step equals lr x the sum of per
     };
     net->zero_grad();
     for (std::size_t g = 0; g < 2; ++g) { // the original: one GPU per group, gradients summed
-        sniper::batch_share share;
+        snip::train::batch_share share;
         share.first_chip = 2 * g;
-        const std::vector<sniper::chip_target> tg{targets[2 * g], targets[2 * g + 1]};
+        const std::vector<snip::train::chip_target> tg{targets[2 * g], targets[2 * g + 1]};
         net->forward_train(images.slice(0, 2 * std::int64_t(g), 2 * std::int64_t(g) + 2), tg, seed,
                            false, share)
             .total()

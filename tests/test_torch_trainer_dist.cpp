@@ -5,10 +5,9 @@
 // The ranks are this test program itself, started again with the test case "dist: worker"
 // selected and SNIP_DIST_WORKER set (the mode); without that variable the case does nothing.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <distributed.hpp>
-#include <synthetic.hpp>
-#include <train.hpp>
+#include <snip/train/distributed.hpp>
+#include <snip/train/synthetic.hpp>
+#include <snip/train/train.hpp>
 
 #include "trainer_test_util.hpp"
 
@@ -35,8 +34,8 @@ namespace {
 /// original's per-GPU BN, unsynchronised), so 2 ranks x 2 chips equal 1 process x 4 chips
 /// exactly only when BN does not use batch statistics. (snip-train's distributed runs with
 /// trained BN are exercised by train_cli_end_to_end.)
-sniper::detector_options dist_model() {
-    sniper::detector_options o = trainer_test::tiny_model(2);
+snip::train::detector_options dist_model() {
+    snip::train::detector_options o = trainer_test::tiny_model(2);
     o.backbone.train_bn = false;
     return o;
 }
@@ -44,11 +43,11 @@ sniper::detector_options dist_model() {
 namespace fs = std::filesystem;
 
 /// Global batch 4, two epochs (the second batch of each is padded by wrapping round).
-sniper::train_options dist_train_options(const std::string& out_dir) {
-    sniper::train_options o;
+snip::train::train_options dist_train_options(const std::string& out_dir) {
+    snip::train::train_options o;
     o.epochs = 2;
     o.batch_size = 4;
-    o.flip = sniper::flip_policy::random; // the step counts of the default (both) halved
+    o.flip = snip::train::flip_policy::random; // the step counts of the default (both) halved
     o.base_lr = 0.08; // 0.02 on the 4 chips' mean loss (train.hpp: lr x B / 16)
     o.warmup_chips = 0;
     o.lr_steps = {};
@@ -61,14 +60,14 @@ sniper::train_options dist_train_options(const std::string& out_dir) {
 }
 
 /// Trains `net` on the small synthetic set (one process when `g` is null).
-sniper::train_result train_tiny(sniper::FasterRCNN& net, const sniper::train_options& o,
-                                sniper::dist_group* g) {
-    const sniper::synthetic_set data = trainer_test::small_synthetic(31);
-    return sniper::train(net, data.ds, trainer_test::one_scale_plan("dist"),
-                         sniper::synthetic_source(data), nullptr, o, g);
+snip::train::train_result train_tiny(snip::train::FasterRCNN& net, const snip::train::train_options& o,
+                                snip::train::dist_group* g) {
+    const snip::train::synthetic_set data = trainer_test::small_synthetic(31);
+    return snip::train::train(net, data.ds, trainer_test::one_scale_plan("dist"),
+                         snip::train::synthetic_source(data), nullptr, o, g);
 }
 
-std::vector<torch::Tensor> weights_of(sniper::FasterRCNN& net) {
+std::vector<torch::Tensor> weights_of(snip::train::FasterRCNN& net) {
     std::vector<torch::Tensor> w;
     for (const auto& p : net->parameters()) w.push_back(p.detach().clone());
     return w;
@@ -122,18 +121,18 @@ TEST_CASE("dist: worker") {
     if (!mode_c) return;
     const std::string mode = mode_c;
     const fs::path dir = std::getenv("SNIP_DIST_DIR");
-    sniper::dist_options d = sniper::dist_options::from_env();
+    snip::train::dist_options d = snip::train::dist_options::from_env();
     d.init = "file://" + (dir / "store").string();
     d.timeout_s = mode == "hang" ? 15.0 : 60.0;
     at::set_num_threads(1);
     std::ofstream done(dir / ("rank" + std::to_string(d.rank) + ".out"));
     try {
-        auto g = sniper::dist_group::connect(d, torch::kCPU);
+        auto g = snip::train::dist_group::connect(d, torch::kCPU);
         REQUIRE(g);
         // Different initial weights on every rank: rank 0's must win (broadcast).
         torch::manual_seed(d.rank == 0 ? 77 : 1000 + std::uint64_t(d.rank));
-        sniper::FasterRCNN net(dist_model());
-        sniper::train_options o = dist_train_options((dir / "run").string());
+        snip::train::FasterRCNN net(dist_model());
+        snip::train::train_options o = dist_train_options((dir / "run").string());
         if (mode == "bad_batch") o.batch_size = 3;
         std::thread saboteur;
         if ((mode == "die" || mode == "hang") && d.rank == 1) {
@@ -153,7 +152,7 @@ TEST_CASE("dist: worker") {
             });
             saboteur.detach();
         }
-        const sniper::train_result r = train_tiny(net, o, g.get());
+        const snip::train::train_result r = train_tiny(net, o, g.get());
         torch::save(weights_of(net), (dir / ("weights" + std::to_string(d.rank) + ".pt")).string());
         std::ostringstream hist;
         hist.precision(17);
@@ -171,7 +170,7 @@ TEST_CASE("dist: shards are disjoint, equal and cover the padded plan") {
         for (std::size_t G : {1u, 2u, 4u, 6u, 8u})
             for (int W : {1, 2, 3, 4}) {
                 if (G % std::size_t(W) != 0) {
-                    CHECK_THROWS_WITH_AS(sniper::shard_positions(n, G, W, 0),
+                    CHECK_THROWS_WITH_AS(snip::train::shard_positions(n, G, W, 0),
                                          doctest::Contains("does not split over"), snip::error);
                     continue;
                 }
@@ -180,7 +179,7 @@ TEST_CASE("dist: shards are disjoint, equal and cover the padded plan") {
                 std::vector<int> seen(batches * G, 0);
                 std::size_t len = 0;
                 for (int r = 0; r < W; ++r) {
-                    const auto s = sniper::shard_positions(n, G, W, r);
+                    const auto s = snip::train::shard_positions(n, G, W, r);
                     if (r == 0) len = s.size();
                     CHECK(s.size() == len); // equal shards: no rank waits on a short one
                     CHECK(s.size() == batches * G / std::size_t(W));
@@ -193,17 +192,17 @@ TEST_CASE("dist: shards are disjoint, equal and cover the padded plan") {
                 }
                 for (std::size_t p = 0; p < seen.size(); ++p) CHECK(seen[p] == 1);
                 // a resumed epoch: the same positions minus the batches done
-                const auto full = sniper::shard_positions(n, G, W, W - 1);
-                const auto tail = sniper::shard_positions(n, G, W, W - 1, 1);
+                const auto full = snip::train::shard_positions(n, G, W, W - 1);
+                const auto tail = snip::train::shard_positions(n, G, W, W - 1, 1);
                 CHECK(std::vector<std::size_t>(full.begin() + std::ptrdiff_t(G / std::size_t(W)),
                                                full.end()) == tail);
             }
-    CHECK_THROWS_WITH_AS(sniper::shard_positions(4, 2, 2, 2), doctest::Contains("rank 2 of world 2"),
+    CHECK_THROWS_WITH_AS(snip::train::shard_positions(4, 2, 2, 2), doctest::Contains("rank 2 of world 2"),
                          snip::error);
 }
 
 TEST_CASE("dist: bad options fail with the field and value") {
-    sniper::dist_options d;
+    snip::train::dist_options d;
     d.world_size = 2;
     d.rank = 5;
     d.init = "tcp://127.0.0.1:29500";
@@ -230,15 +229,15 @@ TEST_CASE("dist: bad options fail with the field and value") {
     CHECK_THROWS_WITH_AS(d.validate(), doctest::Contains("world size must be >= 1, got 0"), snip::error);
 
     // One process needs no group at all.
-    sniper::dist_options one;
-    CHECK(sniper::dist_group::connect(one, torch::kCPU) == nullptr);
+    snip::train::dist_options one;
+    CHECK(snip::train::dist_group::connect(one, torch::kCPU) == nullptr);
 
 #if !defined(SNIP_TORCH_HAS_NCCL)
     // CUDA devices need NCCL: without it the error comes at once, before any rendezvous.
-    sniper::dist_options cuda;
+    snip::train::dist_options cuda;
     cuda.world_size = 2;
     cuda.init = "file://" + (fs::temp_directory_path() / "snip_dist_never_created").string();
-    CHECK_THROWS_WITH_AS(sniper::dist_group::connect(cuda, torch::Device(torch::kCUDA, 0)),
+    CHECK_THROWS_WITH_AS(snip::train::dist_group::connect(cuda, torch::Device(torch::kCUDA, 0)),
                          doctest::Contains("the NCCL backend (CUDA devices) is not compiled"),
                          snip::error);
     CHECK_FALSE(fs::exists(fs::temp_directory_path() / "snip_dist_never_created"));
@@ -246,13 +245,13 @@ TEST_CASE("dist: bad options fail with the field and value") {
 
     // Environment variables: a malformed one is named.
     ::setenv("WORLD_SIZE", "two", 1);
-    CHECK_THROWS_WITH_AS(sniper::dist_options::from_env(),
+    CHECK_THROWS_WITH_AS(snip::train::dist_options::from_env(),
                          doctest::Contains("WORLD_SIZE: expected an integer, got 'two'"), snip::error);
     ::setenv("WORLD_SIZE", "2", 1);
     ::setenv("RANK", "1", 1);
     ::setenv("MASTER_ADDR", "10.0.0.7", 1);
     ::setenv("MASTER_PORT", "1234", 1);
-    const sniper::dist_options e = sniper::dist_options::from_env();
+    const snip::train::dist_options e = snip::train::dist_options::from_env();
     CHECK(e.world_size == 2);
     CHECK(e.rank == 1);
     CHECK(e.init == "tcp://10.0.0.7:1234");
@@ -265,9 +264,9 @@ TEST_CASE("dist: 2 processes x 2 chips train the same weights as 1 process x 4 c
     // The reference: one process, the global batch of 4 chips, rank 0's initial weights.
     const fs::path dir = case_dir("equal");
     torch::manual_seed(77);
-    sniper::FasterRCNN ref_net(dist_model());
+    snip::train::FasterRCNN ref_net(dist_model());
     const std::vector<torch::Tensor> w0 = weights_of(ref_net);
-    const sniper::train_result ref = train_tiny(ref_net, dist_train_options((dir / "ref").string()), nullptr);
+    const snip::train::train_result ref = train_tiny(ref_net, dist_train_options((dir / "ref").string()), nullptr);
     REQUIRE(ref.finished);
     REQUIRE(ref.steps == 4); // 2 epochs of 2 batches (6 chips, the second batch padded)
     const std::vector<torch::Tensor> w_ref = weights_of(ref_net);

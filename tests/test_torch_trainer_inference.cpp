@@ -1,4 +1,4 @@
-// The trainer's test-time code (examples/sniper_trainer/inference.hpp), on a tiny randomly
+// The trainer's test-time code (trainer/include/snip/train/inference.hpp), on a tiny randomly
 // initialised FasterRCNN (ResNet-18 of width 8, K = 3) and synthetic images of ~150 px:
 //  - whole_image: scaled size, exact per-axis factors, normalised content, zero padding to
 //    multiples of 16, errors for scales that leave no pixel;
@@ -13,16 +13,16 @@
 //    to the RPN + proposal layer run directly;
 //  - write_proposals / write_results round trip through snip::io::read_proposals /
 //    read_detections; ground truth written as detections evaluates to AP 1;
-//  - draw_detections: a decodable PNG of the image's size with the expected outline pixels;
+//  - draw_detections (apps/common, the programs' picture): a decodable PNG of the image's size with the expected outline pixels;
 //  - bad options and inputs are snip::errors naming the field / path.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include "inference.hpp"
+#include <snip/train/inference.hpp>
+#include <snip_apps/draw_detections.hpp> // the programs' picture of detections
 
 #include "test_util.hpp"
 
 #include <snip/io/coco.hpp>
-#include <snip/io/coco_eval.hpp>
+#include <snip/eval/coco_eval.hpp>
 
 #include <algorithm>
 #include <array>
@@ -40,9 +40,9 @@ namespace {
 
 constexpr int kW = 150, kH = 110;
 
-sniper::detector_options
+snip::train::detector_options
 tiny_options(snip::pixel_convention conv = snip::pixel_convention::inclusive) {
-    sniper::detector_options o;
+    snip::train::detector_options o;
     o.backbone.depth = 18;
     o.backbone.width = 8;
     o.num_classes = 3;
@@ -53,17 +53,17 @@ tiny_options(snip::pixel_convention conv = snip::pixel_convention::inclusive) {
     return o;
 }
 
-sniper::FasterRCNN tiny_net(snip::pixel_convention conv = snip::pixel_convention::inclusive) {
+snip::train::FasterRCNN tiny_net(snip::pixel_convention conv = snip::pixel_convention::inclusive) {
     torch::manual_seed(7);
-    sniper::FasterRCNN net(tiny_options(conv));
+    snip::train::FasterRCNN net(tiny_options(conv));
     net->eval();
     return net;
 }
 
 // Grey background with a red, a green and a blue rectangle, plus a gradient so that
 // resampling is visible.
-sniper::image test_image(int w = kW, int h = kH) {
-    sniper::image img(w, h);
+snip::train::image test_image(int w = kW, int h = kH) {
+    snip::train::image img(w, h);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             std::uint8_t* p = img.row(y) + 3 * x;
@@ -136,7 +136,7 @@ double sqrt_area(const snip::box<float>& b) {
     return std::sqrt(std::max(0.0, double(b.x2) - b.x1) * std::max(0.0, double(b.y2) - b.y1));
 }
 
-void check_inside(const sniper::image_detections& d, int w, int h) {
+void check_inside(const snip::train::image_detections& d, int w, int h) {
     REQUIRE(d.scores.size() == d.boxes.size());
     REQUIRE(d.labels.size() == d.boxes.size());
     REQUIRE(d.scales.size() == d.boxes.size());
@@ -156,9 +156,9 @@ void check_inside(const sniper::image_detections& d, int w, int h) {
 } // namespace
 
 TEST_CASE("whole_image: one-pass resize, exact factors, normalisation, zero padding") {
-    const sniper::image img = test_image();
-    const sniper::normalisation norm{};
-    const sniper::whole_image_input a = sniper::whole_image(img, snip::scale_spec::by_factor(1.0));
+    const snip::train::image img = test_image();
+    const snip::train::normalisation norm{};
+    const snip::train::whole_image_input a = snip::train::whole_image(img, snip::scale_spec::by_factor(1.0));
     CHECK(a.width == kW);
     CHECK(a.height == kH);
     CHECK(a.tensor.sizes() == torch::IntArrayRef({1, 3, 112, 160}));
@@ -173,7 +173,7 @@ TEST_CASE("whole_image: one-pass resize, exact factors, normalisation, zero padd
     CHECK(a.tensor.slice(3, kW).abs().max().item<float>() == 0.f);
 
     // (60, 100): short side 110 -> 60, long side 150 * 60 / 110 = 81.8 -> 81.
-    const auto b = sniper::whole_image(img, snip::scale_spec::by_resolution(60, 100), 16);
+    const auto b = snip::train::whole_image(img, snip::scale_spec::by_resolution(60, 100), 16);
     const snip::scaled_image s =
         snip::scale_image(snip::scale_spec::by_resolution(60, 100), kW, kH);
     CHECK(b.width == s.width);
@@ -184,33 +184,33 @@ TEST_CASE("whole_image: one-pass resize, exact factors, normalisation, zero padd
     CHECK(b.tensor.size(3) % 16 == 0);
     CHECK(b.tensor.size(2) - b.height < 16);
 
-    const auto c = sniper::whole_image(img, snip::scale_spec::by_factor(0.5), 1);
+    const auto c = snip::train::whole_image(img, snip::scale_spec::by_factor(0.5), 1);
     CHECK(c.tensor.sizes() == torch::IntArrayRef({1, 3, 55, 75}));
 
-    CHECK(contains(error_of([&] { sniper::whole_image(img, snip::scale_spec::by_factor(0.001)); }),
+    CHECK(contains(error_of([&] { snip::train::whole_image(img, snip::scale_spec::by_factor(0.001)); }),
                    "at least one pixel"));
-    CHECK(contains(error_of([&] { sniper::whole_image(img, snip::scale_spec::by_factor(1.0), 0); }),
+    CHECK(contains(error_of([&] { snip::train::whole_image(img, snip::scale_spec::by_factor(1.0), 0); }),
                    "pad_multiple"));
-    CHECK(contains(error_of([&] { sniper::whole_image(sniper::image{}, snip::scale_spec{}); }),
+    CHECK(contains(error_of([&] { snip::train::whole_image(snip::train::image{}, snip::scale_spec{}); }),
                    "empty"));
 }
 
 TEST_CASE("detect_scale: forward_test's boxes mapped to original pixels") {
-    const sniper::image img = test_image();
+    const snip::train::image img = test_image();
     for (auto conv : {snip::pixel_convention::inclusive, snip::pixel_convention::continuous}) {
-        sniper::FasterRCNN net = tiny_net(conv);
+        snip::train::FasterRCNN net = tiny_net(conv);
         const double e = conv == snip::pixel_convention::inclusive ? 1.0 : 0.0;
         for (double f : {1.0, 1.5, 0.7}) {
             CAPTURE(f);
             CAPTURE(e);
-            sniper::inference_options o;
+            snip::train::inference_options o;
             o.scales = {snip::scale_spec::by_factor(f)};
             o.merge.ranges = {{-1, -1}};
-            const sniper::whole_image_input in = sniper::whole_image(img, o.scales[0]);
-            const sniper::detections ref =
+            const snip::train::whole_image_input in = snip::train::whole_image(img, o.scales[0]);
+            const snip::train::detections ref =
                 net->forward_test(in.tensor, o.score_threshold, o.max_per_scale,
                                   {std::array<int, 2>{in.width, in.height}}, o.per_scale_nms)[0];
-            const sniper::image_detections got = sniper::detect_scale(net, img, o, 0);
+            const snip::train::image_detections got = snip::train::detect_scale(net, img, o, 0);
             REQUIRE(got.size() == std::size_t(ref.boxes.size(0)));
             REQUIRE(got.size() > 0);
             check_inside(got, kW, kH);
@@ -238,18 +238,18 @@ TEST_CASE("detect_scale: forward_test's boxes mapped to original pixels") {
 }
 
 TEST_CASE("detect_image: multi-scale merge honours the per-scale valid ranges") {
-    const sniper::image img = test_image();
-    sniper::FasterRCNN net = tiny_net();
-    sniper::inference_options o;
+    const snip::train::image img = test_image();
+    snip::train::FasterRCNN net = tiny_net();
+    snip::train::inference_options o;
     o.scales = {snip::scale_spec::by_factor(2.0), snip::scale_spec::by_factor(1.0),
                 snip::scale_spec::by_long_side(96)};
     o.merge.ranges = {{-1, 40}, {25, 80}, {60, -1}};
     o.merge.max_per_image = 1000;
 
     // The filter has work to do: every scale detects boxes outside its range.
-    std::vector<sniper::image_detections> per_scale;
+    std::vector<snip::train::image_detections> per_scale;
     for (std::size_t s = 0; s < o.scales.size(); ++s) {
-        per_scale.push_back(sniper::detect_scale(net, img, o, s));
+        per_scale.push_back(snip::train::detect_scale(net, img, o, s));
         std::size_t out_of_range = 0;
         for (const auto& b : per_scale.back().boxes)
             out_of_range += !o.merge.ranges[s].contains(sqrt_area(b));
@@ -258,10 +258,10 @@ TEST_CASE("detect_image: multi-scale merge honours the per-scale valid ranges") 
     }
 
     net->train();
-    const sniper::image_detections d = sniper::detect_image(net, img, o);
+    const snip::train::image_detections d = snip::train::detect_image(net, img, o);
     CHECK(net->is_training()); // mode restored
     net->eval();
-    const sniper::image_detections again = sniper::detect_image(net, img, o);
+    const snip::train::image_detections again = snip::train::detect_image(net, img, o);
     CHECK_FALSE(net->is_training());
     REQUIRE(again.size() == d.size());
     for (std::size_t i = 0; i < d.size(); ++i)
@@ -292,16 +292,16 @@ TEST_CASE("detect_image: multi-scale merge honours the per-scale valid ranges") 
 
     // The top-k cut of the merge.
     o.merge.max_per_image = 5;
-    CHECK(sniper::detect_image(net, img, o).size() == 5);
+    CHECK(snip::train::detect_image(net, img, o).size() == 5);
     // Nothing above the threshold at any scale (random class scores are ~1 / (K + 1)).
     o.score_threshold = 0.9;
-    const sniper::image_detections none = sniper::detect_image(net, img, o);
+    const snip::train::image_detections none = snip::train::detect_image(net, img, o);
     CHECK(none.size() == 0);
     CHECK(none.scores.empty());
 }
 
 TEST_CASE("merge_scales: hand-made detections") {
-    sniper::image_detections s0, s1;
+    snip::train::image_detections s0, s1;
     s0.boxes = {{10, 10, 30, 30}, {50, 50, 110, 110}}; // sizes 20 and 60
     s0.scores = {0.9f, 0.8f};
     s0.labels = {1, 2};
@@ -310,7 +310,7 @@ TEST_CASE("merge_scales: hand-made detections") {
     s1.labels = {2, 1};
     snip::multiscale_merge_options m;
     m.ranges = {{-1, 40}, {30, -1}};
-    const sniper::image_detections d = sniper::merge_scales({s0, s1}, m);
+    const snip::train::image_detections d = snip::train::merge_scales({s0, s1}, m);
     REQUIRE(d.size() == 2);
     CHECK(d.boxes[0] == snip::box<float>{10, 10, 30, 30});
     CHECK(d.scores[0] == 0.9f);
@@ -322,19 +322,19 @@ TEST_CASE("merge_scales: hand-made detections") {
     CHECK(d.scales[1] == 1);
 
     CHECK(
-        contains(error_of([&] { sniper::merge_scales({s0}, m); }), "1 scales but 2 valid ranges"));
+        contains(error_of([&] { snip::train::merge_scales({s0}, m); }), "1 scales but 2 valid ranges"));
     s1.labels.pop_back();
-    CHECK(contains(error_of([&] { sniper::merge_scales({s0, s1}, m); }), "scale 1 has 2 boxes"));
+    CHECK(contains(error_of([&] { snip::train::merge_scales({s0, s1}, m); }), "scale 1 has 2 boxes"));
 }
 
 TEST_CASE("inference_options: validation and plan-derived ranges") {
-    sniper::inference_options o = sniper::inference_options::sniper_coco();
+    snip::train::inference_options o = snip::train::inference_options::sniper_coco();
     CHECK_NOTHROW(o.validate());
     CHECK(o.scales.size() == 3);
     CHECK(o.merge.ranges.size() == 3);
 
     auto bad = [](auto change) {
-        sniper::inference_options x;
+        snip::train::inference_options x;
         change(x);
         return error_of([&] { x.validate(); });
     };
@@ -349,39 +349,39 @@ TEST_CASE("inference_options: validation and plan-derived ranges") {
     CHECK(contains(bad([](auto& x) { x.norm.std[2] = 0.f; }), "channel 2"));
 
     const snip::plan_config cfg = snip::plan_config::defaults();
-    const auto p = sniper::inference_options::for_plan(cfg);
+    const auto p = snip::train::inference_options::for_plan(cfg);
     CHECK(p.scales.size() == cfg.scales.size());
     REQUIRE(p.merge.ranges.size() == cfg.ranges.size());
     for (std::size_t s = 0; s < cfg.ranges.size(); ++s) {
         CHECK(p.merge.ranges[s].lo == cfg.ranges[s].lo);
         CHECK(p.merge.ranges[s].hi == cfg.ranges[s].hi);
     }
-    const auto q = sniper::inference_options::for_plan(
+    const auto q = snip::train::inference_options::for_plan(
         cfg, {snip::scale_spec::by_resolution(800, 1280), snip::scale_spec::by_resolution(480, 512),
               snip::scale_spec::by_factor(0.5)});
     CHECK(q.scales[0].short_side == 800);
     CHECK(q.merge.ranges[2].lo == cfg.ranges[2].lo);
     CHECK(contains(error_of([&] {
-                       sniper::inference_options::for_plan(cfg, {snip::scale_spec::by_factor(1)});
+                       snip::train::inference_options::for_plan(cfg, {snip::scale_spec::by_factor(1)});
                    }),
                    "1 test scales but 3 valid ranges"));
 
-    const sniper::image img = test_image();
-    sniper::FasterRCNN net = tiny_net();
-    sniper::inference_options x;
+    const snip::train::image img = test_image();
+    snip::train::FasterRCNN net = tiny_net();
+    snip::train::inference_options x;
     x.merge.ranges.pop_back();
-    CHECK(contains(error_of([&] { sniper::detect_image(net, img, x); }), "valid ranges"));
-    CHECK(contains(error_of([&] { sniper::detect_image(net, sniper::image{}, o); }), "empty"));
+    CHECK(contains(error_of([&] { snip::train::detect_image(net, img, x); }), "valid ranges"));
+    CHECK(contains(error_of([&] { snip::train::detect_image(net, snip::train::image{}, o); }), "empty"));
 }
 
 TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
-    const sniper::image img = test_image();
-    sniper::FasterRCNN net = tiny_net();
-    sniper::proposal_options po{6000, 50, 0.7, 2.0};
+    const snip::train::image img = test_image();
+    snip::train::FasterRCNN net = tiny_net();
+    snip::train::proposal_options po{6000, 50, 0.7, 2.0};
     const std::vector<snip::scale_spec> scales{snip::scale_spec::by_factor(1.0),
                                                snip::scale_spec::by_factor(0.5)};
     net->train();
-    const snip::image_proposals p = sniper::propose_image(net, img, scales, po);
+    const snip::image_proposals p = snip::train::propose_image(net, img, scales, po);
     CHECK(net->is_training());
     net->eval();
     REQUIRE(p.boxes.size() == p.scores.size());
@@ -400,7 +400,7 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
     }
 
     // The factor-1 part is the RPN and the proposal layer run directly, x2 + 1 (inclusive).
-    const auto in = sniper::whole_image(img, scales[0]);
+    const auto in = snip::train::whole_image(img, scales[0]);
     torch::NoGradGuard ng;
     const auto f = net->backbone->forward(in.tensor);
     const auto r = net->rpn_forward(f.res4);
@@ -420,7 +420,7 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
 
     // NMS 0.7 over all scales together (the original, lib/dataset/imdb.py:102): a subset of the
     // stacked proposals, by decreasing score, no two above 0.7 IoU.
-    const snip::image_proposals m = sniper::propose_image(net, img, scales, po, 16, {}, 0.7);
+    const snip::image_proposals m = snip::train::propose_image(net, img, scales, po, 16, {}, 0.7);
     REQUIRE(m.boxes.size() >= 1);
     CHECK(m.boxes.size() < p.boxes.size());
     for (std::size_t i = 0; i < m.boxes.size(); ++i) {
@@ -429,30 +429,30 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
         for (std::size_t j = 0; j < i; ++j)
             CHECK(snip::iou(m.boxes[i], m.boxes[j]) <= 0.7 + 1e-9);
     }
-    CHECK(contains(error_of([&] { sniper::propose_image(net, img, scales, po, 16, {}, 1.5); }),
+    CHECK(contains(error_of([&] { snip::train::propose_image(net, img, scales, po, 16, {}, 1.5); }),
                    "cross-scale NMS IoU must be <= 1"));
 
     CHECK(
-        contains(error_of([&] { sniper::propose_image(net, img, {}, po); }), "at least one scale"));
+        contains(error_of([&] { snip::train::propose_image(net, img, {}, po); }), "at least one scale"));
     po.post_nms = 0;
-    CHECK(contains(error_of([&] { sniper::propose_image(net, img, scales, po); }), "post_nms"));
+    CHECK(contains(error_of([&] { snip::train::propose_image(net, img, scales, po); }), "post_nms"));
 }
 
 TEST_CASE("writers: proposals and COCO results round trip") {
     const temp_dir tmp;
     const snip::dataset ds = test_dataset();
-    const sniper::class_map classes(ds);
-    const sniper::image img = test_image();
-    sniper::FasterRCNN net = tiny_net();
+    const snip::train::class_map classes(ds);
+    const snip::train::image img = test_image();
+    snip::train::FasterRCNN net = tiny_net();
 
     // Proposals: the network's for image 0, hand-made ones (one on the border) for image 1.
     std::vector<snip::image_proposals> props(2);
     props[0] =
-        sniper::propose_image(net, img, {snip::scale_spec::by_factor(1.0)}, {6000, 40, 0.7, 2.0});
+        snip::train::propose_image(net, img, {snip::scale_spec::by_factor(1.0)}, {6000, 40, 0.7, 2.0});
     props[1].boxes = {{0, 0, 80, 60}, {1.25, 2.5, 3.75, 59.9}};
     props[1].scores = {0.25f, 0.123456789f};
     const std::string ppath = tmp.file("proposals.json");
-    sniper::write_proposals(ppath, ds, props);
+    snip::train::write_proposals(ppath, ds, props);
     CHECK_FALSE(fs::exists(ppath + ".tmp"));
     const auto back = snip::io::read_proposals(ppath, ds);
     REQUIRE(back.size() == 2);
@@ -470,17 +470,17 @@ TEST_CASE("writers: proposals and COCO results round trip") {
     }
 
     // Detections: the network's for image 0, hand-made ones for image 1.
-    sniper::inference_options o;
+    snip::train::inference_options o;
     o.scales = {snip::scale_spec::by_factor(1.0), snip::scale_spec::by_factor(0.6)};
     o.merge.ranges = {{-1, 64}, {48, -1}};
     o.merge.max_per_image = 50;
-    std::vector<sniper::image_detections> dets(2);
-    dets[0] = sniper::detect_image(net, img, o);
+    std::vector<snip::train::image_detections> dets(2);
+    dets[0] = snip::train::detect_image(net, img, o);
     dets[1].boxes = {{0, 0, 80, 60}, {10.5f, 20.25f, 30.125f, 40}};
     dets[1].scores = {0.75f, 0.3f};
     dets[1].labels = {3, 1};
     const std::string rpath = tmp.file("results.json");
-    sniper::write_results(rpath, ds, dets, classes);
+    snip::train::write_results(rpath, ds, dets, classes);
     const std::vector<snip::io::detection> rd = snip::io::read_detections(rpath, ds);
     REQUIRE(rd.size() == dets[0].size() + dets[1].size());
     std::size_t j = 0;
@@ -498,7 +498,7 @@ TEST_CASE("writers: proposals and COCO results round trip") {
     CHECK(rd[j - 2].category_id == 11); // label 3 -> the third category id
 
     // Ground truth written as detections is perfect.
-    std::vector<sniper::image_detections> gtd(2);
+    std::vector<snip::train::image_detections> gtd(2);
     for (std::size_t i = 0; i < 2; ++i)
         for (std::size_t k = 0; k < ds.images[i].boxes.size(); ++k) {
             gtd[i].boxes.push_back(ds.images[i].boxes[k].cast<float>());
@@ -506,7 +506,7 @@ TEST_CASE("writers: proposals and COCO results round trip") {
             gtd[i].labels.push_back(classes(ds.images[i].categories[k]));
         }
     const std::string gpath = tmp.file("gt_results.json");
-    sniper::write_results(gpath, ds, gtd, classes);
+    snip::train::write_results(gpath, ds, gtd, classes);
     const snip::io::coco_eval_result ev =
         snip::io::evaluate_coco(ds, snip::io::read_detections(gpath, ds));
     CHECK(ev.stats[0] == doctest::Approx(1.0));
@@ -515,24 +515,24 @@ TEST_CASE("writers: proposals and COCO results round trip") {
 
     // Errors name the path.
     const std::string missing = (tmp.path / "no_such_dir" / "x.json").string();
-    CHECK(contains(error_of([&] { sniper::write_proposals(missing, ds, props); }), missing));
-    CHECK(contains(error_of([&] { sniper::write_results(missing, ds, dets, classes); }), missing));
-    CHECK(contains(error_of([&] { sniper::write_proposals(ppath, ds, {props[0]}); }),
+    CHECK(contains(error_of([&] { snip::train::write_proposals(missing, ds, props); }), missing));
+    CHECK(contains(error_of([&] { snip::train::write_results(missing, ds, dets, classes); }), missing));
+    CHECK(contains(error_of([&] { snip::train::write_proposals(ppath, ds, {props[0]}); }),
                    ppath + ": 1 proposal lists for 2 images"));
     auto bad = props;
     bad[1].boxes[0].x2 = 95;
-    const std::string e1 = error_of([&] { sniper::write_proposals(ppath, ds, bad); });
+    const std::string e1 = error_of([&] { snip::train::write_proposals(ppath, ds, bad); });
     CHECK(contains(e1, "image id 42 box 0"));
     CHECK(contains(e1, "outside"));
     auto badd = dets;
     badd[1].labels[1] = 4;
-    CHECK(contains(error_of([&] { sniper::write_results(rpath, ds, badd, classes); }),
+    CHECK(contains(error_of([&] { snip::train::write_results(rpath, ds, badd, classes); }),
                    "label 4, outside 1..3"));
     badd[1].labels[1] = 0;
-    CHECK(contains(error_of([&] { sniper::results_json(ds, badd, classes); }), "label 0"));
+    CHECK(contains(error_of([&] { snip::train::results_json(ds, badd, classes); }), "label 0"));
     badd = dets;
     badd[1].scores.pop_back();
-    CHECK(contains(error_of([&] { sniper::write_results(rpath, ds, badd, classes); }),
+    CHECK(contains(error_of([&] { snip::train::write_results(rpath, ds, badd, classes); }),
                    "image id 42 has 2 boxes, 1 scores"));
     // A failed write leaves the previous file intact.
     CHECK(snip::io::read_detections(rpath, ds).size() == rd.size());
@@ -540,9 +540,9 @@ TEST_CASE("writers: proposals and COCO results round trip") {
 
 TEST_CASE("draw_detections: a PNG of the image with outlines and labels") {
     const temp_dir tmp;
-    sniper::image img(kW, kH);
+    snip::train::image img(kW, kH);
     std::fill(img.px.begin(), img.px.end(), std::uint8_t(90));
-    sniper::image_detections d;
+    snip::train::image_detections d;
     d.boxes = {{20, 30, 81, 91}, {5, 5, 40, 40}};
     d.scores = {0.9f, 0.1f};
     d.labels = {2, 1};
@@ -553,15 +553,15 @@ TEST_CASE("draw_detections: a PNG of the image with outlines and labels") {
     gt.categories = {1};
     gt.crowd = {0};
     const std::string path = tmp.file("dets.png");
-    sniper::draw_detections(img, d, {"red", "green", "blue"}, 0.3, path, &gt);
+    snip::apps::draw_detections(img, d, {"red", "green", "blue"}, 0.3, path, &gt);
     CHECK_FALSE(fs::exists(path + ".tmp"));
-    const sniper::image png = sniper::decode_image(path);
+    const snip::train::image png = snip::train::decode_image(path);
     REQUIRE(png.w == kW);
     REQUIRE(png.h == kH);
     auto px = [&](int x, int y) {
         return std::array<int, 3>{png.at(x, y, 0), png.at(x, y, 1), png.at(x, y, 2)};
     };
-    const draw::rgb green = sniper::class_colour(2);
+    const draw::rgb green = snip::apps::class_colour(2);
     CHECK(px(20, 60) == std::array<int, 3>{green.r, green.g, green.b}); // left edge
     CHECK(px(80, 60) == std::array<int, 3>{green.r, green.g, green.b}); // right edge: ceil(81) - 1
     CHECK(px(50, 90) == std::array<int, 3>{green.r, green.g, green.b}); // bottom edge
@@ -577,32 +577,32 @@ TEST_CASE("draw_detections: a PNG of the image with outlines and labels") {
     CHECK(label_px > 50);
 
     // The network's detections of a real-looking image, no names, no ground truth.
-    sniper::FasterRCNN net = tiny_net();
-    sniper::inference_options o;
+    snip::train::FasterRCNN net = tiny_net();
+    snip::train::inference_options o;
     o.scales = {snip::scale_spec::by_factor(1.0)};
     o.merge.ranges = {{-1, -1}};
-    const sniper::image rgb = test_image();
+    const snip::train::image rgb = test_image();
     const std::string path2 = tmp.file("net.png");
-    sniper::draw_detections(rgb, sniper::detect_image(net, rgb, o), {}, 0.0, path2);
-    const sniper::image png2 = sniper::decode_image(path2);
+    snip::apps::draw_detections(rgb, snip::train::detect_image(net, rgb, o), {}, 0.0, path2);
+    const snip::train::image png2 = snip::train::decode_image(path2);
     CHECK(png2.w == kW);
     CHECK(png2.h == kH);
 
     gt.width = 10;
-    CHECK(contains(error_of([&] { sniper::draw_detections(img, d, {}, 0.3, path, &gt); }),
+    CHECK(contains(error_of([&] { snip::apps::draw_detections(img, d, {}, 0.3, path, &gt); }),
                    "ground truth of image id 1 is for a 10 x 110 image"));
     d.labels.pop_back();
-    CHECK(contains(error_of([&] { sniper::draw_detections(img, d, {}, 0.3, path); }), "labels"));
+    CHECK(contains(error_of([&] { snip::apps::draw_detections(img, d, {}, 0.3, path); }), "labels"));
     const std::string missing = (tmp.path / "nope" / "x.png").string();
     d.labels.push_back(1);
-    CHECK(contains(error_of([&] { sniper::draw_detections(img, d, {}, 0.3, missing); }), missing));
+    CHECK(contains(error_of([&] { snip::apps::draw_detections(img, d, {}, 0.3, missing); }), missing));
 }
 
 TEST_CASE("defaults: the original SNIPER's test and training-proposal settings") {
     // sniper_res101_e2e.yml TEST: scales (1400,2000), (800,1280), (480,512), ranges (-1,90),
     // (32,180), (75,-1), no per-scale NMS (NMS -1), Soft-NMS sigma 0.55, 200 per image; scores
     // > 1e-3 (lib/inference.py).
-    const sniper::inference_options o;
+    const snip::train::inference_options o;
     REQUIRE(o.scales.size() == 3u);
     CHECK(o.scales[0].to_string() == snip::scale_spec::by_resolution(1400, 2000).to_string());
     CHECK(o.scales[1].to_string() == snip::scale_spec::by_resolution(800, 1280).to_string());
@@ -617,7 +617,7 @@ TEST_CASE("defaults: the original SNIPER's test and training-proposal settings")
     CHECK(o.merge.max_per_image == 200u);
     // Training proposals and RoIs (multi_proposal_target.cu): no pre-NMS cut, NMS 0.7, 300,
     // both sides < 3 px (x2 - x1) dropped, out-of-range proposals dropped, every RoI kept.
-    const sniper::detector_options d;
+    const snip::train::detector_options d;
     CHECK(d.train_proposals.pre_nms == std::numeric_limits<std::int64_t>::max());
     CHECK(d.train_proposals.post_nms == 300);
     CHECK(d.train_proposals.nms_iou == 0.7);

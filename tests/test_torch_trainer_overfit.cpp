@@ -4,14 +4,13 @@
 // whole chain the trainer ships (plan -> chips -> targets -> losses -> SGD -> proposals ->
 // head -> merge -> COCO JSON -> AP) working together, not each part alone.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <inference.hpp>
-#include <synthetic.hpp>
-#include <train.hpp>
+#include <snip/train/inference.hpp>
+#include <snip/train/synthetic.hpp>
+#include <snip/train/train.hpp>
 
 #include "test_util.hpp"
 
-#include <snip/io/coco_eval.hpp>
+#include <snip/eval/coco_eval.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -20,7 +19,7 @@
 
 TEST_CASE("overfit: a tiny detector learns four synthetic images to AP50 >= 0.5") {
     torch::manual_seed(7);
-    sniper::synthetic_options so;
+    snip::train::synthetic_options so;
     so.images = 4;
     so.min_side = 224;
     so.max_side = 256;
@@ -30,7 +29,7 @@ TEST_CASE("overfit: a tiny detector learns four synthetic images to AP50 >= 0.5"
     so.min_object = 24.0;
     so.max_object_fraction = 0.5;
     so.seed = 11;
-    const sniper::synthetic_set set = sniper::make_synthetic(so);
+    const snip::train::synthetic_set set = snip::train::make_synthetic(so);
 
     snip::plan_config cfg; // one scale, every box valid, one chip per image
     cfg.name = "overfit";
@@ -38,7 +37,7 @@ TEST_CASE("overfit: a tiny detector learns four synthetic images to AP50 >= 0.5"
     cfg.ranges = {snip::valid_range{-1.0, -1.0}};
     cfg.chip_size = 256;
 
-    sniper::detector_options mo;
+    snip::train::detector_options mo;
     mo.backbone.depth = 18;
     mo.backbone.width = 8;
     mo.backbone.frozen_stages = -1;
@@ -52,9 +51,9 @@ TEST_CASE("overfit: a tiny detector learns four synthetic images to AP50 >= 0.5"
     // checked in the backbone tests. With these settings AP50 was 0.77 under 1 and 2 BLAS
     // threads on a 2-core x86-64 machine (0.39 before, 100 steps at a 4x smaller step).
     mo.backbone.train_bn = false;
-    sniper::FasterRCNN net(mo);
+    snip::train::FasterRCNN net(mo);
 
-    sniper::train_options o;
+    snip::train::train_options o;
     o.epochs = 160;
     o.batch_size = 4;
     o.base_lr = 0.16; // 0.04 on the 4 chips' mean loss (train.hpp: lr x B / 16)
@@ -62,20 +61,20 @@ TEST_CASE("overfit: a tiny detector learns four synthetic images to AP50 >= 0.5"
     o.warmup_start = 0.1;
     o.lr_steps = {80.0};
     o.clip_grad_norm = 10.0;
-    o.flip = sniper::flip_policy::none;
+    o.flip = snip::train::flip_policy::none;
     o.workers = 1;
     o.seed = 3;
     o.quiet = true;
-    const sniper::train_result r =
-        sniper::train(net, set.ds, cfg, sniper::synthetic_source(set), nullptr, o);
+    const snip::train::train_result r =
+        snip::train::train(net, set.ds, cfg, snip::train::synthetic_source(set), nullptr, o);
     REQUIRE(r.finished);
 
-    const sniper::inference_options io = sniper::inference_options::for_plan(cfg);
-    std::vector<sniper::image_detections> dets;
-    for (const auto& img : set.pixels) dets.push_back(sniper::detect_image(net, img, io));
+    const snip::train::inference_options io = snip::train::inference_options::for_plan(cfg);
+    std::vector<snip::train::image_detections> dets;
+    for (const auto& img : set.pixels) dets.push_back(snip::train::detect_image(net, img, io));
     const std::string path =
         (std::filesystem::temp_directory_path() / "snip_overfit_results.json").string();
-    sniper::write_results(path, set.ds, dets, sniper::class_map(set.ds));
+    snip::train::write_results(path, set.ds, dets, snip::train::class_map(set.ds));
     const snip::io::coco_eval_result ev = snip::io::evaluate_coco_file(set.ds, path);
     std::printf("[overfit] %lld steps in %.1f s, loss %.3f -> %.3f; %zu boxes, AP %.3f AP50 %.3f\n",
                 static_cast<long long>(r.steps), r.seconds, r.history.front().total,

@@ -1,18 +1,17 @@
-// The trainer's synthetic dataset with pixels (examples/sniper_trainer/synthetic.hpp):
+// The trainer's synthetic dataset with pixels (trainer/include/snip/train/synthetic.hpp):
 // determinism, boxes inside their images with the requested size range, objects that
 // stand out from a textured background, the PNG + COCO round trip through write_synthetic,
 // option errors naming the field, the in-memory image source feeding the chip loader,
 // and a small multi-scale plan that covers every box.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <data.hpp>
-#include <image.hpp>
-#include <synthetic.hpp>
+#include <snip/train/data.hpp>
+#include <snip/train/image.hpp>
+#include <snip/train/synthetic.hpp>
 
 #include "test_util.hpp"
 
-#include <snip/dataset_plan.hpp>
+#include <snip/sniper/dataset_plan.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/plan.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -28,7 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using sniper::image;
+using snip::train::image;
 
 /// A fresh, empty temporary folder, removed by the destructor.
 struct temp_dir {
@@ -81,11 +80,11 @@ bool boxes_touch(const snip::box<double>& a, const snip::box<double>& b) {
 } // namespace
 
 TEST_CASE("make_synthetic: the same seed gives the same set, another seed another one") {
-    sniper::synthetic_options o;
+    snip::train::synthetic_options o;
     o.images = 12;
     o.max_side = 400;
-    const auto a = sniper::make_synthetic(o);
-    const auto b = sniper::make_synthetic(o);
+    const auto a = snip::train::make_synthetic(o);
+    const auto b = snip::train::make_synthetic(o);
     REQUIRE(a.ds.images.size() == 12);
     REQUIRE(a.pixels.size() == 12);
     for (std::size_t i = 0; i < a.ds.images.size(); ++i) {
@@ -94,14 +93,14 @@ TEST_CASE("make_synthetic: the same seed gives the same set, another seed anothe
     }
     // A shorter set is a prefix of a longer one.
     o.images = 5;
-    const auto prefix = sniper::make_synthetic(o);
+    const auto prefix = snip::train::make_synthetic(o);
     for (std::size_t i = 0; i < 5; ++i) {
         CHECK(same_records(prefix.ds.images[i], a.ds.images[i]));
         CHECK(prefix.pixels[i].px == a.pixels[i].px);
     }
     o.images = 12;
     o.seed = 2;
-    const auto c = sniper::make_synthetic(o);
+    const auto c = snip::train::make_synthetic(o);
     std::size_t same_pixels = 0, same_boxes = 0;
     for (std::size_t i = 0; i < a.ds.images.size(); ++i) {
         same_pixels += a.pixels[i].px == c.pixels[i].px;
@@ -112,7 +111,7 @@ TEST_CASE("make_synthetic: the same seed gives the same set, another seed anothe
 }
 
 TEST_CASE("make_synthetic: ids, names, boxes inside their images, classes and sizes as asked") {
-    sniper::synthetic_options o;
+    snip::train::synthetic_options o;
     o.images = 64;
     o.classes = 6;
     o.min_side = 200;
@@ -120,7 +119,7 @@ TEST_CASE("make_synthetic: ids, names, boxes inside their images, classes and si
     o.min_object = 6;
     o.max_object_fraction = 0.5;
     const auto t0 = std::chrono::steady_clock::now();
-    const auto s = sniper::make_synthetic(o);
+    const auto s = snip::train::make_synthetic(o);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     MESSAGE("64 images of 200..480 px generated in ", secs, " s");
 
@@ -193,7 +192,7 @@ TEST_CASE("make_synthetic: ids, names, boxes inside their images, classes and si
     // crowd flags in about the asked share
     o.images = 32;
     o.crowd_fraction = 0.3;
-    const auto c = sniper::make_synthetic(o);
+    const auto c = snip::train::make_synthetic(o);
     for (const auto& im : c.ds.images)
         for (auto f : im.crowd)
             crowd += f;
@@ -204,10 +203,10 @@ TEST_CASE("make_synthetic: ids, names, boxes inside their images, classes and si
 }
 
 TEST_CASE("make_synthetic: objects stand out from a textured background") {
-    sniper::synthetic_options o;
+    snip::train::synthetic_options o;
     o.images = 24;
     o.classes = 6;
-    const auto s = sniper::make_synthetic(o);
+    const auto s = snip::train::make_synthetic(o);
     std::size_t checked = 0, faint = 0;
     double worst = 1e9;
     for (std::size_t i = 0; i < s.ds.images.size(); ++i) {
@@ -244,7 +243,7 @@ TEST_CASE("make_synthetic: objects stand out from a textured background") {
 }
 
 TEST_CASE("write_synthetic: PNG files and COCO annotations read back exactly") {
-    sniper::synthetic_options o;
+    snip::train::synthetic_options o;
     o.images = 5;
     o.min_side = 64;
     o.max_side = 160;
@@ -252,10 +251,10 @@ TEST_CASE("write_synthetic: PNG files and COCO annotations read back exactly") {
     o.classes = 4;
     o.crowd_fraction = 0.25;
     o.seed = 9;
-    const auto s = sniper::make_synthetic(o);
+    const auto s = snip::train::make_synthetic(o);
     temp_dir tmp("snip_synthetic");
     const fs::path dir = tmp.path / "nested" / "set";
-    sniper::write_synthetic(s, dir.string());
+    snip::train::write_synthetic(s, dir.string());
     const auto ds = snip::io::read_coco((dir / "annotations.json").string());
     REQUIRE(ds.images.size() == s.ds.images.size());
     REQUIRE(ds.categories.size() == 4);
@@ -266,7 +265,7 @@ TEST_CASE("write_synthetic: PNG files and COCO annotations read back exactly") {
     for (std::size_t i = 0; i < ds.images.size(); ++i) {
         CAPTURE(i);
         CHECK(same_records(ds.images[i], s.ds.images[i]));
-        const image back = sniper::decode_image((dir / ds.images[i].file_name).string());
+        const image back = snip::train::decode_image((dir / ds.images[i].file_name).string());
         CHECK(back.w == s.pixels[i].w);
         CHECK(back.h == s.pixels[i].h);
         CHECK(back.px == s.pixels[i].px);
@@ -279,26 +278,26 @@ TEST_CASE("write_synthetic: PNG files and COCO annotations read back exactly") {
     }
     CHECK(files == s.ds.images.size() + 1);
     // The folder files_in reads from gives the same pixels as the in-memory source.
-    const auto from_files = sniper::files_in(ds, dir.string());
-    const auto from_memory = sniper::synthetic_source(s);
+    const auto from_files = snip::train::files_in(ds, dir.string());
+    const auto from_memory = snip::train::synthetic_source(s);
     CHECK(from_files(3).px == from_memory(3).px);
 
     // A folder that cannot be made: the error names it.
     const fs::path blocker = tmp.path / "a_file";
     { std::ofstream(blocker) << "x"; }
     const std::string bad = (blocker / "sub").string();
-    CHECK_THROWS_WITH_AS(sniper::write_synthetic(s, bad), doctest::Contains(bad.c_str()), snip::error);
+    CHECK_THROWS_WITH_AS(snip::train::write_synthetic(s, bad), doctest::Contains(bad.c_str()), snip::error);
 }
 
 TEST_CASE("synthetic_options::validate names the field and the value") {
     auto fails = [](auto change, const std::string& what) {
-        sniper::synthetic_options o;
+        snip::train::synthetic_options o;
         change(o);
         CAPTURE(what);
         CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains(what.c_str()), snip::error);
-        CHECK_THROWS_WITH_AS(sniper::make_synthetic(o), doctest::Contains(what.c_str()), snip::error);
+        CHECK_THROWS_WITH_AS(snip::train::make_synthetic(o), doctest::Contains(what.c_str()), snip::error);
     };
-    CHECK_NOTHROW(sniper::synthetic_options{}.validate());
+    CHECK_NOTHROW(snip::train::synthetic_options{}.validate());
     fails([](auto& o) { o.images = 0; }, "images is 0");
     fails([](auto& o) { o.classes = 7; }, "classes is 7");
     fails([](auto& o) { o.classes = 0; }, "classes is 0");
@@ -316,13 +315,13 @@ TEST_CASE("synthetic_options::validate names the field and the value") {
 }
 
 TEST_CASE("synthetic_source: copies from memory; a small plan covers every box; the loader runs") {
-    sniper::synthetic_options o;
+    snip::train::synthetic_options o;
     o.images = 16;
     o.classes = 3;
     o.crowd_fraction = 0.1;
     o.seed = 4;
-    const auto s = sniper::make_synthetic(o);
-    const auto src = sniper::synthetic_source(s);
+    const auto s = snip::train::make_synthetic(o);
+    const auto src = snip::train::synthetic_source(s);
     CHECK(src(0).px == s.pixels[0].px);
     CHECK(src(15).w == s.pixels[15].w);
     CHECK_THROWS_WITH_AS(src(16), doctest::Contains("image index 16"), snip::error);
@@ -368,10 +367,10 @@ TEST_CASE("synthetic_source: copies from memory; a small plan covers every box; 
     po.seed = 1;
     po.threads = 1;
     const auto plans = snip::plan_dataset(cfg, s.ds, nullptr, po);
-    auto jobs = sniper::make_chip_jobs(plans, {.seed = 1});
+    auto jobs = snip::train::make_chip_jobs(plans, {.seed = 1});
     const std::size_t n_jobs = jobs.size();
     REQUIRE(n_jobs > 0);
-    sniper::chip_loader loader(s.ds, cfg, std::move(jobs), src,
+    snip::train::chip_loader loader(s.ds, cfg, std::move(jobs), src,
                                {.batch_size = 8, .workers = 2, .max_batches = 2});
     std::size_t chips = 0, targets = 0;
     while (auto batch = loader.next()) {

@@ -1,17 +1,16 @@
-// The training loop (examples/sniper_trainer/train.hpp): the learning-rate schedule against
+// The training loop (trainer/include/snip/train/train.hpp): the learning-rate schedule against
 // hand-computed values, a smoke training of a tiny model where the loss falls, the RPN-only
 // stage, checkpoint + resume giving exactly the loss sequence of an uninterrupted run,
 // refused checkpoints (another model, another setup, a truncated file) that leave the model
 // untouched, bad options, and the CSV / PNG outputs.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
-#define SNIPER_IMAGE_IMPLEMENTATION
-#include <train.hpp>
+#include <snip/train/train.hpp>
 
 #include "trainer_test_util.hpp"
 
 #include "test_util.hpp"
 
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -33,17 +32,17 @@ using trainer_test::tiny_model;
 /// class 2 blue. Boxes continuous, original px.
 struct toy_set {
     snip::dataset ds;
-    std::vector<sniper::image> pixels;
+    std::vector<snip::train::image> pixels;
 };
 
 toy_set make_toy(int n = 4, std::uint64_t seed = 5) {
     toy_set t;
     t.ds.source = "toy";
     t.ds.categories = {{3, "red"}, {7, "blue"}};
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     for (int i = 0; i < n; ++i) {
         const int w = 160, h = 128;
-        sniper::image im(w, h);
+        snip::train::image im(w, h);
         for (auto& v : im.px) v = std::uint8_t(100 + g.below(40));
         snip::image_record r;
         r.id = i + 1;
@@ -83,19 +82,19 @@ snip::plan_config toy_plan() {
     return c;
 }
 
-sniper::image_source source_of(const toy_set& t) {
+snip::train::image_source source_of(const toy_set& t) {
     return [&t](std::size_t i) { return t.pixels.at(i); };
 }
 
-sniper::train_options toy_train(const std::string& out) {
-    sniper::train_options o;
+snip::train::train_options toy_train(const std::string& out) {
+    snip::train::train_options o;
     o.epochs = 3;
     o.batch_size = 2;
     o.base_lr = 0.16; // 0.02 on the 2 chips' mean loss (train.hpp: lr x B / 16)
     o.warmup_chips = 4;
     o.lr_steps = {2.5};
     o.seed = 17;
-    o.flip = sniper::flip_policy::random; // 4 chips per epoch (the default, both, has 8)
+    o.flip = snip::train::flip_policy::random; // 4 chips per epoch (the default, both, has 8)
     o.workers = 1;
     o.out_dir = out;
     o.checkpoint_every = 0;
@@ -110,7 +109,7 @@ fs::path fresh_dir(const std::string& name) {
     return d;
 }
 
-std::vector<double> totals(const std::vector<sniper::log_row>& h) {
+std::vector<double> totals(const std::vector<snip::train::log_row>& h) {
     std::vector<double> v;
     for (const auto& r : h) v.push_back(r.total);
     return v;
@@ -121,7 +120,7 @@ std::vector<double> totals(const std::vector<sniper::log_row>& h) {
 TEST_CASE("train: the learning-rate schedule is SNIPER's, the same lr for any batch") {
     // The lr applies to the sum of the 16-chip group losses (detector.hpp), so it does not
     // scale with the batch; the warmup keeps its length in chips (128,000).
-    sniper::train_options o; // batch 16: one of the original's 8 GPUs
+    snip::train::train_options o; // batch 16: one of the original's 8 GPUs
     CHECK(o.warmup_steps() == 8000);
     CHECK(o.lr_at(0, 0.0) == doctest::Approx(0.0005));
     CHECK(o.lr_at(4000, 0.5) == doctest::Approx(0.015 * (1.0 / 30 + (29.0 / 30) * 0.5)));
@@ -138,7 +137,7 @@ TEST_CASE("train: the learning-rate schedule is SNIPER's, the same lr for any ba
 }
 
 TEST_CASE("train: bad options are refused with the field named") {
-    auto msg = [](sniper::train_options o) {
+    auto msg = [](snip::train::train_options o) {
         try {
             o.validate();
         } catch (const snip::error& e) {
@@ -146,7 +145,7 @@ TEST_CASE("train: bad options are refused with the field named") {
         }
         return std::string();
     };
-    sniper::train_options o;
+    snip::train::train_options o;
     o.batch_size = 0;
     CHECK(msg(o).find("batch size must be >= 1, got 0") != std::string::npos);
     o = {};
@@ -168,12 +167,19 @@ TEST_CASE("train: bad options are refused with the field named") {
 TEST_CASE("train: a tiny model's loss falls; outputs are written") {
     torch::manual_seed(1);
     const toy_set t = make_toy();
-    sniper::FasterRCNN net(tiny_model());
+    snip::train::FasterRCNN net(tiny_model());
     const fs::path out = fresh_dir("smoke");
-    sniper::train_options o = toy_train(out.string());
+    snip::train::train_options o = toy_train(out.string());
     o.epochs = 12; // 4 chips per epoch at batch 2: 24 steps
     o.lr_steps = {};
-    const sniper::train_result r = sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    std::size_t log_calls = 0, last_logged = 0;
+    std::string log_title;
+    o.on_log = [&](const std::vector<snip::train::log_row>& h, const std::string& title) {
+        ++log_calls;
+        last_logged = h.size();
+        log_title = title;
+    };
+    const snip::train::train_result r = snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
     REQUIRE(r.finished);
     REQUIRE(r.history.size() == std::size_t(r.steps));
     REQUIRE(r.steps >= 20);
@@ -192,7 +198,10 @@ TEST_CASE("train: a tiny model's loss falls; outputs are written") {
     std::size_t rows = 0;
     while (std::getline(csv, line)) ++rows;
     CHECK(rows == r.history.size());
-    CHECK(fs::file_size(out / "loss.png") > 1000);
+    // The log hook (the programs draw loss.png from it) saw every row at the last log point.
+    CHECK(log_calls >= 2);
+    CHECK(last_logged == r.history.size());
+    CHECK(log_title.find("training: ResNet-") == 0);
     CHECK(fs::exists(out / "checkpoint.pt"));
     CHECK_FALSE(fs::exists(out / "checkpoint.pt.tmp"));
 }
@@ -200,12 +209,12 @@ TEST_CASE("train: a tiny model's loss falls; outputs are written") {
 TEST_CASE("train: the RPN-only stage trains the RPN alone") {
     torch::manual_seed(2);
     const toy_set t = make_toy();
-    sniper::FasterRCNN net(tiny_model());
+    snip::train::FasterRCNN net(tiny_model());
     const torch::Tensor fc6_before = net->fc6->weight.clone();
-    sniper::train_options o = toy_train("");
+    snip::train::train_options o = toy_train("");
     o.rpn_only = true;
     o.epochs = 2;
-    const sniper::train_result r = sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    const snip::train::train_result r = snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
     REQUIRE(r.steps == 4);
     for (const auto& row : r.history) {
         CHECK(row.rcnn_cls == 0.0);
@@ -221,9 +230,9 @@ TEST_CASE("train: checkpoint + resume gives the loss sequence of an uninterrupte
     const snip::plan_config cfg = toy_plan();
     // Uninterrupted: 3 epochs x 2 batches.
     torch::manual_seed(9);
-    sniper::FasterRCNN a(tiny_model());
+    snip::train::FasterRCNN a(tiny_model());
     const fs::path da = fresh_dir("resume_a");
-    const sniper::train_result ra = sniper::train(a, t.ds, cfg, source_of(t), nullptr, toy_train(da.string()));
+    const snip::train::train_result ra = snip::train::train(a, t.ds, cfg, source_of(t), nullptr, toy_train(da.string()));
     REQUIRE(ra.finished);
     REQUIRE(ra.steps == 6);
 
@@ -231,15 +240,15 @@ TEST_CASE("train: checkpoint + resume gives the loss sequence of an uninterrupte
     // in a fresh model object that only sees the checkpoint.
     const fs::path db = fresh_dir("resume_b");
     std::vector<std::int64_t> parts{3, 1, 0};
-    sniper::train_result rb;
+    snip::train::train_result rb;
     for (std::size_t k = 0; k < parts.size(); ++k) {
         // later parts start from another init: the checkpoint must overwrite all of it
         torch::manual_seed(k == 0 ? 9 : 1000 + k);
-        sniper::FasterRCNN b(tiny_model());
-        sniper::train_options o = toy_train(db.string());
+        snip::train::FasterRCNN b(tiny_model());
+        snip::train::train_options o = toy_train(db.string());
         o.max_steps = parts[k];
         o.resume = k > 0;
-        rb = sniper::train(b, t.ds, cfg, source_of(t), nullptr, o);
+        rb = snip::train::train(b, t.ds, cfg, source_of(t), nullptr, o);
         CHECK(rb.steps_this_run == (k == 2 ? 2 : parts[k]));
     }
     REQUIRE(rb.finished);
@@ -255,21 +264,21 @@ TEST_CASE("train: checkpoint + resume gives the loss sequence of an uninterrupte
 TEST_CASE("train: checkpoints of another model or setup, and broken files, are refused") {
     const toy_set t = make_toy();
     torch::manual_seed(4);
-    sniper::FasterRCNN net(tiny_model());
+    snip::train::FasterRCNN net(tiny_model());
     const fs::path d = fresh_dir("refuse");
-    sniper::train_options o = toy_train(d.string());
+    snip::train::train_options o = toy_train(d.string());
     o.max_steps = 1;
-    sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
     const std::string ck = (d / "checkpoint.pt").string();
     REQUIRE(fs::exists(ck));
 
     // Another model: a wider backbone. The message names both; the model is untouched.
-    sniper::detector_options other = tiny_model();
+    snip::train::detector_options other = tiny_model();
     other.backbone.width = 16;
-    sniper::FasterRCNN wide(other);
+    snip::train::FasterRCNN wide(other);
     const torch::Tensor before = wide->backbone->conv1->weight.clone();
     try {
-        sniper::load_checkpoint(ck, wide);
+        snip::train::load_checkpoint(ck, wide);
         FAIL("loaded a checkpoint of another model");
     } catch (const snip::error& e) {
         const std::string m = e.what();
@@ -280,11 +289,11 @@ TEST_CASE("train: checkpoints of another model or setup, and broken files, are r
     CHECK(torch::equal(before, wide->backbone->conv1->weight));
 
     // Another setup (seed): refused on --resume.
-    sniper::FasterRCNN same(tiny_model());
+    snip::train::FasterRCNN same(tiny_model());
     o.seed = 18;
     o.resume = true;
     try {
-        sniper::train(same, t.ds, toy_plan(), source_of(t), nullptr, o);
+        snip::train::train(same, t.ds, toy_plan(), source_of(t), nullptr, o);
         FAIL("resumed another setup");
     } catch (const snip::error& e) {
         CHECK(std::string(e.what()).find("another training setup") != std::string::npos);
@@ -295,23 +304,23 @@ TEST_CASE("train: checkpoints of another model or setup, and broken files, are r
     const fs::path cut = d / "cut.pt";
     fs::copy_file(ck, cut);
     fs::resize_file(cut, fs::file_size(cut) / 2);
-    CHECK_THROWS_WITH_AS(sniper::load_checkpoint(cut.string(), same),
+    CHECK_THROWS_WITH_AS(snip::train::load_checkpoint(cut.string(), same),
                          doctest::Contains("cannot read the checkpoint"), snip::error);
-    CHECK_THROWS_WITH_AS(sniper::load_checkpoint((d / "none.pt").string(), same),
+    CHECK_THROWS_WITH_AS(snip::train::load_checkpoint((d / "none.pt").string(), same),
                          doctest::Contains("no such checkpoint file"), snip::error);
     // A model with another class count.
-    sniper::FasterRCNN three(tiny_model(3));
-    CHECK_THROWS_WITH_AS(sniper::load_checkpoint(ck, three), doctest::Contains("classes 2"),
+    snip::train::FasterRCNN three(tiny_model(3));
+    CHECK_THROWS_WITH_AS(snip::train::load_checkpoint(ck, three), doctest::Contains("classes 2"),
                          snip::error);
     // The dataset must match the model's classes.
-    sniper::train_options fresh = toy_train("");
-    CHECK_THROWS_WITH_AS(sniper::train(three, t.ds, toy_plan(), source_of(t), nullptr, fresh),
+    snip::train::train_options fresh = toy_train("");
+    CHECK_THROWS_WITH_AS(snip::train::train(three, t.ds, toy_plan(), source_of(t), nullptr, fresh),
                          doctest::Contains("has 2 categories, the model 3 classes"), snip::error);
 }
 
 TEST_CASE("train: the loss scaler skips overflowed steps, backs off and grows") {
     torch::Tensor w = torch::ones({3}, torch::requires_grad());
-    sniper::loss_scaler sc;
+    snip::train::loss_scaler sc;
     sc.scale = 8.0;
     sc.interval = 2;
     // A finite gradient comes back unscaled exactly.
@@ -336,18 +345,18 @@ TEST_CASE("train: the loss scaler skips overflowed steps, backs off and grows") 
 
 TEST_CASE("train: mixed precision on the CPU is refused") {
     const toy_set t = make_toy();
-    sniper::FasterRCNN net(tiny_model());
-    sniper::train_options o = toy_train("");
+    snip::train::FasterRCNN net(tiny_model());
+    snip::train::train_options o = toy_train("");
     o.amp = true;
-    CHECK_THROWS_WITH_AS(sniper::train(net, t.ds, toy_plan(), source_of(t), nullptr, o),
+    CHECK_THROWS_WITH_AS(snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o),
                          doctest::Contains("mixed precision (--amp) runs on CUDA only"),
                          snip::error);
 }
 
 TEST_CASE("train_options: the original SNIPER's schedule (sniper_res101_e2e.yml, utils.py)") {
-    const sniper::train_options t;
+    const snip::train::train_options t;
     CHECK(t.base_lr == 0.015);
-    CHECK(t.flip == sniper::flip_policy::both);
+    CHECK(t.flip == snip::train::flip_policy::both);
     CHECK(t.lr_at(1000000, 0.0) == 0.015); // no scaling with the batch
     CHECK(t.lr_at(1000000, 6.0) == doctest::Approx(0.0015));
     CHECK(t.epochs == 7);

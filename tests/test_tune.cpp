@@ -1,8 +1,8 @@
-// Tests of include/snip/tune.hpp on small hand-made datasets whose best choice is known.
+// Tests of include/snip/sniper/tune.hpp on small hand-made datasets whose best choice is known.
 #include "test_util.hpp"
 
 #include <snip/io/coco.hpp>
-#include <snip/tune.hpp>
+#include <snip/sniper/tune.hpp>
 
 #include <vector>
 

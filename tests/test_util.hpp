@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include <snip/box.hpp>
+#include <snip/core/box.hpp>
 
 #include <ostream>
 

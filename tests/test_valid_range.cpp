@@ -1,7 +1,7 @@
 // Valid ranges, box sizes and the per-scale box filter of valid_range.hpp.
 #include "test_util.hpp"
 
-#include <snip/valid_range.hpp>
+#include <snip/core/valid_range.hpp>
 
 #include <cmath>
 #include <limits>

@@ -1,7 +1,7 @@
 // box_view / feature_view and the standard-library adapters of views.hpp.
 #include "test_util.hpp"
 
-#include <snip/views.hpp>
+#include <snip/core/views.hpp>
 
 #include <array>
 #include <span>

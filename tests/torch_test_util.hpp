@@ -2,7 +2,7 @@
 // headers and before doctest's (see test_torch_ops.cpp).
 #pragma once
 
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
 
 #include <ATen/ATen.h>
 
@@ -16,7 +16,7 @@ namespace torch_test {
 /// larger than the image), in input-image pixels of an img_w x img_h image.
 at::Tensor make_rois(int k, int batch, double img_w, double img_h, std::uint64_t seed,
                      at::ScalarType dtype) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     std::vector<double> v;
     for (int i = 0; i < k; ++i) {
         double b = double(g.below(std::uint64_t(batch)));

@@ -1,10 +1,9 @@
 // trainer_test_util.hpp: what the trainer's tests share. LibTorch only (no doctest), so it
-// can be included before "test_util.hpp" as those tests must. A test that includes it
-// defines SNIPER_IMAGE_IMPLEMENTATION first (synthetic.hpp draws and writes images).
+// can be included before "test_util.hpp" as those tests must.
 #pragma once
 
-#include <detector.hpp>
-#include <synthetic.hpp>
+#include <snip/train/detector.hpp>
+#include <snip/train/synthetic.hpp>
 
 #include <spawn.h>
 #include <fcntl.h>
@@ -22,8 +21,8 @@ namespace trainer_test {
 
 /// A tiny detector for fast CPU tests: ResNet-18 at width 8 trained from scratch (nothing
 /// frozen), RPN 32, head 16 and FC 64 channels.
-inline sniper::detector_options tiny_model(std::int64_t classes = 2) {
-    sniper::detector_options o;
+inline snip::train::detector_options tiny_model(std::int64_t classes = 2) {
+    snip::train::detector_options o;
     o.backbone.depth = 18;
     o.backbone.width = 8;
     o.backbone.frozen_stages = -1;
@@ -35,15 +34,15 @@ inline sniper::detector_options tiny_model(std::int64_t classes = 2) {
 }
 
 /// Six small synthetic images (96..128 px, 2 classes, objects from 12 px), from `seed`.
-inline sniper::synthetic_set small_synthetic(std::uint64_t seed) {
-    sniper::synthetic_options so;
+inline snip::train::synthetic_set small_synthetic(std::uint64_t seed) {
+    snip::train::synthetic_options so;
     so.images = 6;
     so.min_side = 96;
     so.max_side = 128;
     so.classes = 2;
     so.min_object = 12.0;
     so.seed = seed;
-    return sniper::make_synthetic(so);
+    return snip::train::make_synthetic(so);
 }
 
 /// One scale (x1) where every box is valid, chips of 128 px.

@@ -17,7 +17,7 @@
 // prints every case's outcome and message.
 #pragma once
 
-#include <snip/config.hpp>
+#include <snip/core/error.hpp>
 
 #include <nlohmann/json.hpp>
 

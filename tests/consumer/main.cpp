@@ -1,6 +1,6 @@
 // A downstream program: the README's example, built against the installed/exported
 // package (find_package) and as a subproject (add_subdirectory).
-#include <snip/plan.hpp>   // link snip::snip (CMake: find_package(snip) or add_subdirectory)
+#include <snip/sniper/plan.hpp>   // link snip::snip (CMake: find_package(snip) or add_subdirectory)
 #include <cstdio>
 #include <vector>
 

@@ -6,9 +6,9 @@
 // (skipped); with one, the four launchers for float and double are compared with the CPU.
 // cuda_runtime.h is included only for device memory; launchers.hpp needs no CUDA header.
 #include <snip/cuda/launchers.hpp>
-#include <snip/detail/random.hpp>
-#include <snip/roi_align.hpp>
-#include <snip/roi_pool.hpp>
+#include <snip/core/random.hpp>
+#include <snip/ops/roi_align.hpp>
+#include <snip/ops/roi_pool.hpp>
 
 #include <cuda_runtime.h>
 
@@ -103,7 +103,7 @@ bool close(const std::vector<T>& a, const std::vector<T>& b, double tol) {
 template <class T>
 void check_on_gpu(double tol) {
     const int n = 2, c = 3, h = 9, w = 11, k = 12;
-    snip::detail::splitmix64 g{7};
+    snip::splitmix64 g{7};
     std::vector<T> feat(std::size_t(n) * c * h * w), rois(std::size_t(k) * 5);
     for (auto& v : feat)
         v = static_cast<T>(g.uniform() * 2.0 - 1.0);

@@ -3,7 +3,7 @@
 // Built whenever CUDA is enabled (so the kernel never rots); skipped with a message
 // (exit code 77) when no GPU is present.
 #include <snip/cuda/nms.cuh>
-#include <snip/detail/random.hpp>
+#include <snip/core/random.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -17,7 +17,7 @@ namespace {
 /// (many ties), a few exact duplicates.
 template <class T>
 void make_boxes(std::uint64_t seed, int n, std::vector<T>& xyxy, std::vector<T>& scores) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     const int objects = std::max(1, n / 8);
     std::vector<double> obj(4 * std::size_t(objects));
     for (int k = 0; k < objects; ++k) {

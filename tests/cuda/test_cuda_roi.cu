@@ -3,9 +3,9 @@
 // enabled (so the kernels never rot); skipped with a message when no GPU is present.
 #include <snip/cuda/roi_align.cuh>
 #include <snip/cuda/roi_pool.cuh>
-#include <snip/detail/random.hpp>
-#include <snip/roi_align.hpp>
-#include <snip/roi_pool.hpp>
+#include <snip/core/random.hpp>
+#include <snip/ops/roi_align.hpp>
+#include <snip/ops/roi_pool.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -54,7 +54,7 @@ struct problem {
 template <class T>
 void random_inputs(const problem& p, std::uint64_t seed, std::vector<T>& feat,
                    std::vector<T>& rois) {
-    snip::detail::splitmix64 g{seed};
+    snip::splitmix64 g{seed};
     feat.resize(std::size_t(p.n) * p.c * p.h * p.w);
     for (auto& v : feat)
         v = static_cast<T>(g.uniform() * 2.0 - 1.0);
@@ -96,7 +96,7 @@ void check_roi_align(const problem& p, std::uint64_t seed, int sampling_ratio, b
     const snip::roi_view<const T> rv(rois.data(), p.k);
     const auto cpu = snip::roi_align(fv, rv, o);
     std::vector<T> grad(cpu.size());
-    snip::detail::splitmix64 g{seed ^ 0x5eedull};
+    snip::splitmix64 g{seed ^ 0x5eedull};
     for (auto& v : grad)
         v = static_cast<T>(g.uniform() - 0.5);
     const auto cpu_grad = snip::roi_align_backward(
@@ -131,7 +131,7 @@ void check_roi_pool(const problem& p, std::uint64_t seed, double tol) {
     const snip::roi_view<const T> rv(rois.data(), p.k);
     const auto cpu = snip::roi_pool(fv, rv, o);
     std::vector<T> grad(cpu.values.size());
-    snip::detail::splitmix64 g{seed ^ 0x5eedull};
+    snip::splitmix64 g{seed ^ 0x5eedull};
     for (auto& v : grad)
         v = static_cast<T>(g.uniform() - 0.5);
     const snip::feature_view<const std::int32_t> av(cpu.argmax.data(), p.k, p.c, o.pooled_h,

@@ -5,7 +5,7 @@
 // too. Every summary number and per-category result must be -1 or in [0, 1].
 #include "fuzz_util.hpp"
 
-#include <snip/io/coco_eval.hpp>
+#include <snip/eval/coco_eval.hpp>
 
 #include <cmath>
 #include <cstddef>

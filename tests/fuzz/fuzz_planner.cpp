@@ -11,12 +11,12 @@
 // - plan_dataset (one thread) gives the same positive chips as plan_image.
 #include "fuzz_util.hpp"
 
-#include <snip/assign.hpp>
-#include <snip/chips.hpp>
-#include <snip/dataset.hpp>
-#include <snip/dataset_plan.hpp>
-#include <snip/negatives.hpp>
-#include <snip/plan.hpp>
+#include <snip/sniper/chip_gt.hpp>
+#include <snip/sniper/cover.hpp>
+#include <snip/sniper/dataset.hpp>
+#include <snip/sniper/dataset_plan.hpp>
+#include <snip/sniper/negatives.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <algorithm>
 #include <cstddef>

@@ -6,7 +6,7 @@
 // which prints the reason and aborts, so it is reported (and minimised) like a crash.
 #pragma once
 
-#include <snip/config.hpp>
+#include <snip/core/error.hpp>
 #include <snip/io/coco.hpp>
 
 #include <cmath>
@@ -25,7 +25,7 @@ namespace fuzz {
 /// @brief Prints "invariant violated: <what>" and aborts.
 template <class... Args>
 [[noreturn]] void violation(Args&&... args) {
-    const std::string msg = snip::detail::concat(std::forward<Args>(args)...);
+    const std::string msg = snip::concat(std::forward<Args>(args)...);
     std::fprintf(stderr, "invariant violated: %s\n", msg.c_str());
     std::abort();
 }

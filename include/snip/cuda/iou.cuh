@@ -2,7 +2,7 @@
 // Raw pointers and a stream in, no allocation; never includes torch headers.
 #pragma once
 
-#include <snip/box.hpp>
+#include <snip/core/box.hpp>
 
 #include <cuda_runtime.h>
 

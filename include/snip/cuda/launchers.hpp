@@ -4,7 +4,7 @@
 // headers. The kernels are templates; their float/double instances are compiled once by
 // nvcc in cuda/launchers.cu, which CMake builds as the STATIC library snip::cuda_launchers
 // (SNIP_ENABLE_CUDA=ON). Link that target; without CMake, compile
-// <prefix>/include/snip/cuda/launchers.cu with nvcc (-std=c++20) into your program.
+// <prefix>/include/src/cuda/launchers.cu with nvcc (-std=c++20) into your program.
 //
 // Same arguments, semantics and checks as the templates (see the .cuh files: contiguous
 // device arrays, no allocation, the backward ADDS into grad_features with atomicAdd); two
@@ -19,8 +19,8 @@
 // Never includes CUDA or torch headers; compiles with any C++20 compiler.
 #pragma once
 
-#include <snip/roi_align.hpp>
-#include <snip/roi_pool.hpp>
+#include <snip/ops/roi_align.hpp>
+#include <snip/ops/roi_pool.hpp>
 
 #include <cstdint>
 

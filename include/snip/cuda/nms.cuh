@@ -12,7 +12,7 @@
 // includes torch headers.
 #pragma once
 
-#include <snip/nms.hpp>
+#include <snip/ops/nms.hpp>
 
 #include <cuda_runtime.h>
 

@@ -4,8 +4,8 @@
 // headers. Semantics: see roi_align.hpp.
 #pragma once
 
-#include <snip/box.hpp>
-#include <snip/roi_align.hpp>
+#include <snip/core/box.hpp>
+#include <snip/ops/roi_align.hpp>
 
 #include <cuda_runtime.h>
 

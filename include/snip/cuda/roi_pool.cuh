@@ -4,9 +4,9 @@
 // headers. Semantics: see roi_pool.hpp.
 #pragma once
 
-#include <snip/box.hpp>
+#include <snip/core/box.hpp>
 #include <snip/cuda/roi_align.cuh>
-#include <snip/roi_pool.hpp>
+#include <snip/ops/roi_pool.hpp>
 
 #include <cuda_runtime.h>
 

@@ -27,10 +27,10 @@
 // ground truth included.
 #pragma once
 
-#include <snip/dataset.hpp>
-#include <snip/dataset_plan.hpp>
+#include <snip/sniper/dataset.hpp>
+#include <snip/sniper/dataset_plan.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/plan.hpp>
+#include <snip/sniper/plan.hpp>
 
 #include <nlohmann/json.hpp>
 

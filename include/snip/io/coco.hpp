@@ -8,7 +8,7 @@
 // (e.g. `annotations[17].bbox[2]`) and the bad value.
 #pragma once
 
-#include <snip/dataset.hpp>
+#include <snip/sniper/dataset.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -251,7 +251,7 @@ public:
     /// Appends "N more warning(s) not shown" when lines were dropped.
     void finish() {
         if (report_ && dropped_ > 0)
-            report_->warnings.push_back(snip::detail::concat(dropped_, " more warning(s) not shown"));
+            report_->warnings.push_back(snip::concat(dropped_, " more warning(s) not shown"));
     }
 
 private:
@@ -431,14 +431,14 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
         if (rb.degenerate) {
             ++degenerate;
             warn.add([&] {
-                return snip::detail::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
+                return snip::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
                                             ": zero width or height (degenerate box), kept");
             });
         }
         if (rb.overshoot > 0) {
             ++clipped;
             warn.add([&] {
-                return snip::detail::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
+                return snip::concat(src, ": ", p.with("bbox").str(), " is ", show(a["bbox"]),
                                             ": crosses the border of image ", rec.id, " (", rec.width,
                                             " x ", rec.height, ") by ", rb.overshoot, " px (tolerance ",
                                             tol, " px), clipped");

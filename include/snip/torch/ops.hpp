@@ -49,15 +49,15 @@
 // LibTorch operations if you need its gradient).
 #pragma once
 
-#include <snip/backend/torch.hpp>
-#include <snip/box.hpp>
-#include <snip/box_coder.hpp>
-#include <snip/config.hpp>
-#include <snip/matching.hpp>
-#include <snip/nms.hpp>
-#include <snip/roi_align.hpp>
-#include <snip/roi_pool.hpp>
-#include <snip/views.hpp>
+#include <snip/adapt/torch.hpp>
+#include <snip/core/box.hpp>
+#include <snip/det/box_coder.hpp>
+#include <snip/core/error.hpp>
+#include <snip/det/matching.hpp>
+#include <snip/ops/nms.hpp>
+#include <snip/ops/roi_align.hpp>
+#include <snip/ops/roi_pool.hpp>
+#include <snip/core/views.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -594,7 +594,7 @@ inline at::Tensor boxes_to_rois(at::TensorList boxes) {
     parts.reserve(boxes.size());
     for (std::size_t i = 0; i < boxes.size(); ++i) {
         const at::Tensor& b = boxes[i];
-        const std::string name = snip::detail::concat("boxes_to_rois: boxes[", i, "]");
+        const std::string name = snip::concat("boxes_to_rois: boxes[", i, "]");
         detail::check_torch_layout(b, name);
         require(b.dim() == 2 && b.size(1) == 4, name, " must be an N x 4 tensor, got ",
                 detail::torch_describe(b));
@@ -610,7 +610,7 @@ namespace detail {
 template <class T>
 at::Tensor contiguous_vector(const at::Tensor& t, std::string_view name, std::int64_t n) {
     snip::detail::check_torch_view<T>(t, name, 1, {n, -1, -1, -1},
-                                      snip::detail::concat("[", n, "]"));
+                                      snip::concat("[", n, "]"));
     return t.is_contiguous() ? t : t.contiguous();
 }
 

@@ -1,0 +1,333 @@
+// image.hpp: decoded RGB images and the one-pass chip resampler of the SNIPER trainer.
+//
+// Decoding goes through stb_image (and PNG writing through stb_image_write). Their
+// implementations are compiled once, in the snip::stb library (src/stb_impl.cpp) that
+// snip::trainer links.
+//
+// Pixel convention of crop_resize: a pixel is a unit square; pixel i covers the
+// continuous interval [i, i + 1) and its centre is i + 0.5. A crop box [x1, x2] in
+// ORIGINAL-image pixels is resampled to `out_w` pixels, scale sx = (x2 - x1) / out_w
+// (original px per output px): output pixel x (centre x + 0.5) reads the original at the
+// continuous coordinate u = x1 + (x + 0.5) * sx, i.e. at pixel-index coordinate
+// u - 0.5 = (x + 0.5) * sx - 0.5 + x1, bilinearly between the two nearest pixel centres,
+// clamped to the first/last pixel at the border (OpenCV's INTER_LINEAR convention, and
+// what resizing the whole image by 1/sx and then cropping at x1/sx gives). An output pixel
+// whose centre u falls outside [0, width) x [0, height) of the original is 0 in the
+// output's space (uint8: black; normalised float: 0, the mean colour).
+#pragma once
+
+#include <snip/core/box.hpp>
+#include <snip/core/error.hpp>
+
+#include <stb_image.h>
+
+namespace snip::stb {
+/// Defined with the stb implementation (src/stb_impl.cpp, library snip::stb).
+void reset_failure_reason();
+} // namespace snip::stb
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace snip::train {
+
+/// @brief An 8-bit RGB image: `w` x `h` pixels, row-major, channels interleaved (HWC):
+/// channel c of pixel (x, y) is px[(y * w + x) * 3 + c].
+struct image {
+    static constexpr int channels = 3;
+    int w = 0;
+    int h = 0;
+    std::vector<std::uint8_t> px;
+
+    image() = default;
+    image(int width, int height)
+        : w(width), h(height), px(std::size_t(width) * std::size_t(height) * 3, 0) {}
+    std::size_t bytes() const { return px.size(); }
+    bool empty() const { return w <= 0 || h <= 0; }
+    const std::uint8_t* row(int y) const { return px.data() + std::size_t(y) * std::size_t(w) * 3; }
+    std::uint8_t* row(int y) { return px.data() + std::size_t(y) * std::size_t(w) * 3; }
+    std::uint8_t at(int x, int y, int c) const { return row(y)[3 * x + c]; }
+};
+
+/// @brief Decodes an encoded image (JPEG, PNG or BMP) held in memory to 8-bit RGB.
+/// @param name names the data in error messages (usually its file path).
+/// @throws snip::error naming `name`: empty data, a truncated JPEG (no end-of-image
+/// marker), or anything else stb_image rejects (with its reason).
+image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name);
+
+/// @brief Reads and decodes an image file (JPEG, PNG or BMP) to 8-bit RGB.
+/// @throws snip::error naming the file: missing or unreadable, empty, truncated, corrupt.
+image decode_image(const std::string& path);
+
+/// @brief Per-channel normalisation of a float output: out = (v / 255 - mean) / std for
+/// an 8-bit value v, channels in RGB order.
+struct normalisation {
+    std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
+    std::array<float, 3> std{0.229f, 0.224f, 0.225f};
+
+    /// torchvision's ImageNet statistics (the default; what pretrained backbones expect).
+    static normalisation imagenet() { return {}; }
+    /// The raw 8-bit values as floats, 0..255.
+    static normalisation raw() { return {{0.f, 0.f, 0.f}, {1.f / 255, 1.f / 255, 1.f / 255}}; }
+};
+
+/// @brief A planar float destination (CHW): channel c of pixel (x, y) is
+/// data[c * plane_stride + y * row_stride + x].
+struct chw_view {
+    float* data = nullptr;
+    std::ptrdiff_t row_stride = 0;
+    std::ptrdiff_t plane_stride = 0;
+};
+
+/// @brief An interleaved 8-bit RGB destination (HWC): channel c of pixel (x, y) is
+/// data[y * row_stride + 3 * x + c].
+struct hwc_view {
+    std::uint8_t* data = nullptr;
+    std::ptrdiff_t row_stride = 0;
+};
+
+namespace detail {
+
+/// Where one output pixel reads along one axis: the two source pixels, the weight of the
+/// second, and whether the pixel centre lies inside the image at all.
+struct axis_tap {
+    int i0 = 0;
+    int i1 = 0;
+    float w1 = 0.f;
+};
+
+/// The taps of `n` output pixels along an axis of `src_n` source pixels for a crop that
+/// starts at `origin` (original px) with `scale` original px per output px; `reverse`
+/// mirrors the axis. Output pixels [first, last) are inside the image (a contiguous
+/// range, possibly empty); the others are padding.
+struct axis_plan {
+    std::vector<axis_tap> taps;
+    int first = 0;
+    int last = 0;
+};
+
+inline axis_plan plan_axis(double origin, double scale, int n, int src_n, bool reverse) {
+    axis_plan p;
+    p.taps.resize(std::size_t(n));
+    p.first = n;
+    p.last = 0;
+    for (int k = 0; k < n; ++k) {
+        const int j = reverse ? n - 1 - k : k;
+        const double u = origin + (j + 0.5) * scale; // continuous coordinate of the centre
+        if (!(u >= 0.0 && u < double(src_n))) continue;
+        p.first = std::min(p.first, k);
+        p.last = std::max(p.last, k + 1);
+        const double s = u - 0.5; // pixel-index coordinate, in [-0.5, src_n - 0.5)
+        const double f = std::floor(s);
+        int i0 = int(f);
+        float w1 = float(s - f);
+        int i1 = i0 + 1;
+        if (i0 < 0) {
+            i0 = i1 = 0;
+            w1 = 0.f;
+        } else if (i1 > src_n - 1) {
+            i0 = i1 = src_n - 1;
+            w1 = 0.f;
+        }
+        p.taps[std::size_t(k)] = {i0, i1, w1};
+    }
+    if (p.first >= p.last) p.first = p.last = 0;
+    return p;
+}
+
+/// Source row `y` resampled horizontally to the output columns [xs.first, xs.last),
+/// RGB interleaved floats at out[3 * x + c].
+inline void resample_row(const image& src, int y, const axis_plan& xs, float* out) {
+    const std::uint8_t* r = src.row(y);
+    for (int x = xs.first; x < xs.last; ++x) {
+        const axis_tap& t = xs.taps[std::size_t(x)];
+        const std::uint8_t* a = r + 3 * t.i0;
+        const std::uint8_t* b = r + 3 * t.i1;
+        for (int c = 0; c < 3; ++c) {
+            const float va = float(a[c]);
+            out[3 * x + c] = va + t.w1 * (float(b[c]) - va);
+        }
+    }
+}
+
+/// The resampling loop shared by the output formats: for every output row, the two
+/// horizontally resampled source rows (each source row resampled once and kept while
+/// consecutive output rows need it) are handed to `emit(y, xs, row0, row1, w1)`; rows
+/// outside the image go to `pad(y)`.
+template <class Emit, class Pad>
+void resample(const image& src, const snip::box<double>& crop, int out_w, int out_h, bool flip,
+              Emit&& emit, Pad&& pad) {
+    snip::require(!src.empty() && src.px.size() == std::size_t(src.w) * std::size_t(src.h) * 3,
+                  "crop_resize: the source image is empty or its buffer does not hold ", src.w,
+                  " x ", src.h, " RGB pixels");
+    snip::require(out_w > 0 && out_h > 0, "crop_resize: output size must be positive, got ", out_w,
+                  " x ", out_h);
+    snip::require(std::isfinite(crop.x1) && std::isfinite(crop.y1) && std::isfinite(crop.x2) &&
+                      std::isfinite(crop.y2) && crop.x2 > crop.x1 && crop.y2 > crop.y1,
+                  "crop_resize: the crop box must be finite and non-empty, got [", crop.x1, ", ",
+                  crop.y1, ", ", crop.x2, ", ", crop.y2, "]");
+    const axis_plan xs = plan_axis(crop.x1, crop.width() / out_w, out_w, src.w, flip);
+    const axis_plan ys = plan_axis(crop.y1, crop.height() / out_h, out_h, src.h, false);
+    std::vector<float> buf(std::size_t(out_w) * 3 * 2, 0.f);
+    float* rows[2] = {buf.data(), buf.data() + std::size_t(out_w) * 3};
+    int held[2] = {-1, -1}; // source row in rows[0], rows[1]
+    // Source row `sy`, resampled at most once while consecutive output rows use it; never
+    // evicts `keep` (the other row of the same output row).
+    auto get = [&](int sy, int keep) -> const float* {
+        for (int k = 0; k < 2; ++k)
+            if (held[k] == sy) return rows[k];
+        const int k = held[0] == keep ? 1 : held[1] == keep ? 0 : (held[0] < held[1] ? 0 : 1);
+        resample_row(src, sy, xs, rows[k]);
+        held[k] = sy;
+        return rows[k];
+    };
+    for (int y = 0; y < out_h; ++y) {
+        if (y < ys.first || y >= ys.last) {
+            pad(y);
+            continue;
+        }
+        const axis_tap& t = ys.taps[std::size_t(y)];
+        const float* r0 = get(t.i0, t.i1);
+        const float* r1 = t.i1 == t.i0 ? r0 : get(t.i1, t.i0);
+        emit(y, xs, r0, r1, t.w1);
+    }
+}
+
+} // namespace detail
+
+/// @brief Resamples the crop box `crop` (ORIGINAL-image px, xyxy continuous; may extend
+/// beyond the image, see the convention at the top of this file) of `src` to `out_w` x
+/// `out_h` pixels in one bilinear pass, straight from the original image (the scaled
+/// whole image is never materialised), and writes it normalised into the planar float
+/// buffer `dst` (only the `out_w` x `out_h` region is written).
+/// @param flip mirror the result horizontally (output column x shows what column
+///        out_w - 1 - x shows unflipped).
+/// @throws snip::error on an empty image, a non-positive output size or an empty crop.
+inline void crop_resize(const image& src, const snip::box<double>& crop, int out_w, int out_h,
+                        bool flip, chw_view dst, const normalisation& norm = {}) {
+    float a[3], b[3];
+    for (int c = 0; c < 3; ++c) {
+        a[c] = 1.f / (255.f * norm.std[std::size_t(c)]);
+        b[c] = -norm.mean[std::size_t(c)] / norm.std[std::size_t(c)];
+    }
+    auto plane_row = [&](int c, int y) {
+        return dst.data + c * dst.plane_stride + std::ptrdiff_t(y) * dst.row_stride;
+    };
+    auto pad = [&](int y) {
+        for (int c = 0; c < 3; ++c)
+            std::fill_n(plane_row(c, y), out_w, 0.f);
+    };
+    auto emit = [&](int y, const detail::axis_plan& xs, const float* r0, const float* r1,
+                    float w1) {
+        float* o[3] = {plane_row(0, y), plane_row(1, y), plane_row(2, y)};
+        for (int c = 0; c < 3; ++c) {
+            std::fill(o[c], o[c] + xs.first, 0.f);
+            std::fill(o[c] + xs.last, o[c] + out_w, 0.f);
+        }
+        for (int x = xs.first; x < xs.last; ++x)
+            for (int c = 0; c < 3; ++c) {
+                const float v0 = r0[3 * x + c];
+                o[c][x] = (v0 + w1 * (r1[3 * x + c] - v0)) * a[c] + b[c];
+            }
+    };
+    detail::resample(src, crop, out_w, out_h, flip, emit, pad);
+}
+
+/// @brief The same resampling written as 8-bit RGB (rounded to nearest) into `dst`.
+inline void crop_resize(const image& src, const snip::box<double>& crop, int out_w, int out_h,
+                        bool flip, hwc_view dst) {
+    auto pad = [&](int y) {
+        std::fill_n(dst.data + std::ptrdiff_t(y) * dst.row_stride, 3 * out_w, std::uint8_t(0));
+    };
+    auto emit = [&](int y, const detail::axis_plan& xs, const float* r0, const float* r1,
+                    float w1) {
+        std::uint8_t* o = dst.data + std::ptrdiff_t(y) * dst.row_stride;
+        std::fill(o, o + 3 * xs.first, std::uint8_t(0));
+        std::fill(o + 3 * xs.last, o + 3 * out_w, std::uint8_t(0));
+        for (int i = 3 * xs.first; i < 3 * xs.last; ++i) {
+            const float v = r0[i] + w1 * (r1[i] - r0[i]);
+            o[i] = std::uint8_t(std::min(255.f, std::max(0.f, v + 0.5f)));
+        }
+    };
+    detail::resample(src, crop, out_w, out_h, flip, emit, pad);
+}
+
+/// @brief Convenience: the resampled crop as a new 8-bit image.
+inline image crop_resize(const image& src, const snip::box<double>& crop, int out_w, int out_h,
+                         bool flip = false) {
+    image out(out_w, out_h);
+    crop_resize(src, crop, out_w, out_h, flip, hwc_view{out.px.data(), std::ptrdiff_t(out_w) * 3});
+    return out;
+}
+
+namespace detail {
+
+/// Forgets stb_image's last failure reason (a thread-local it never clears), so that a
+/// failed decode never reports the reason of an earlier one.
+inline void reset_stb_failure_reason() { snip::stb::reset_failure_reason(); }
+
+/// True when a JPEG stream (starting with SOI) ends with its end-of-image marker, allowing
+/// a little trailing padding (zero bytes, whitespace) as some encoders write.
+inline bool jpeg_has_end_marker(const std::uint8_t* d, std::size_t n) {
+    std::size_t end = n;
+    for (std::size_t k = 0; k < 64 && end > 0; ++k) {
+        const std::uint8_t c = d[end - 1];
+        if (c != 0 && c != '\n' && c != '\r' && c != ' ') break;
+        --end;
+    }
+    return end >= 4 && d[end - 2] == 0xFF && d[end - 1] == 0xD9;
+}
+
+} // namespace detail
+
+inline image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name) {
+    snip::require(data != nullptr && size > 0, name, ": cannot decode image: the file is empty");
+    snip::require(size <= std::size_t(0x7fffffff), name, ": cannot decode image: ", size,
+                  " bytes is more than stb_image reads");
+    int w = 0, h = 0, comp = 0;
+    detail::reset_stb_failure_reason();
+    stbi_uc* px = stbi_load_from_memory(data, int(size), &w, &h, &comp, 3);
+    if (!px) {
+        const char* why = stbi_failure_reason();
+        if (why && !*why) why = nullptr;
+        const bool jpeg = size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+        if (jpeg && !detail::jpeg_has_end_marker(data, size))
+            snip::fail(name, ": cannot decode image: truncated JPEG (", size,
+                       " bytes, no end-of-image marker; decoder: ", why ? why : "unknown error",
+                       ")");
+        snip::fail(name, ": cannot decode image: corrupt or unsupported data (", size,
+                   " bytes; decoder: ", why ? why : "unknown error", ")");
+    }
+    image out;
+    out.w = w;
+    out.h = h;
+    out.px.assign(px, px + std::size_t(w) * std::size_t(h) * 3);
+    stbi_image_free(px);
+    return out;
+}
+
+inline image decode_image(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        const std::error_code ec(errno, std::generic_category());
+        snip::fail(path, ": cannot open image file (", ec.message(), ")");
+    }
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                    std::istreambuf_iterator<char>());
+    if (in.bad()) snip::fail(path, ": reading the image file failed");
+    return decode_image(bytes.data(), bytes.size(), path);
+}
+
+} // namespace snip::train
+
