@@ -86,19 +86,7 @@ void check_stats(const coco_eval_result& r, const std::array<double, 12>& want) 
 }
 
 /// The message of the snip::error `f` throws, or "" (and a failed check) when none.
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const snip::error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        FAIL_CHECK("threw a non-snip exception: " << e.what());
-        return {};
-    }
-    FAIL_CHECK("no exception thrown");
-    return {};
-}
+using snip_test::error_of;
 
 void check_contains(const std::string& msg, const std::vector<std::string>& parts) {
     for (const auto& part : parts)

@@ -37,19 +37,7 @@ std::string ann(const std::string& bbox, const std::string& extra = "") {
 }
 
 /// The message of the snip::error `f` throws, or "" (and a failed check) when none.
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const snip::error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        FAIL_CHECK("threw a non-snip exception: " << e.what());
-        return {};
-    }
-    FAIL_CHECK("no exception thrown");
-    return {};
-}
+using snip_test::error_of;
 
 void check_contains(const std::string& msg, const std::vector<std::string>& parts) {
     for (const auto& part : parts)

@@ -210,14 +210,7 @@ std::string str(const V& v) {
     return os.str();
 }
 
-std::string error_of(auto&& f) {
-    try {
-        f();
-    } catch (const snip::error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using snip_test::error_of;
 
 const nms_algorithm all_algorithms[] = {nms_algorithm::automatic, nms_algorithm::greedy,
                                         nms_algorithm::grid, nms_algorithm::bitmask};

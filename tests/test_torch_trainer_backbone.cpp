@@ -56,18 +56,8 @@ struct temp_dir {
     std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const snip::error& e) {
-        return e.what();
-    }
-    return "<no snip::error>";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
+using snip_test::error_of;
+using snip_test::contains;
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     REQUIRE(a.sizes() == b.sizes());

@@ -264,19 +264,7 @@ struct temp_dir {
     }
 };
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const snip::error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        FAIL_CHECK("threw a non-snip exception: " << e.what());
-        return {};
-    }
-    FAIL_CHECK("no exception thrown");
-    return {};
-}
+using snip_test::error_of;
 
 void check_contains(const std::string& msg, const std::vector<std::string>& parts) {
     for (const auto& part : parts)

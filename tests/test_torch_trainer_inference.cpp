@@ -119,18 +119,9 @@ struct temp_dir {
     std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-std::string error_of(const auto& f) {
-    try {
-        f();
-    } catch (const snip::error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using snip_test::error_of;
 
-bool contains(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
+using snip_test::contains;
 
 double sqrt_area(const snip::box<float>& b) {
     return std::sqrt(std::max(0.0, double(b.x2) - b.x1) * std::max(0.0, double(b.y2) - b.y1));

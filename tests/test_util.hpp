@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <string>
 
 #include <snip/core/box.hpp>
+#include <snip/core/error.hpp>
 
 #include <ostream>
 
@@ -36,6 +38,27 @@ inline std::string data_file(const std::string& rel) {
         return {};
     }
     return p.string();
+}
+
+/// The message of the snip::error that f() throws. Anything else thrown, or nothing, fails
+/// the calling check (and gives "").
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const snip::error& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        FAIL_CHECK("threw a non-snip exception: " << e.what());
+        return {};
+    }
+    FAIL_CHECK("no exception thrown");
+    return {};
+}
+
+/// True when `s` contains `part`.
+inline bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
 }
 
 } // namespace snip_test
