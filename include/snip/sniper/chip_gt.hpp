@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace snip {
@@ -78,6 +79,15 @@ std::vector<chip_gt> assign_chip(const plan_config& cfg, const chip& c, int widt
         out.push_back({k.template cast<float>(), static_cast<int>(i), st});
     }
     return out;
+}
+
+/// @brief Mutable views are read as const ones.
+template <class T>
+    requires(!std::is_const_v<T>)
+std::vector<chip_gt> assign_chip(const plan_config& cfg, const chip& c, int width, int height,
+                                 box_view<T> boxes, const std::vector<std::uint8_t>& crowd,
+                                 const assign_options& opt = {}) {
+    return assign_chip(cfg, c, width, height, box_view<const T>(boxes), crowd, opt);
 }
 
 } // namespace snip

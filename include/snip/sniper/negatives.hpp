@@ -19,6 +19,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace snip {
@@ -196,6 +197,17 @@ std::vector<chip> mine_negatives(const plan_config& cfg, int width, int height,
 }
 
 /// @brief The number of mining candidates a negative chip counted (its proposals and the
+/// @brief Mutable views (of proposals, ground truth or both) are read as const ones.
+template <class T, class U>
+    requires(!std::is_const_v<T> || !std::is_const_v<U>)
+std::vector<chip> mine_negatives(const plan_config& cfg, int width, int height,
+                                 const image_plan& plan, box_view<T> proposals, box_view<U> gt,
+                                 plan_workspace& ws, int stride_used = 0) {
+    return mine_negatives(cfg, width, height, plan,
+                          box_view<const std::remove_const_t<T>>(proposals),
+                          box_view<const std::remove_const_t<U>>(gt), ws, stride_used);
+}
+
 /// ground truth it was assigned), the number its keep rule tested.
 inline std::size_t mined_count(const chip& c) { return c.proposals.size() + c.boxes.size(); }
 
