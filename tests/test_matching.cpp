@@ -2,7 +2,10 @@
 #include "test_util.hpp"
 
 #include <snip/det/anchors.hpp>
-#include <snip/det/matching.hpp>
+#include <snip/det/iou.hpp>
+#include <snip/det/rcnn_targets.hpp>
+#include <snip/det/rpn_targets.hpp>
+#include <snip/det/sampling.hpp>
 
 #include <algorithm>
 #include <cmath>
