@@ -19,7 +19,8 @@
 
 #include <snip/det/anchors.hpp>
 #include <snip/core/version.hpp>
-#include <snip/det/matching.hpp>
+#include <snip/det/iou.hpp>
+#include <snip/det/rpn_targets.hpp>
 
 #include <benchmark/benchmark.h>
 

@@ -14,7 +14,10 @@
 //
 // Usage: bench_nms [--benchmark_min_time=0.5] [--benchmark_filter=REGEX]
 
+#include <snip/ops/batched_nms.hpp>
+#include <snip/ops/merge.hpp>
 #include <snip/ops/nms.hpp>
+#include <snip/ops/soft_nms.hpp>
 #include <snip/core/version.hpp>
 
 #include <benchmark/benchmark.h>

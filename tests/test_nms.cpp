@@ -3,7 +3,10 @@
 #include "test_util.hpp"
 
 #include <snip/core/random.hpp>
+#include <snip/ops/batched_nms.hpp>
+#include <snip/ops/merge.hpp>
 #include <snip/ops/nms.hpp>
+#include <snip/ops/soft_nms.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -2,8 +2,9 @@
 // random clustered boxes (float and double, several sizes, thresholds and max_out).
 // Built whenever CUDA is enabled (so the kernel never rots); skipped with a message
 // (exit code 77) when no GPU is present.
-#include <snip/cuda/nms.cuh>
 #include <snip/core/random.hpp>
+#include <snip/cuda/nms.cuh>
+#include <snip/ops/nms.hpp>
 
 #include <algorithm>
 #include <cmath>

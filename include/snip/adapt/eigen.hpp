@@ -1,4 +1,4 @@
-// backend/eigen.hpp: zero-copy box views over Eigen dense storage.
+// adapt/eigen.hpp: zero-copy box views over Eigen dense storage.
 //
 // Include this header (and link snip::eigen) to pass Eigen matrices to snip:
 // @code
@@ -27,6 +27,7 @@
 
 #include <Eigen/Core>
 
+#include <array>
 #include <cstddef>
 #include <type_traits>
 
@@ -45,18 +46,17 @@ template <class X>
 auto eigen_boxes(X& m) {
     static_assert(eigen_direct_access<X>, "snip: this Eigen expression has no direct access to "
                                           "its coefficients; evaluate it into a matrix first");
-    using E = std::remove_pointer_t<decltype(m.data())>;
     using index = std::ptrdiff_t;
-    const auto rows = static_cast<index>(m.rows());
-    const auto cols = static_cast<index>(m.cols());
-    require(cols == 4, "Eigen matrix with ", cols, " columns (shape ", rows, " x ", cols,
-            "): a box view needs N x 4");
+    const std::array<index, 2> shape{static_cast<index>(m.rows()), static_cast<index>(m.cols())};
+    require(fits_view<box_view>(shape), "Eigen matrix with ", shape[1], " columns (shape ",
+            shape[0], " x ", shape[1], "): a box view needs ", view_shape<box_view>::text);
     const auto inner = static_cast<index>(m.innerStride());
     const auto outer = static_cast<index>(m.outerStride());
     constexpr bool row_major = static_cast<bool>(std::remove_cv_t<X>::IsRowMajor);
     // Row-major: a box (row) is one outer slice, coordinates are inner steps.
     // Column-major: the reverse.
-    return box_view<E>(m.data(), rows, row_major ? outer : inner, row_major ? inner : outer);
+    const std::array<index, 2> strides{row_major ? outer : inner, row_major ? inner : outer};
+    return make_view<box_view>(m.data(), shape, strides);
 }
 
 } // namespace detail

@@ -1,4 +1,4 @@
-// backend/torch.hpp: zero-copy box, feature and RoI views over LibTorch tensors (at::Tensor).
+// adapt/torch.hpp: zero-copy box, feature and RoI views over LibTorch tensors (at::Tensor).
 //
 // Include this header (and link snip::torch) to pass tensors to snip:
 // @code
@@ -34,7 +34,6 @@
 #pragma once
 
 #include <snip/core/error.hpp>
-#include <snip/ops/roi_align.hpp>
 #include <snip/core/views.hpp>
 
 #include <ATen/core/Tensor.h>
@@ -143,6 +142,14 @@ T* torch_data(const at::Tensor& t) {
     return static_cast<T*>(t.data_ptr());
 }
 
+/// The View<T> of a tensor after all checks (check_torch_view with View's shape).
+template <template <class> class View, class T>
+View<T> torch_view(const at::Tensor& t, std::string_view name) {
+    using S = view_shape<View>;
+    check_torch_view<T>(t, name, std::int64_t(S::rank), S::fixed, S::text);
+    return make_view<View>(torch_data<T>(t), t.sizes(), t.strides());
+}
+
 } // namespace detail
 
 /// @brief An N x 4 tensor (x1, y1, x2, y2 along dim 1; pixels as the caller defines them) as
@@ -153,8 +160,7 @@ T* torch_data(const at::Tensor& t) {
 template <class T>
 requires std::is_arithmetic_v<std::remove_cv_t<T>> box_view<T>
 as_box_view(const at::Tensor& t, std::string_view name = "boxes") {
-    detail::check_torch_view<T>(t, name, 2, {-1, 4, -1, -1}, "N x 4");
-    return box_view<T>(detail::torch_data<T>(t), t.size(0), t.stride(0), t.stride(1));
+    return detail::torch_view<box_view, T>(t, name);
 }
 
 /// @brief An N x C x H x W tensor as a feature_view<T>, without copying; any strides
@@ -163,9 +169,7 @@ as_box_view(const at::Tensor& t, std::string_view name = "boxes") {
 template <class T>
 requires std::is_arithmetic_v<std::remove_cv_t<T>> feature_view<T>
 as_feature_view(const at::Tensor& t, std::string_view name = "features") {
-    detail::check_torch_view<T>(t, name, 4, {-1, -1, -1, -1}, "N x C x H x W");
-    return feature_view<T>(detail::torch_data<T>(t), {t.size(0), t.size(1), t.size(2), t.size(3)},
-                           {t.stride(0), t.stride(1), t.stride(2), t.stride(3)});
+    return detail::torch_view<feature_view, T>(t, name);
 }
 
 /// @brief A K x 5 tensor of RoIs (batch index, x1, y1, x2, y2: torchvision's `rois`, image
@@ -174,8 +178,7 @@ as_feature_view(const at::Tensor& t, std::string_view name = "features") {
 template <class T>
 requires std::is_arithmetic_v<std::remove_cv_t<T>> roi_view<T>
 as_roi_view(const at::Tensor& t, std::string_view name = "rois") {
-    detail::check_torch_view<T>(t, name, 2, {-1, 5, -1, -1}, "K x 5");
-    return roi_view<T>(detail::torch_data<T>(t), t.size(0), t.stride(0), t.stride(1));
+    return detail::torch_view<roi_view, T>(t, name);
 }
 
 /// @brief The trait behind the type-free `snip::as_box_view(tensor)`: float32 tensors (torch's

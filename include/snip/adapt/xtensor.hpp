@@ -1,4 +1,4 @@
-// backend/xtensor.hpp: zero-copy box and feature views over xtensor storage.
+// adapt/xtensor.hpp: zero-copy box and feature views over xtensor storage.
 //
 // Include this header (and link snip::xtensor) to pass xtensor objects to snip:
 // @code
@@ -91,18 +91,24 @@ auto xt_first(X& x) {
     return x.data() + x.data_offset();
 }
 
+/// The View of a strided object whose shape fits it; else snip::error naming the shape and
+/// what the view `needs`.
+template <template <class> class View, class X>
+auto xt_view(X& x, const char* needs) {
+    constexpr std::size_t rank = view_shape<View>::rank;
+    require(fits_view<View>(x.shape()), "xtensor of shape ", xt_shape_string(x), ": ", needs);
+    std::array<std::ptrdiff_t, rank> ext{}, str{};
+    xt_layout(x, ext, str);
+    return make_view<View>(xt_first(x), ext, str);
+}
+
 template <class X>
 auto xt_boxes(X& x) {
     constexpr std::size_t rank = xt_static_rank<X>;
     static_assert(rank == SIZE_MAX || rank == 2,
                   "snip::as_box_view: boxes need a rank-2 xtensor of shape (N, 4); for a rank-4 "
                   "NCHW tensor use snip::as_feature_view");
-    using E = std::remove_reference_t<decltype(*x.data())>;
-    require(x.dimension() == 2 && x.shape()[1] == 4, "xtensor of shape ", xt_shape_string(x),
-            ": a box view needs rank 2 and shape (N, 4)");
-    std::array<std::ptrdiff_t, 2> ext{}, str{};
-    xt_layout(x, ext, str);
-    return box_view<E>(xt_first(x), ext[0], str[0], str[1]);
+    return xt_view<box_view>(x, "a box view needs rank 2 and shape (N, 4)");
 }
 
 template <class X>
@@ -110,12 +116,7 @@ auto xt_features(X& x) {
     constexpr std::size_t rank = xt_static_rank<X>;
     static_assert(rank == SIZE_MAX || rank == 4,
                   "snip::as_feature_view: features need a rank-4 (N, C, H, W) xtensor");
-    using E = std::remove_reference_t<decltype(*x.data())>;
-    require(x.dimension() == 4, "xtensor of shape ", xt_shape_string(x),
-            ": a feature view needs rank 4 (N, C, H, W)");
-    std::array<std::ptrdiff_t, 4> ext{}, str{};
-    xt_layout(x, ext, str);
-    return feature_view<E>(xt_first(x), ext, str);
+    return xt_view<feature_view>(x, "a feature view needs rank 4 (N, C, H, W)");
 }
 
 /// Views that refer to (never own) an lvalue's storage may be passed as temporaries.

@@ -1,7 +1,10 @@
-// views.hpp: non-owning, strided views over boxes (rank 2, N x 4) and features
-// (rank 4, NCHW). The vocabulary follows std::mdspan: extent(r), stride(r) (in
-// elements), data_handle(). Foreign containers plug in through one trait,
-// snip::view_traits<C>; backend/*.hpp specialise it for Eigen, xtensor and LibTorch.
+// views.hpp: non-owning, strided views over boxes (rank 2, N x 4), RoIs (rank 2, K x 5)
+// and features (rank 4, NCHW). The vocabulary follows std::mdspan: extent(r), stride(r)
+// (in elements), data_handle(). Foreign containers plug in through one trait,
+// snip::view_traits<C>; adapt/*.hpp specialise it for Eigen, xtensor and LibTorch. What
+// the views ask of strided storage (rank, fixed extents) and how a view is built from a
+// pointer, a shape and strides is written once here (detail::view_shape, fits_view,
+// make_view), so an adapter only says where its tensor type keeps those three.
 #pragma once
 
 #include <snip/core/box.hpp>
@@ -10,6 +13,8 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -185,6 +190,84 @@ roi_view<T> as_roi_view(T* data, std::ptrdiff_t k, std::ptrdiff_t row_stride = 5
     return roi_view<T>(data, k, row_stride, col_stride);
 }
 
+namespace detail {
+
+/// What a view asks of the strided storage it views: its rank, the extents it fixes
+/// (`fixed[r]` >= 0 must equal extent r; -1: any) and how messages write the shape.
+template <template <class> class View>
+struct view_shape;
+
+template <>
+struct view_shape<box_view> {
+    static constexpr std::size_t rank = 2;
+    static constexpr std::array<std::int64_t, 4> fixed{-1, 4, -1, -1};
+    static constexpr const char* text = "N x 4";
+};
+
+template <>
+struct view_shape<roi_view> {
+    static constexpr std::size_t rank = 2;
+    static constexpr std::array<std::int64_t, 4> fixed{-1, 5, -1, -1};
+    static constexpr const char* text = "K x 5";
+};
+
+template <>
+struct view_shape<feature_view> {
+    static constexpr std::size_t rank = 4;
+    static constexpr std::array<std::int64_t, 4> fixed{-1, -1, -1, -1};
+    static constexpr const char* text = "N x C x H x W";
+};
+
+/// Whether a shape (a sized container of extents: std::array, a tensor's sizes, ...) has
+/// the rank and the fixed extents of View.
+template <template <class> class View, class Shape>
+constexpr bool fits_view(const Shape& shape) {
+    using S = view_shape<View>;
+    if (std::size(shape) != S::rank) return false;
+    for (std::size_t r = 0; r < S::rank; ++r)
+        if (S::fixed[r] >= 0 && static_cast<std::int64_t>(shape[r]) != S::fixed[r]) return false;
+    return true;
+}
+
+/// The View<T> of the storage whose element (i_0, ..., i_{R-1}) is
+/// data[i_0 * strides[0] + ... + i_{R-1} * strides[R-1]] (strides in elements), for a shape
+/// that fits_view<View>. Never copies.
+template <template <class> class View, class T, class Shape, class Strides>
+constexpr View<T> make_view(T* data, const Shape& shape, const Strides& strides) {
+    constexpr std::size_t rank = view_shape<View>::rank;
+    auto at = [](const auto& a, std::size_t r) { return static_cast<std::ptrdiff_t>(a[r]); };
+    if constexpr (rank == 2) {
+        return View<T>(data, at(shape, 0), at(strides, 0), at(strides, 1));
+    } else {
+        static_assert(rank == 4, "make_view: views are of rank 2 or 4");
+        return View<T>(data, {at(shape, 0), at(shape, 1), at(shape, 2), at(shape, 3)},
+                       {at(strides, 0), at(strides, 1), at(strides, 2), at(strides, 3)});
+    }
+}
+
+/// `count` numbers at `data`, 4 per box, as a contiguous box view.
+template <class T>
+box_view<T> flat_boxes(T* data, std::size_t count) {
+    require(count % 4 == 0, "box storage must hold 4 numbers per box, got ", count, " numbers");
+    return box_view<T>(data, static_cast<std::ptrdiff_t>(count / 4));
+}
+
+/// `n` snip::box<T> (const or not) at `data` as a contiguous box view of T (const T).
+template <class B>
+auto packed_boxes(B* data, std::size_t n) {
+    using T = std::remove_cv_t<decltype(data->x1)>;
+    using E = std::conditional_t<std::is_const_v<B>, const T, T>;
+    static_assert(sizeof(box<T>) == 4 * sizeof(T), "snip::box<T> must be four packed T");
+    return box_view<E>(n == 0 ? nullptr : &data->x1, static_cast<std::ptrdiff_t>(n));
+}
+
+template <class B>
+inline constexpr bool is_box_v = false;
+template <class T>
+inline constexpr bool is_box_v<box<T>> = true;
+
+} // namespace detail
+
 /// @brief The customisation point: specialise `view_traits<C>` with a static
 /// `boxes(C&)` returning a box_view (and/or `features(C&)` returning a feature_view)
 /// to let snip read a tensor type it does not know. Specialisations must only
@@ -197,22 +280,16 @@ template <class T, class A>
 struct view_traits<std::vector<T, A>> {
     template <class V>
     static auto boxes(V& v) {
-        require(v.size() % 4 == 0, "box storage must hold 4 numbers per box, got ", v.size(),
-                " numbers");
-        return box_view<std::remove_reference_t<decltype(*v.data())>>(
-            v.data(), static_cast<std::ptrdiff_t>(v.size() / 4));
+        return detail::flat_boxes(v.data(), v.size());
     }
 };
 
 /// A vector of snip::box<T>.
 template <class T, class A>
 struct view_traits<std::vector<box<T>, A>> {
-    static_assert(sizeof(box<T>) == 4 * sizeof(T), "snip::box<T> must be four packed T");
     template <class V>
     static auto boxes(V& v) {
-        using E = std::conditional_t<std::is_const_v<V>, const T, T>;
-        return box_view<E>(v.empty() ? nullptr : &v.data()->x1,
-                           static_cast<std::ptrdiff_t>(v.size()));
+        return detail::packed_boxes(v.data(), v.size());
     }
 };
 
@@ -220,11 +297,7 @@ struct view_traits<std::vector<box<T>, A>> {
 template <class T, std::size_t E>
     requires std::is_arithmetic_v<std::remove_cv_t<T>>
 struct view_traits<std::span<T, E>> {
-    static box_view<T> boxes(std::span<T, E> s) {
-        require(s.size() % 4 == 0, "box storage must hold 4 numbers per box, got ", s.size(),
-                " numbers");
-        return box_view<T>(s.data(), static_cast<std::ptrdiff_t>(s.size() / 4));
-    }
+    static box_view<T> boxes(std::span<T, E> s) { return detail::flat_boxes(s.data(), s.size()); }
 };
 
 /// Views pass through.
@@ -252,15 +325,12 @@ box_view<T> as_box_view(T* data, std::ptrdiff_t n, std::ptrdiff_t row_stride = 4
     return box_view<T>(data, n, row_stride, col_stride);
 }
 
-/// @brief Wraps a span of snip::box<T>.
-template <class T, std::size_t E>
-auto as_box_view(std::span<box<T>, E> s) {
-    return box_view<T>(s.empty() ? nullptr : &s.data()->x1, static_cast<std::ptrdiff_t>(s.size()));
-}
-template <class T, std::size_t E>
-auto as_box_view(std::span<const box<T>, E> s) {
-    return box_view<const T>(s.empty() ? nullptr : &s.data()->x1,
-                             static_cast<std::ptrdiff_t>(s.size()));
+/// @brief Wraps a span of snip::box<T> (box_view<T>) or of const snip::box<T>
+/// (box_view<const T>).
+template <class B, std::size_t E>
+    requires detail::is_box_v<std::remove_const_t<B>>
+auto as_box_view(std::span<B, E> s) {
+    return detail::packed_boxes(s.data(), s.size());
 }
 
 /// @brief True for types `as_box_view` accepts.

@@ -12,7 +12,11 @@
 // includes torch headers.
 #pragma once
 
+#include <snip/core/box.hpp>
+#include <snip/core/error.hpp>
+#include <snip/ops/detail/nms_input.hpp>
 #include <snip/ops/nms.hpp>
+#include <snip/ops/nms_math.hpp>
 
 #include <cuda_runtime.h>
 
