@@ -38,4 +38,7 @@
 
 #include <snip/det/anchors.hpp>
 #include <snip/det/box_coder.hpp>
-#include <snip/det/matching.hpp>
+#include <snip/det/iou.hpp>
+#include <snip/det/rcnn_targets.hpp>
+#include <snip/det/rpn_targets.hpp>
+#include <snip/det/sampling.hpp>

@@ -10,7 +10,10 @@
 
 #include <snip/core/parallel.hpp>
 
+#include <snip/ops/batched_nms.hpp>
+#include <snip/ops/merge.hpp>
 #include <snip/ops/nms.hpp>
+#include <snip/ops/soft_nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>
 

@@ -1,5 +1,5 @@
-// gt_state.hpp: the role of a ground-truth box in one chip (shared by assign.hpp and
-// matching.hpp without pulling in the planner).
+// core/gt_state.hpp: the role of a ground-truth box in one chip (shared by sniper/chip_gt.hpp
+// and the RPN / RCNN targets in det/ without pulling in the planner).
 #pragma once
 
 #include <cstdint>

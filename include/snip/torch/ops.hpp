@@ -53,7 +53,8 @@
 #include <snip/core/box.hpp>
 #include <snip/det/box_coder.hpp>
 #include <snip/core/error.hpp>
-#include <snip/det/matching.hpp>
+#include <snip/det/iou.hpp>
+#include <snip/ops/batched_nms.hpp>
 #include <snip/ops/nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>

@@ -73,7 +73,9 @@
 #include <snip/core/error.hpp>
 #include <snip/core/random.hpp>
 #include <snip/core/gt_state.hpp>
-#include <snip/det/matching.hpp>
+#include <snip/det/rcnn_targets.hpp>
+#include <snip/det/rpn_targets.hpp>
+#include <snip/det/sampling.hpp>
 #include <snip/torch/ops.hpp>
 
 #include <torch/nn/functional/loss.h>

@@ -46,6 +46,7 @@
 #include <snip/core/error.hpp>
 #include <snip/sniper/dataset.hpp>
 #include <snip/io/coco.hpp>
+#include <snip/ops/merge.hpp>
 #include <snip/ops/nms.hpp>
 #include <snip/sniper/plan.hpp>
 #include <snip/sniper/pyramid.hpp>
