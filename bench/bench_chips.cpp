@@ -19,6 +19,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -38,13 +40,6 @@
 #ifndef SNIP_DATA_DIR
 #define SNIP_DATA_DIR ""
 #endif
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
-
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -417,18 +412,6 @@ bool check_identical(const snip::plan_config& cfg) {
     return true;
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#elif defined(_MSC_VER)
-    return "msvc " + std::to_string(_MSC_FULL_VER);
-#else
-    return "unknown";
-#endif
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -449,20 +432,7 @@ int main(int argc, char** argv) {
 
     const std::size_t hw = std::thread::hardware_concurrency();
     const auto& ims = g_data.ds.images;
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
-    benchmark::AddCustomContext("snip_version", snip::concat(SNIP_VERSION_MAJOR, ".",
-                                                                     SNIP_VERSION_MINOR, ".",
-                                                                     SNIP_VERSION_PATCH));
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
-    benchmark::AddCustomContext("threads_available", std::to_string(hw));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext("data", g_data.label + ": " + g_data.description);
     benchmark::AddCustomContext(
         "data_counts", snip::concat(ims.size(), " images, ", g_data.ds.num_boxes(),

@@ -24,6 +24,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,13 +37,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
 
 namespace {
 
@@ -311,16 +306,6 @@ bool check_identical() {
     return true;
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#else
-    return "unknown";
-#endif
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -329,20 +314,8 @@ int main(int argc, char** argv) {
     if (!check_identical()) return 1;
 
     const unsigned hw = hw_threads();
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
     const auto& c = chip_data();
-    benchmark::AddCustomContext("snip_version", snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR,
-                                                                     ".", SNIP_VERSION_PATCH));
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
-    benchmark::AddCustomContext("threads_available", std::to_string(hw));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext(
         "iou_config", snip::concat(iou_n, " x ", iou_n, " float boxes, sides 8..200 px in 1000 x 1000, seed ",
                                            iou_seed, ", continuous"));

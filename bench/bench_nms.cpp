@@ -22,6 +22,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -34,13 +36,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
 
 namespace {
 
@@ -510,16 +505,6 @@ bool check_all(std::string& summary) {
     return ok;
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#else
-    return "unknown";
-#endif
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -532,21 +517,7 @@ int main(int argc, char** argv) {
     if (!check_all(summary)) return 1;
     std::printf("[check] snip == naive on every input (%s)\n", summary.c_str());
 
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
-    benchmark::AddCustomContext("snip_version", snip::concat(SNIP_VERSION_MAJOR, ".",
-                                                                     SNIP_VERSION_MINOR, ".",
-                                                                     SNIP_VERSION_PATCH));
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
-    benchmark::AddCustomContext("threads_available",
-                                std::to_string(std::thread::hardware_concurrency()));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext(
         "nms_data", snip::concat(nms_boxes, " float boxes in ", image_w, "x", image_h, ": 85% jittered copies of ",
                                          nms_objects, " objects (sides 16..400 px, edges +-20%), 15% background; ",

@@ -42,6 +42,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -58,13 +60,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
 
 namespace {
 
@@ -367,16 +362,6 @@ bool check_agreement() {
     return grey <= 1.0;
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#else
-    return "unknown";
-#endif
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -421,24 +406,10 @@ int main(int argc, char** argv) {
     g_groups.push_back(
         {"resample", {{"onepass", resample_onepass}, {"whole_then_crop", resample_naive}}});
 
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
     std::size_t scales[3] = {0, 0, 0};
     for (const auto& j : g.jobs)
         ++scales[std::min(2, j.chip.scale)];
-    benchmark::AddCustomContext(
-        "snip_version",
-        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
-    benchmark::AddCustomContext("threads_available",
-                                std::to_string(std::thread::hardware_concurrency()));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext("threads_pipeline", std::to_string(threads));
     benchmark::AddCustomContext("data", g.description);
     benchmark::AddCustomContext(

@@ -28,6 +28,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <algorithm>
 #include <cfloat>
 #include <chrono>
@@ -41,13 +43,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
 
 namespace {
 
@@ -425,18 +420,6 @@ bool check_agreement() {
     return ok;
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#elif defined(_MSC_VER)
-    return "msvc " + std::to_string(_MSC_FULL_VER);
-#else
-    return "unknown";
-#endif
-}
-
 /// Mean RoI size on the feature map and the share of RoIAlign samples that fall inside.
 std::string roi_summary() {
     double w = 0, h = 0;
@@ -465,21 +448,7 @@ int main(int argc, char** argv) {
     }
     register_ops();
 
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
-    benchmark::AddCustomContext(
-        "snip_version",
-        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
-    benchmark::AddCustomContext("threads_available",
-                                std::to_string(std::thread::hardware_concurrency()));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext("threads_snip", std::to_string(snip::resolve_threads(0)));
     benchmark::AddCustomContext("features",
                                 snip::concat(batch, " x ", channels, " x ", height, " x ",

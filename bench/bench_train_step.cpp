@@ -65,6 +65,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <dlfcn.h>
 #include <malloc.h>
 #include <sys/resource.h>
@@ -82,13 +84,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
 
 namespace {
 
@@ -435,16 +430,6 @@ void print_summary(double wall_seconds) {
     std::printf("\nWall time of the whole program: %.1f s\n", wall_seconds);
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#else
-    return "unknown";
-#endif
-}
-
 std::optional<int> int_flag(const std::string& arg, const std::string& name) {
     const std::string prefix = "--" + name + "=";
     if (arg.rfind(prefix, 0) != 0) return std::nullopt;
@@ -506,13 +491,6 @@ int main(int argc, char** argv) {
             {image_row(depth), depth, input_kind::image, threads, steps.value_or(p[2])});
     }
 
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
     std::string params;
     for (int depth : {18, 50, 101}) {
         const snip::train::FasterRCNN net(options_for(depth));
@@ -521,15 +499,8 @@ int main(int argc, char** argv) {
                                        count_parameters(net, true) / 1000000, "M trainable)");
     }
     const snip::train::detector_options o = options_for(18);
-    benchmark::AddCustomContext(
-        "snip_version",
-        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext("libtorch", TORCH_VERSION);
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
-    benchmark::AddCustomContext("threads_available",
-                                std::to_string(std::thread::hardware_concurrency()));
     benchmark::AddCustomContext(
         "threads_intra_op",
         snip::concat(

@@ -28,6 +28,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common.hpp"
+
 #include <cstdio>
 
 #ifndef SNIP_WITH_TORCH
@@ -62,13 +64,6 @@ int main() {
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#ifndef SNIP_BUILD_TYPE
-#define SNIP_BUILD_TYPE ""
-#endif
-#ifndef SNIP_CXX_FLAGS
-#define SNIP_CXX_FLAGS ""
-#endif
 
 namespace {
 
@@ -397,16 +392,6 @@ bool check_agreement() {
     return ok;
 }
 
-std::string compiler_name() {
-#if defined(__clang__)
-    return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-    return std::string("gcc ") + __VERSION__;
-#else
-    return "unknown";
-#endif
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -428,16 +413,7 @@ int main(int argc, char** argv) {
     }
     register_rows();
 
-    std::string build = SNIP_BUILD_TYPE;
-    if (build.empty()) build = "(none)";
-#ifdef NDEBUG
-    build += ", NDEBUG";
-#else
-    build += ", assertions ON (not a release build: numbers are not representative)";
-#endif
-    benchmark::AddCustomContext(
-        "snip_version",
-        snip::concat(SNIP_VERSION_MAJOR, ".", SNIP_VERSION_MINOR, ".", SNIP_VERSION_PATCH));
+    snip_bench::add_build_context();
     benchmark::AddCustomContext("libtorch", TORCH_VERSION);
     benchmark::AddCustomContext("torchvision_ops", g_tv_status);
     benchmark::AddCustomContext("aten_parallel_backend",
@@ -449,9 +425,6 @@ int main(int argc, char** argv) {
                                 "other"
 #endif
     );
-    benchmark::AddCustomContext("compiler", compiler_name());
-    benchmark::AddCustomContext("build_type", build);
-    benchmark::AddCustomContext("cxx_flags", SNIP_CXX_FLAGS);
     benchmark::AddCustomContext("threads_available", std::to_string(all_threads()));
     benchmark::AddCustomContext(
         "threads",
