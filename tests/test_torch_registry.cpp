@@ -12,8 +12,8 @@
 
 // LibTorch first: its glog headers define a one-argument CHECK, which doctest's (included
 // by the test headers below) must replace, not the other way round.
-#include "torch_test_util.hpp"
 #include "test_util.hpp"
+#include "torch_test_util.hpp"
 
 #include <array>
 #include <cstdint>
@@ -40,10 +40,9 @@ at::Tensor d_roi_align(const at::Tensor& x, const at::Tensor& rois, double scale
 
 at::Tensor d_roi_pool(const at::Tensor& x, const at::Tensor& rois, double scale, std::int64_t ph,
                       std::int64_t pw) {
-    static const auto op =
-        snip_op("snip::roi_pool")
-            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double, std::int64_t,
-                              std::int64_t)>();
+    static const auto op = snip_op("snip::roi_pool")
+                               .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double,
+                                                 std::int64_t, std::int64_t)>();
     return op.call(x, rois, scale, ph, pw);
 }
 
@@ -176,7 +175,8 @@ TEST_CASE("registry: nms, batched_nms, box_iou, encode_boxes, decode_boxes throu
         const at::Tensor keep = d_nms(boxes, scores, 0.5);
         CHECK_FALSE(keep.requires_grad());
         CHECK(at::equal(keep, ops::nms(bd, sd, 0.5)));
-        CHECK(at::equal(d_batched_nms(boxes, scores, cls, 0.6), ops::batched_nms(bd, sd, cls, 0.6)));
+        CHECK(
+            at::equal(d_batched_nms(boxes, scores, cls, 0.6), ops::batched_nms(bd, sd, cls, 0.6)));
         CHECK(at::equal(d_batched_nms(bd, sd, cls.to(at::kInt), 0.6),
                         ops::batched_nms(bd, sd, cls, 0.6)));
 
@@ -202,13 +202,11 @@ TEST_CASE("registry: nms, batched_nms, box_iou, encode_boxes, decode_boxes throu
 
 TEST_CASE("registry: errors come through the dispatcher as the direct calls' snip::error") {
     const at::Tensor x = at::rand({1, 4, 8, 8});
-    CHECK_THROWS_WITH_AS(d_roi_align(x, make_rois(12, 1, 8, 8, 3, at::kDouble), 1.0, 2, 2, -1,
-                                     false),
-                         "roi_align: rois must be a K x 5 float32 tensor, got float64 [12, 5]",
-                         snip::error);
+    CHECK_THROWS_WITH_AS(
+        d_roi_align(x, make_rois(12, 1, 8, 8, 3, at::kDouble), 1.0, 2, 2, -1, false),
+        "roi_align: rois must be a K x 5 float32 tensor, got float64 [12, 5]", snip::error);
     CHECK_THROWS_WITH_AS(d_roi_pool(x, make_rois(2, 1, 8, 8, 3, at::kFloat), 1.0, 0, 2),
-                         doctest::Contains("roi_pool: pooled_height must be in [1, "),
-                         snip::error);
+                         doctest::Contains("roi_pool: pooled_height must be in [1, "), snip::error);
     CHECK_THROWS_WITH_AS(d_nms(at::rand({5, 4}), at::rand({4}), 0.5),
                          "nms: scores must be a [5] float32 tensor, got float32 [4]", snip::error);
     CHECK_THROWS_WITH_AS(d_box_iou(at::rand({5, 4}), at::rand({5, 4}, at::kDouble)),

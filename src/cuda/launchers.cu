@@ -1,8 +1,8 @@
 // cuda/launchers.cu: the float and double instances of the RoIAlign / RoIPool, NMS and
-// IoU-matrix launchers declared in cuda/launchers.hpp, compiled once by nvcc (C++20). CMake builds this file as
-// the STATIC library snip::cuda_launchers when SNIP_ENABLE_CUDA is ON; it lives next to the
-// headers (and is installed with them) so that a project without snip's CMake can add it to
-// its own nvcc sources. Header-only users on the CPU never compile it.
+// IoU-matrix launchers declared in cuda/launchers.hpp, compiled once by nvcc (C++20). CMake
+// builds this file as the STATIC library snip::cuda_launchers when SNIP_ENABLE_CUDA is ON; it
+// lives next to the headers (and is installed with them) so that a project without snip's
+// CMake can add it to its own nvcc sources. Header-only users on the CPU never compile it.
 // Never includes torch headers (they fail under nvcc at C++20).
 #include <snip/cuda/iou.cuh>
 #include <snip/cuda/launchers.hpp>

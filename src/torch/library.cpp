@@ -44,8 +44,8 @@ at::Tensor encode_boxes(const at::Tensor& reference, const at::Tensor& targets,
                         c10::ArrayRef<double> means, c10::ArrayRef<double> stds,
                         c10::string_view conv) {
     constexpr const char* op = "encode_boxes";
-    return ops::encode_boxes(reference, targets, four(op, "means", means),
-                             four(op, "stds", stds), convention(op, conv));
+    return ops::encode_boxes(reference, targets, four(op, "means", means), four(op, "stds", stds),
+                             convention(op, conv));
 }
 
 at::Tensor decode_boxes(const at::Tensor& reference, const at::Tensor& deltas,
@@ -74,7 +74,8 @@ constexpr std::array<const char*, 7> schemas = {
 } // namespace
 
 TORCH_LIBRARY(snip, m) {
-    for (const char* s : schemas) m.def(s);
+    for (const char* s : schemas)
+        m.def(s);
 }
 
 // Differentiable through the autograd functions they record: one kernel for every backend

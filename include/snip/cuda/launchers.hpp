@@ -1,10 +1,11 @@
 // cuda/launchers.hpp: the RoIAlign / RoIPool, NMS and IoU-matrix CUDA launchers
 // (cuda/roi_align.cuh, cuda/roi_pool.cuh, cuda/nms.cuh, cuda/iou.cuh) as plain, already
 // compiled C++ functions for float and double, so that host code (LibTorch ops, any .cpp)
-// calls the GPU kernels without nvcc and without CUDA headers. The kernels are templates; their float/double instances are compiled once by
-// nvcc in cuda/launchers.cu, which CMake builds as the STATIC library snip::cuda_launchers
-// (SNIP_ENABLE_CUDA=ON). Link that target; without CMake, compile
-// <prefix>/include/src/cuda/launchers.cu with nvcc (-std=c++20) into your program.
+// calls the GPU kernels without nvcc and without CUDA headers. The kernels are templates;
+// their float/double instances are compiled once by nvcc in cuda/launchers.cu, which CMake
+// builds as the STATIC library snip::cuda_launchers (SNIP_ENABLE_CUDA=ON). Link that target;
+// without CMake, compile <prefix>/include/src/cuda/launchers.cu with nvcc (-std=c++20) into
+// your program.
 //
 // Same arguments, semantics and checks as the templates (see the .cuh files: contiguous
 // device arrays, no device allocation, the backward ADDS into grad_features with atomicAdd);

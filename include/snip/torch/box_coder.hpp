@@ -58,10 +58,9 @@ inline at::Tensor encode_boxes(const at::Tensor& reference, const at::Tensor& ta
                                const std::array<double, 4>& means = {0, 0, 0, 0},
                                const std::array<double, 4>& stds = {1, 1, 1, 1},
                                pixel_convention convention = pixel_convention::continuous) {
-    return detail::apply_box_coder("encode_boxes", "targets", reference, targets, means, stds,
-                                   convention, [](const auto& c, auto r, auto t, auto out) {
-                                       snip::encode_boxes(c, r, t, out);
-                                   });
+    return detail::apply_box_coder(
+        "encode_boxes", "targets", reference, targets, means, stds, convention,
+        [](const auto& c, auto r, auto t, auto out) { snip::encode_boxes(c, r, t, out); });
 }
 
 /// @brief The boxes (N x 4 xyxy) that `deltas` (N x 4: dx, dy, dw, dh) predict from
@@ -70,10 +69,9 @@ inline at::Tensor decode_boxes(const at::Tensor& reference, const at::Tensor& de
                                const std::array<double, 4>& means = {0, 0, 0, 0},
                                const std::array<double, 4>& stds = {1, 1, 1, 1},
                                pixel_convention convention = pixel_convention::continuous) {
-    return detail::apply_box_coder("decode_boxes", "deltas", reference, deltas, means, stds,
-                                   convention, [](const auto& c, auto r, auto d, auto out) {
-                                       snip::decode_boxes(c, r, d, out);
-                                   });
+    return detail::apply_box_coder(
+        "decode_boxes", "deltas", reference, deltas, means, stds, convention,
+        [](const auto& c, auto r, auto d, auto out) { snip::decode_boxes(c, r, d, out); });
 }
 
 } // namespace snip::torch_ops

@@ -90,8 +90,8 @@ inline void check_layout(std::string_view op, const arg& a) {
 #ifdef SNIP_TORCH_CUDA
 
 inline void same_cuda_device(std::string_view op, const arg& a, const arg& b) {
-    require(a.tensor.is_cuda() && b.tensor.is_cuda() && a.tensor.device() == b.tensor.device(),
-            op, ": ", a.name, " and ", b.name, " must be on the same CUDA device, got ",
+    require(a.tensor.is_cuda() && b.tensor.is_cuda() && a.tensor.device() == b.tensor.device(), op,
+            ": ", a.name, " and ", b.name, " must be on the same CUDA device, got ",
             a.tensor.device().str(), " and ", b.tensor.device().str());
 }
 
@@ -113,6 +113,13 @@ inline snip::cuda::launchers::stream_t cuda_stream() {
 struct cpu_only {};
 
 #endif // SNIP_TORCH_CUDA
+
+/// cuda(tag, args[0].tensor.contiguous(), ..., args[N - 1].tensor.contiguous()).
+template <class Cuda, class Tag, std::size_t N, std::size_t... I>
+decltype(auto) call_contiguous(Cuda& cuda, Tag tag, const arg (&args)[N],
+                               std::index_sequence<I...>) {
+    return cuda(tag, args[I].tensor.contiguous()...);
+}
 
 /// @brief The device dispatch of every op. `args` are the op's tensor arguments; the first
 /// one's dtype (float32 or float64, else an error naming `lead_shape`) is T.
@@ -137,11 +144,10 @@ decltype(auto) on_device(std::string_view op, std::string_view lead_shape, Cpu&&
     if (gpu != nullptr) {
 #ifdef SNIP_TORCH_CUDA
         return detail::dispatch_floating(lead.tensor, op, lead.name, lead_shape, [&](auto tag) {
-            for (std::size_t i = 1; i < N; ++i) same_cuda_device(op, lead, args[i]);
+            for (std::size_t i = 1; i < N; ++i)
+                same_cuda_device(op, lead, args[i]);
             const c10::cuda::CUDAGuard guard(lead.tensor.device());
-            return [&]<std::size_t... I>(std::index_sequence<I...>) {
-                return cuda(tag, args[I].tensor.contiguous()...);
-            }(std::make_index_sequence<N>{});
+            return call_contiguous(cuda, tag, args, std::make_index_sequence<N>{});
         });
 #else
         detail::no_cuda(op, *gpu);

@@ -73,14 +73,14 @@ inline at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double 
             const std::int64_t i = bad[0][0].item<std::int64_t>();
             const at::Tensor v = b[i].cpu();
             const T* c = v.data_ptr<T>();
-            fail("nms: box ", i, " has a coordinate that is not finite: [", c[0], ", ", c[1],
-                 ", ", c[2], ", ", c[3], "]");
+            fail("nms: box ", i, " has a coordinate that is not finite: [", c[0], ", ", c[1], ", ",
+                 c[2], ", ", c[3], "]");
         }
         // Rank order: decreasing score, equal scores by increasing index (a stable sort).
         const at::Tensor order = std::get<1>(s.sort(/*stable=*/true, 0, /*descending=*/true));
         const at::Tensor sorted = b.index_select(0, order).contiguous();
-        at::Tensor masks = at::empty({static_cast<std::int64_t>(nms_mask_words(n))},
-                                     b.options().dtype(at::kLong));
+        at::Tensor masks =
+            at::empty({static_cast<std::int64_t>(nms_mask_words(n))}, b.options().dtype(at::kLong));
         std::vector<std::int64_t> positions(static_cast<std::size_t>(n));
         std::int64_t kept = 0;
         detail::check_cuda(op, snip::cuda::launchers::nms_sorted(

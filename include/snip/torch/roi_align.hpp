@@ -66,8 +66,7 @@ inline at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& r
 #else
     const detail::cpu_only cuda;
 #endif
-    return detail::on_device(op, "N x C x H x W", cpu, cuda,
-                             {{input, "input"}, {rois, "rois"}});
+    return detail::on_device(op, "N x C x H x W", cpu, cuda, {{input, "input"}, {rois, "rois"}});
 }
 
 /// @brief RoIAlign backward: the gradient w.r.t. the features (a new zero-initialised

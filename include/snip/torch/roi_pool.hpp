@@ -75,8 +75,7 @@ roi_pool_forward(const at::Tensor& input, const at::Tensor& rois, const roi_pool
 #else
     const detail::cpu_only cuda;
 #endif
-    return detail::on_device(op, "N x C x H x W", cpu, cuda,
-                             {{input, "input"}, {rois, "rois"}});
+    return detail::on_device(op, "N x C x H x W", cpu, cuda, {{input, "input"}, {rois, "rois"}});
 }
 
 /// @brief RoIPool backward: a new zero tensor of `input_sizes` (N, C, H, W) with grad[k, c,
