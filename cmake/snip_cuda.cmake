@@ -29,8 +29,8 @@ set_target_properties(snip_cuda PROPERTIES EXPORT_NAME cuda)
 target_link_libraries(snip_cuda INTERFACE snip CUDA::cudart)
 target_compile_features(snip_cuda INTERFACE cuda_std_20)
 
-# The RoIAlign / RoIPool launchers compiled once by nvcc for float and double
-# (src/cuda/launchers.cu, declared in include/snip/cuda/launchers.hpp without any CUDA
+# The RoIAlign / RoIPool, NMS and IoU-matrix launchers compiled once by nvcc for float and
+# double (src/cuda/launchers.cu, declared in include/snip/cuda/launchers.hpp without any CUDA
 # header), so that host-compiled code - snip::torch's ops above all - calls the kernels
 # without nvcc. Header-only CPU users never compile it; CUDA users link
 # snip::cuda_launchers (installed as a static library).

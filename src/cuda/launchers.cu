@@ -1,16 +1,23 @@
-// cuda/launchers.cu: the float and double instances of the RoIAlign / RoIPool launchers
-// declared in cuda/launchers.hpp, compiled once by nvcc (C++20). CMake builds this file as
-// the STATIC library snip::cuda_launchers when SNIP_ENABLE_CUDA is ON; it lives next to the
-// headers (and is installed with them) so that a project without snip's CMake can add it to
-// its own nvcc sources. Header-only users on the CPU never compile it.
+// cuda/launchers.cu: the float and double instances of the RoIAlign / RoIPool, NMS and
+// IoU-matrix launchers declared in cuda/launchers.hpp, compiled once by nvcc (C++20). CMake
+// builds this file as the STATIC library snip::cuda_launchers when SNIP_ENABLE_CUDA is ON; it
+// lives next to the headers (and is installed with them) so that a project without snip's
+// CMake can add it to its own nvcc sources. Header-only users on the CPU never compile it.
 // Never includes torch headers (they fail under nvcc at C++20).
+#include <snip/cuda/iou.cuh>
 #include <snip/cuda/launchers.hpp>
+#include <snip/cuda/nms.cuh>
 #include <snip/cuda/roi_align.cuh>
 #include <snip/cuda/roi_pool.cuh>
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <new>
 #include <type_traits>
+#include <vector>
 
 namespace snip::cuda::launchers {
 
@@ -51,6 +58,36 @@ int pool_backward(const T* grad_out, const std::int32_t* argmax, const T* rois, 
                   stream_t stream) noexcept {
     return static_cast<int>(snip::cuda::roi_pool_backward<T>(
         grad_out, argmax, rois, k, grad_features, n, c, h, w, opts, stream));
+}
+
+template <class T>
+int nms_run(const T* boxes_sorted, std::int64_t n, double iou_threshold, std::uint64_t* masks,
+            std::int64_t* keep, std::int64_t* kept, const nms_options& opts,
+            stream_t stream) noexcept {
+    if (kept != nullptr) *kept = 0;
+    if (kept == nullptr || std::isnan(iou_threshold) || n < 0 || n > snip::cuda::nms_max_boxes ||
+        (n > 0 && (masks == nullptr || (opts.max_out > 0 && keep == nullptr))))
+        return static_cast<int>(cudaErrorInvalidValue);
+    try {
+        std::vector<std::int64_t> positions;
+        const cudaError_t e = snip::cuda::nms_sorted<T>(boxes_sorted, n, iou_threshold, masks,
+                                                        positions, stream, opts);
+        if (e != cudaSuccess) return static_cast<int>(e);
+        std::copy(positions.begin(), positions.end(), keep);
+        *kept = static_cast<std::int64_t>(positions.size());
+        return success;
+    } catch (const std::bad_alloc&) {
+        return static_cast<int>(cudaErrorMemoryAllocation);
+    } catch (...) { // snip::error from an argument check
+        return static_cast<int>(cudaErrorInvalidValue);
+    }
+}
+
+template <class T>
+int iou_run(const T* a, int na, const T* b, int nb, T* out, stream_t stream) noexcept {
+    // The kernel's grid has one row of blocks per box of `a` (at most 65535).
+    if (na < 0 || nb < 0 || na > 65535) return static_cast<int>(cudaErrorInvalidValue);
+    return static_cast<int>(snip::cuda::iou_matrix<T>(a, na, b, nb, out, stream));
 }
 
 } // namespace
@@ -95,6 +132,26 @@ int roi_pool_backward(const double* grad_out, const std::int32_t* argmax, const 
                       double* grad_features, int n, int c, int h, int w,
                       const roi_pool_options& opts, stream_t stream) noexcept {
     return pool_backward(grad_out, argmax, rois, k, grad_features, n, c, h, w, opts, stream);
+}
+
+int nms_sorted(const float* boxes_sorted, std::int64_t n, double iou_threshold,
+               std::uint64_t* masks, std::int64_t* keep, std::int64_t* kept,
+               const nms_options& opts, stream_t stream) noexcept {
+    return nms_run(boxes_sorted, n, iou_threshold, masks, keep, kept, opts, stream);
+}
+int nms_sorted(const double* boxes_sorted, std::int64_t n, double iou_threshold,
+               std::uint64_t* masks, std::int64_t* keep, std::int64_t* kept,
+               const nms_options& opts, stream_t stream) noexcept {
+    return nms_run(boxes_sorted, n, iou_threshold, masks, keep, kept, opts, stream);
+}
+
+int iou_matrix(const float* a, int na, const float* b, int nb, float* out,
+               stream_t stream) noexcept {
+    return iou_run(a, na, b, nb, out, stream);
+}
+int iou_matrix(const double* a, int na, const double* b, int nb, double* out,
+               stream_t stream) noexcept {
+    return iou_run(a, na, b, nb, out, stream);
 }
 
 } // namespace snip::cuda::launchers

@@ -1,10 +1,12 @@
 // Compile-only check (an OBJECT library, never linked or run): the SNIP_TORCH_CUDA branch
-// of <snip/torch/ops.hpp> compiles with the host compiler at C++20 against the LibTorch
-// headers, the c10/cuda and ATen/cuda headers and the CUDA toolkit's headers. Built by the
-// `cuda` preset (a dependency of snip_cuda_tests) against Debian's CPU-only LibTorch, whose
-// missing generated header c10/cuda/impl/cuda_cmake_macros.h comes from the shim in
-// cmake/cuda_check/include. Linking is impossible there (no libc10_cuda / libtorch_cuda);
-// the launchers themselves are linked and called by test_cuda_launchers.
+// of <snip/torch/ops.hpp> (the CUDA bodies of torch/roi_align.hpp, roi_pool.hpp, nms.hpp and
+// box_iou.hpp, and the device dispatch of torch/dispatch.hpp) compiles with the host
+// compiler at C++20 against the LibTorch headers, the c10/cuda and ATen/cuda headers and the
+// CUDA toolkit's headers. Built by the `cuda` preset (a dependency of snip_cuda_tests)
+// against Debian's CPU-only LibTorch, whose missing generated header
+// c10/cuda/impl/cuda_cmake_macros.h comes from the shim in cmake/cuda_check/include. Linking
+// is impossible there (no libc10_cuda / libtorch_cuda); the launchers themselves are linked
+// and called by test_cuda_launchers.
 #ifndef SNIP_TORCH_CUDA
 #error "compile with SNIP_TORCH_CUDA defined"
 #endif
@@ -15,8 +17,8 @@
 
 namespace ops = snip::torch_ops;
 
-// Instantiates every CUDA path (float and double through dispatch_floating) and the autograd
-// functions that reach them.
+// Instantiates every CUDA path (float and double through the dtype dispatch) and the
+// autograd functions that reach them.
 at::Tensor snip_check_torch_ops_cuda(const at::Tensor& x, const at::Tensor& rois) {
     const snip::roi_align_options ao;
     const snip::roi_pool_options po;
@@ -26,4 +28,8 @@ at::Tensor snip_check_torch_ops_cuda(const at::Tensor& x, const at::Tensor& rois
     auto [out, argmax] = ops::roi_pool_forward(x, rois, po);
     g = g + ops::roi_pool_backward(out, rois, argmax, po, x.sizes());
     return g + ops::roi_align_forward(x, rois, ao).sum();
+}
+
+at::Tensor snip_check_torch_ops_cuda_boxes(const at::Tensor& boxes, const at::Tensor& scores) {
+    return ops::nms(boxes, scores, 0.5).to(at::kDouble).sum() + ops::box_iou(boxes, boxes);
 }

@@ -1,22 +1,29 @@
-// The compiled RoIAlign / RoIPool launchers (snip::cuda_launchers, cuda/launchers.hpp) called
-// from a translation unit compiled by the host compiler, as torch/ops.hpp does. Runs
-// everywhere: the error strings, the argument checks (bad options or extents give
-// cudaErrorInvalidValue before any CUDA call) and empty problems (no CUDA call either).
-// Without a GPU a real launch must fail with an error code, then the program exits 77
-// (skipped); with one, the four launchers for float and double are compared with the CPU.
+// The compiled RoIAlign / RoIPool, NMS and IoU launchers (snip::cuda_launchers,
+// cuda/launchers.hpp) called from a translation unit compiled by the host compiler, as the
+// torch ops do. Runs everywhere: the error strings, the argument checks (bad options or
+// extents give cudaErrorInvalidValue before any CUDA call) and empty problems (no CUDA call
+// either). Without a GPU a real launch must fail with an error code, then the program exits
+// 77 (skipped); with one, the launchers for float and double are compared with the CPU.
 // cuda_runtime.h is included only for device memory; launchers.hpp needs no CUDA header.
 #include <snip/cuda/launchers.hpp>
 #include <snip/core/random.hpp>
+#include <snip/det/matching.hpp>
+#include <snip/ops/nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <numeric>
+#include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace launchers = snip::cuda::launchers;
@@ -67,6 +74,26 @@ void check_arguments() {
     CHECK(launchers::roi_align_backward(p, p, 1, p, 1, 1, 0, 4, ao) == launchers::success);
     CHECK(launchers::roi_pool_forward(p, 1, 1, 4, 4, p, 0, p, a, po) == launchers::success);
     CHECK(launchers::roi_pool_backward(p, a, p, 1, p, 1, 1, 4, 0, po) == launchers::success);
+
+    // NMS and IoU: a NaN threshold, negative or too large counts; nothing to do for n = 0.
+    std::uint64_t* const m = reinterpret_cast<std::uint64_t*>(64);
+    std::int64_t keep[4] = {}, kept = -1;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    CHECK(launchers::nms_sorted(p, 4, nan, m, keep, &kept) == invalid_value);
+    CHECK(kept == 0);
+    CHECK(launchers::nms_sorted(p, -1, 0.5, m, keep, &kept) == invalid_value);
+    CHECK(launchers::nms_sorted(p, std::int64_t(65535) * 64 + 1, 0.5, m, keep, &kept) ==
+          invalid_value);
+    CHECK(launchers::nms_sorted(p, 4, 0.5, m, keep, nullptr) == invalid_value);
+    CHECK(launchers::nms_sorted(p, 4, 0.5, nullptr, keep, &kept) == invalid_value);
+    kept = -1;
+    CHECK(launchers::nms_sorted(p, 0, 0.5, m, keep, &kept) == launchers::success);
+    CHECK(kept == 0);
+    CHECK(launchers::iou_matrix(p, -1, p, 1, p) == invalid_value);
+    CHECK(launchers::iou_matrix(p, 1, p, -1, p) == invalid_value);
+    CHECK(launchers::iou_matrix(p, 65536, p, 1, p) == invalid_value);
+    CHECK(launchers::iou_matrix(p, 0, p, 3, p) == launchers::success);
+    CHECK(launchers::iou_matrix(p, 3, p, 0, p) == launchers::success);
 }
 
 /// A device copy of a host vector, freed on scope exit.
@@ -161,6 +188,58 @@ void check_on_gpu(double tol) {
                 sizeof(T) == 4 ? "float" : "double");
 }
 
+/// NMS (boxes sorted here by decreasing score, ties by index) and the IoU matrix through the
+/// launchers, against snip::nms and snip::iou_matrix on the CPU.
+template <class T>
+void check_nms_iou_on_gpu(double tol) {
+    const int n = 300, m = 70;
+    snip::splitmix64 g{11};
+    std::vector<T> boxes(4 * static_cast<std::size_t>(n)), scores(static_cast<std::size_t>(n)),
+        other(4 * static_cast<std::size_t>(m));
+    auto fill = [&](std::vector<T>& b, int count) {
+        for (int i = 0; i < count; ++i) {
+            const double x = g.uniform() * 200, y = g.uniform() * 200;
+            b[4 * std::size_t(i)] = static_cast<T>(x);
+            b[4 * std::size_t(i) + 1] = static_cast<T>(y);
+            b[4 * std::size_t(i) + 2] = static_cast<T>(x + 1 + g.uniform() * 60);
+            b[4 * std::size_t(i) + 3] = static_cast<T>(y + 1 + g.uniform() * 60);
+        }
+    };
+    fill(boxes, n);
+    fill(other, m);
+    for (auto& s : scores) s = static_cast<T>(double(g.below(20)) / 20.0); // many ties
+    for (const double thr : {0.3, 0.5, 0.7}) {
+        const auto cpu = snip::nms(snip::as_box_view(std::as_const(boxes)),
+                                   std::span<const T>(scores), thr);
+        std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](std::int64_t x, std::int64_t y) {
+            return scores[std::size_t(x)] > scores[std::size_t(y)];
+        });
+        std::vector<T> sorted(boxes.size());
+        for (std::size_t r = 0; r < std::size_t(n); ++r)
+            for (std::size_t k = 0; k < 4; ++k)
+                sorted[4 * r + k] = boxes[4 * std::size_t(order[r]) + k];
+        device_array<T> db(sorted);
+        device_array<std::uint64_t> dm(std::vector<std::uint64_t>(snip::nms_mask_words(n)));
+        std::vector<std::int64_t> keep(static_cast<std::size_t>(n));
+        std::int64_t kept = 0;
+        CHECK(launchers::nms_sorted(db.ptr, n, thr, dm.ptr, keep.data(), &kept) == 0);
+        std::vector<std::int64_t> gpu;
+        for (std::int64_t i = 0; i < kept; ++i)
+            gpu.push_back(order[std::size_t(keep[std::size_t(i)])]);
+        CHECK(gpu == cpu);
+    }
+    const auto want = snip::iou_matrix(snip::as_box_view(std::as_const(boxes)),
+                                       snip::as_box_view(std::as_const(other)));
+    device_array<T> da(boxes), dother(other), dout(std::vector<T>(static_cast<std::size_t>(n) * m));
+    CHECK(launchers::iou_matrix(da.ptr, n, dother.ptr, m, dout.ptr) == 0);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess);
+    CHECK(close(dout.host(), want, tol));
+    std::printf("launchers<%s>: NMS and the IoU matrix checked against the CPU\n",
+                sizeof(T) == 4 ? "float" : "double");
+}
+
 } // namespace
 
 int main() {
@@ -189,6 +268,8 @@ int main() {
     }
     check_on_gpu<float>(1e-4);
     check_on_gpu<double>(1e-10);
+    check_nms_iou_on_gpu<float>(1e-6);
+    check_nms_iou_on_gpu<double>(1e-12);
     std::printf("%s\n", g_failures ? "FAILED" : "all launcher results match the CPU");
     return g_failures ? 1 : 0;
 }

@@ -1,24 +1,28 @@
-// cuda/launchers.hpp: the RoIAlign / RoIPool CUDA launchers (cuda/roi_align.cuh,
-// cuda/roi_pool.cuh) as plain, already compiled C++ functions for float and double, so that
-// host code (LibTorch ops, any .cpp) calls the GPU kernels without nvcc and without CUDA
-// headers. The kernels are templates; their float/double instances are compiled once by
-// nvcc in cuda/launchers.cu, which CMake builds as the STATIC library snip::cuda_launchers
-// (SNIP_ENABLE_CUDA=ON). Link that target; without CMake, compile
-// <prefix>/include/src/cuda/launchers.cu with nvcc (-std=c++20) into your program.
+// cuda/launchers.hpp: the RoIAlign / RoIPool, NMS and IoU-matrix CUDA launchers
+// (cuda/roi_align.cuh, cuda/roi_pool.cuh, cuda/nms.cuh, cuda/iou.cuh) as plain, already
+// compiled C++ functions for float and double, so that host code (LibTorch ops, any .cpp)
+// calls the GPU kernels without nvcc and without CUDA headers. The kernels are templates;
+// their float/double instances are compiled once by nvcc in cuda/launchers.cu, which CMake
+// builds as the STATIC library snip::cuda_launchers (SNIP_ENABLE_CUDA=ON). Link that target;
+// without CMake, compile <prefix>/include/src/cuda/launchers.cu with nvcc (-std=c++20) into
+// your program.
 //
 // Same arguments, semantics and checks as the templates (see the .cuh files: contiguous
-// device arrays, no allocation, the backward ADDS into grad_features with atomicAdd); two
-// differences:
+// device arrays, no device allocation, the backward ADDS into grad_features with atomicAdd);
+// three differences:
 //  - the stream is an opaque snip::cuda::launchers::stream_t, the very type of cudaStream_t
 //    (`struct CUstream_st*`), so a cudaStream_t or at::cuda::getCurrentCUDAStream().stream()
 //    passes unchanged; nullptr is the legacy default stream;
 //  - the result is an int holding the cudaError_t value: 0 (snip::cuda::launchers::success,
 //    cudaSuccess) or an error code, e.g. 1 (cudaErrorInvalidValue) for bad options or
 //    extents, 100 (cudaErrorNoDevice) or 35 (cudaErrorInsufficientDriver) when no GPU is
-//    usable. error_string(code) is cudaGetErrorString's text.
+//    usable. error_string(code) is cudaGetErrorString's text;
+//  - nms_sorted writes the kept positions to a host array (not a std::vector) and reports
+//    invalid arguments as a code instead of throwing snip::error.
 // Never includes CUDA or torch headers; compiles with any C++20 compiler.
 #pragma once
 
+#include <snip/ops/nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>
 
@@ -78,5 +82,36 @@ int roi_pool_backward(const float* grad_out, const std::int32_t* argmax, const f
 int roi_pool_backward(const double* grad_out, const std::int32_t* argmax, const double* rois, int k,
                       double* grad_features, int n, int c, int h, int w,
                       const roi_pool_options& opts, stream_t stream = nullptr) noexcept;
+
+/// @brief Hard NMS of `n` device boxes in rank order: snip::cuda::nms_sorted<T> (the bitmask
+/// kernel, then the greedy pass on the host; kept boxes identical to snip::nms on the CPU).
+/// @param boxes_sorted contiguous n x 4 xyxy device array, sorted by the caller by decreasing
+/// score, equal scores by increasing index; @param iou_threshold a box is dropped when its
+/// IoU with a kept box is > this; @param masks device buffer of snip::nms_mask_words(n)
+/// 64-bit words (scratch); @param keep HOST array of at least min(n, opts.max_out) values:
+/// receives the kept RANK POSITIONS, ascending (map them back through the sort's permutation);
+/// @param kept receives their count (0 on error); opts.max_out and opts.convention apply,
+/// opts.algorithm and opts.threads are ignored. Waits for `stream` (the masks are copied to
+/// the host).
+/// @return 0, or the cudaError_t value: 1 (invalid value) for a NaN threshold, n < 0 or
+/// n > snip::cuda::nms_max_boxes (65535 * 64), 2 (memory allocation) when the host copy of the
+/// masks cannot be allocated.
+int nms_sorted(const float* boxes_sorted, std::int64_t n, double iou_threshold,
+               std::uint64_t* masks, std::int64_t* keep, std::int64_t* kept,
+               const nms_options& opts = {}, stream_t stream = nullptr) noexcept;
+int nms_sorted(const double* boxes_sorted, std::int64_t n, double iou_threshold,
+               std::uint64_t* masks, std::int64_t* keep, std::int64_t* kept,
+               const nms_options& opts = {}, stream_t stream = nullptr) noexcept;
+
+/// @brief The IoU matrix: snip::cuda::iou_matrix<T>, out[i * nb + j] = snip::iou(a[i], b[j])
+/// (continuous convention; 0 when the union is not positive).
+/// @param a contiguous na x 4 xyxy device array; @param b contiguous nb x 4; @param out
+/// contiguous na x nb device array, fully written.
+/// @return 0, or the cudaError_t value (1 = invalid value for na < 0, nb < 0 or na > 65535,
+/// the grid's row limit).
+int iou_matrix(const float* a, int na, const float* b, int nb, float* out,
+               stream_t stream = nullptr) noexcept;
+int iou_matrix(const double* a, int na, const double* b, int nb, double* out,
+               stream_t stream = nullptr) noexcept;
 
 } // namespace snip::cuda::launchers
