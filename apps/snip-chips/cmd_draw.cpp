@@ -42,7 +42,7 @@ options:
   --out FILE          output PNG (default snip-demo/chips_<id>.png); the parent
                       folder is created
   --max-side PX       shrink the image part to at most PX on its longer side
-                      (box filter; default 1024, minimum 16))";
+                      (averaged; default 1024, minimum 16))";
 
 const draw::rgb palette[] = {{230, 25, 25},  {20, 160, 40}, {30, 80, 235},
                              {255, 140, 0},  {140, 80, 20}, {0, 160, 160}};
