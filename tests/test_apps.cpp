@@ -170,3 +170,8 @@ TEST_CASE("plot::render: the chart's size, its series, its errors") {
     CHECK(contains(error_of([&] { plot::render(ch, 400, 300); }), "log y axis needs positive ends"));
     CHECK(contains(error_of([&] { plot::grid({}, 2); }), "no panels"));
 }
+
+TEST_CASE("cli::args: a flag listed twice (two shared groups) is one flag") {
+    const cli::args a("cmd", {"--threads", "2"}, {"--threads", "--out", "--threads"}, {"--quiet", "--quiet"});
+    CHECK(a.integer("--threads", 0) == 2);
+}

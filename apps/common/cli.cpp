@@ -194,12 +194,14 @@ args::args(const std::string& cmd, const std::vector<std::string>& argv,
     std::map<std::string, std::string> parsed;
     std::map<std::string, CLI::Option*> options;
     for (const auto& k : known) {
+        if (options.count(k)) continue; // a flag of two shared groups (--threads)
         CLI::Option* o = app.add_option(k, parsed[k]);
         o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
         if (auto it = checks().find(k); it != checks().end()) o->check(it->second);
         options[k] = o;
     }
-    for (const auto& s : switches) options[s] = app.add_flag(s);
+    for (const auto& s : switches)
+        if (!options.count(s)) options[s] = app.add_flag(s);
     std::vector<std::string> rev(argv.rbegin(), argv.rend());
     try {
         app.parse(rev);
