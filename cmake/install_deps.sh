@@ -8,7 +8,8 @@
 # benchmarks load to compare against.
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev xtensor-dev doctest-dev libbenchmark-dev
-      nlohmann-json3-dev libstb-dev)
+      nlohmann-json3-dev libstb-dev pkg-config libcairo2-dev libcli11-dev
+      fonts-dejavu-core)
 torch=(libtorch-dev libopenblas-dev python3-torchvision)
 # the fuzzers (tests/fuzz): clang with its libFuzzer and sanitizer runtimes
 fuzz=(clang libclang-rt-14-dev)

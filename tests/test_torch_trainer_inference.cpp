@@ -552,20 +552,35 @@ TEST_CASE("draw_detections: a PNG of the image with outlines and labels") {
     auto px = [&](int x, int y) {
         return std::array<int, 3>{png.at(x, y, 0), png.at(x, y, 1), png.at(x, y, 2)};
     };
-    const draw::rgb green = snip::apps::class_colour(2);
-    CHECK(px(20, 60) == std::array<int, 3>{green.r, green.g, green.b}); // left edge
-    CHECK(px(80, 60) == std::array<int, 3>{green.r, green.g, green.b}); // right edge: ceil(81) - 1
-    CHECK(px(50, 90) == std::array<int, 3>{green.r, green.g, green.b}); // bottom edge
-    CHECK(px(81, 60) == std::array<int, 3>{90, 90, 90});
-    CHECK(px(5, 20) == std::array<int, 3>{90, 90, 90});      // below min_score: not drawn
-    CHECK(px(100, 10) == std::array<int, 3>{255, 255, 255}); // ground truth corner
-    CHECK(px(50, 60) == std::array<int, 3>{90, 90, 90});     // inside: untouched
-    // The label sits above the box, in the class colour.
-    int label_px = 0;
+    // Antialiased drawing: a pixel is "of" a colour when every channel is within `tol`.
+    auto near = [&](int x, int y, snip::apps::draw::rgb c, int tol) {
+        const auto p = px(x, y);
+        return std::abs(p[0] - c.r) <= tol && std::abs(p[1] - c.g) <= tol &&
+               std::abs(p[2] - c.b) <= tol;
+    };
+    const snip::apps::draw::rgb green = snip::apps::class_colour(2), grey{90, 90, 90},
+                                white{255, 255, 255};
+    CHECK(near(20, 60, green, 40)); // left edge
+    CHECK(near(80, 60, green, 40)); // right edge: the outline lies inside [20, 81)
+    CHECK(near(50, 90, green, 40)); // bottom edge
+    CHECK(near(81, 60, grey, 8));   // just outside: untouched
+    CHECK(near(5, 20, grey, 8));    // below min_score: not drawn
+    CHECK(near(50, 60, grey, 8));   // inside: untouched
+    // The ground truth: a dashed white outline, so part of its top row is white, part not.
+    int gt_white = 0;
+    for (int x = 100; x < 141; ++x) gt_white += near(x, 10, white, 40);
+    CHECK(gt_white > 12);
+    CHECK(gt_white < 38);
+    CHECK(near(120, 30, grey, 8)); // inside the ground truth: untouched
+    // The label sits above the box: a band in the class colour with white text on it.
+    int label_px = 0, text_px = 0;
     for (int y = 0; y < 30; ++y)
-        for (int x = 20; x < 80; ++x)
-            label_px += px(x, y) == std::array<int, 3>{green.r, green.g, green.b};
-    CHECK(label_px > 50);
+        for (int x = 20; x < 80; ++x) {
+            label_px += near(x, y, green, 10);
+            text_px += near(x, y, white, 60);
+        }
+    CHECK(label_px > 200);
+    CHECK(text_px > 15);
 
     // The network's detections of a real-looking image, no names, no ground truth.
     snip::train::FasterRCNN net = tiny_net();

@@ -10,6 +10,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 /// Stand-in proposals for the demo's negative chip mining: per image, jittered copies
 /// of the ground truth (what an RPN fires on) and clusters of boxes around random
 /// points (background that looks like objects, which is what negative chips are for).

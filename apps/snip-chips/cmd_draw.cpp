@@ -15,6 +15,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 const char* const draw_usage =
     R"(usage: snip-chips draw --chips CHIPS.json --annotations COCO.json
                        [--image-id ID | --index K] [--images DIR] [--out FILE.png]
@@ -40,7 +42,7 @@ options:
   --out FILE          output PNG (default snip-demo/chips_<id>.png); the parent
                       folder is created
   --max-side PX       shrink the image part to at most PX on its longer side
-                      (box filter; default 1024, minimum 16))";
+                      (averaged; default 1024, minimum 16))";
 
 const draw::rgb palette[] = {{230, 25, 25},  {20, 160, 40}, {30, 80, 235},
                              {255, 140, 0},  {140, 80, 20}, {0, 160, 160}};
@@ -110,10 +112,10 @@ int run_draw(const std::vector<std::string>& argv) {
         const std::string file = (std::filesystem::path(*dir) / ic->file_name).string();
         if (!ic->file_name.empty() && std::filesystem::is_regular_file(file)) {
             draw::canvas photo = draw::load_image(file);
-            snip::require(photo.w == W && photo.h == H, file, ": image is ", photo.w, "x",
-                          photo.h, " but ", ann_path, " says ", W, "x", H, " for image id ",
+            snip::require(photo.width() == W && photo.height() == H, file, ": image is ",
+                          photo.width(), "x", photo.height(), " but ", ann_path, " says ", W, "x", H, " for image id ",
                           ic->id);
-            img = (ow == W && oh == H) ? std::move(photo) : draw::resize_box(photo, ow, oh);
+            img = (ow == W && oh == H) ? std::move(photo) : draw::resize(photo, ow, oh);
             background = file;
         } else {
             std::fprintf(stderr, "snip-chips draw: note: %s not found, drawing on grey\n",
@@ -178,38 +180,42 @@ int run_draw(const std::vector<std::string>& argv) {
     }
 
     // --- legend ---------------------------------------------------------------------
-    const int ts = ow >= 1000 ? 2 : 1;                    // font scale
-    const int row = draw::glyph_line * ts + 4 * ts;       // row height
+    const int ts = ow >= 1000 ? 2 : 1;                    // size scale
+    const double fs = 12.0 * ts;                          // font size, px
+    const int char_h = int(std::ceil(draw::text_height(fs)));
+    const int row = char_h + 4 * ts;                      // row height
     const int pad = 6 * ts, sw = 7 * ts, sample = 26 * ts;  // margin, swatch, key sample
     int total_pos = 0, total_neg = 0, total_sampled = 0;
     for (int s = 0; s < ns; ++s)
         total_pos += pos[std::size_t(s)], total_neg += neg[std::size_t(s)],
             total_sampled += sampled[std::size_t(s)];
     std::vector<std::string> lines;
-    lines.push_back(snip::concat("IMAGE ", ic->id, "  ", ic->file_name, "  ", W, "x", H,
-                                         "  ", total_pos, " POSITIVE + ", total_neg,
-                                         " NEGATIVE CHIPS (", total_sampled, " SAMPLED)"));
+    lines.push_back(snip::concat("image ", ic->id, "  ", ic->file_name, "  ", W, "\u00d7", H,
+                                 "  ", total_pos, " positive + ", total_neg,
+                                 " negative chips (", total_sampled, " sampled)"));
     for (int s = 0; s < ns; ++s) {
         const auto& se = ic->scales[std::size_t(s)];
         const std::size_t si = std::size_t(s);
         std::string range =
             si < cf.config.ranges.size() ? cf.config.ranges[si].to_string() : std::string("?");
         lines.push_back(snip::concat(
-            "S", s, "  x", fmt("%.4g", se.factor), "  ", se.width, "x", se.height, "  RANGE ",
-            range, "  POS ", pos[si], "  NEG ", neg[si], " (", sampled[si], " SAMPLED)  VALID ",
-            valid_n[si], uncov_n[si] ? snip::concat(" (", uncov_n[si], " UNCOVERABLE)")
-                                     : std::string()));
+            "scale ", s, "  \u00d7", fmt("%.4g", se.factor), "  ", se.width, "\u00d7", se.height,
+            "  range ", range, "  positive ", pos[si], "  negative ", neg[si], " (", sampled[si],
+            " sampled)  valid ", valid_n[si],
+            uncov_n[si] ? snip::concat(" (", uncov_n[si], " uncoverable)") : std::string()));
     }
-    const std::string key_pos = "POSITIVE", key_neg = "NEGATIVE", key_gt = "GT BOX",
-                      key_ign = snip::concat("IGNORED/CROWD (", ignored, ")");
+    const std::string key_pos = "positive chip", key_neg = "negative chip",
+                      key_gt = "ground-truth box",
+                      key_ign = snip::concat("ignored / crowd (", ignored, ")");
     const std::string footer = snip::concat(
-        "PRESET ", cf.config.name, "  SEED ", cf.seed, "  EPOCH ", cf.epoch,
-        ow != W ? snip::concat("  SHOWN AT ", fmt("%.3g", k), "x") : std::string());
+        "preset ", cf.config.name, "  seed ", cf.seed, "  epoch ", cf.epoch,
+        ow != W ? snip::concat("  shown at \u00d7", fmt("%.3g", k)) : std::string());
+    auto width_of = [&](const std::string& t) { return int(std::ceil(draw::text_width(t, fs))); };
     int need = 0;
     for (std::size_t i = 0; i < lines.size(); ++i)
-        need = std::max(need, draw::text_width(lines[i], ts) + (i > 0 ? sw + pad : 0));
-    need = std::max(need, 4 * (sample + 2 * pad) + draw::text_width(key_pos + key_neg + key_gt + key_ign, ts));
-    need = std::max(need, draw::text_width(footer, ts));
+        need = std::max(need, width_of(lines[i]) + (i > 0 ? sw + pad : 0));
+    need = std::max(need, 4 * (sample + 3 * pad) + width_of(key_pos + key_neg + key_gt + key_ign));
+    need = std::max(need, width_of(footer));
     const int out_w = std::max(ow, need + 2 * pad);
     const int legend_h = pad + row * int(lines.size() + 2) + pad;
     draw::canvas out(out_w, oh + legend_h, legend_bg);
@@ -219,29 +225,31 @@ int run_draw(const std::vector<std::string>& argv) {
     for (std::size_t i = 0; i < lines.size(); ++i, y += row) {
         int x = pad;
         if (i > 0) {
-            out.fill_rect(x, y, x + sw - 1, y + sw - 1, scale_colour(int(i) - 1));
+            const int sy = y + (char_h - sw) / 2;
+            out.fill_rect(x, sy, x + sw - 1, sy + sw - 1, scale_colour(int(i) - 1));
             x += sw + pad;
         }
-        out.text(x, y, lines[i], ink, ts);
+        out.text(x, y, lines[i], ink, fs);
     }
     // key: samples of each mark
     {
         int x = pad;
-        const int y1 = y, y2 = y + 7 * ts - 1;
+        const int y1 = y + 2 * ts, y2 = y + char_h - 1 - 2 * ts;
+        auto next = [&](double after_text) { return int(std::ceil(after_text)) + 3 * pad; };
         out.rect(x, y1, x + sample - 1, y2, ink, 2);
-        x = out.text(x + sample + pad, y, key_pos, ink, ts) + 2 * pad;
+        x = next(out.text(x + sample + pad, y, key_pos, ink, fs));
         out.dashed_rect(x, y1, x + sample - 1, y2, ink, 2, 6 * ts, 3 * ts);
-        x = out.text(x + sample + pad, y, key_neg, ink, ts) + 2 * pad;
+        x = next(out.text(x + sample + pad, y, key_neg, ink, fs));
         out.rect(x, y1, x + sample - 1, y2, rim_colour, 1);
         out.rect(x + 1, y1 + 1, x + sample - 2, y2 - 1, scale_colour(0), 1);
-        x = out.text(x + sample + pad, y, key_gt, ink, ts) + 2 * pad;
+        x = next(out.text(x + sample + pad, y, key_gt, ink, fs));
         out.rect(x, y1, x + sample - 1, y2, ignored_colour, 1);
         out.line(x, y1, x + sample - 1, y2, ignored_colour);
         out.line(x + sample - 1, y1, x, y2, ignored_colour);
-        out.text(x + sample + pad, y, key_ign, ink, ts);
+        out.text(x + sample + pad, y, key_ign, ink, fs);
         y += row;
     }
-    out.text(pad, y, footer, ink, ts);
+    out.text(pad, y, footer, ink, fs);
 
     // --- write ----------------------------------------------------------------------
     const std::string out_path =

@@ -14,6 +14,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 /// A number of the per-class table: 3 decimals, "-" for undefined (-1).
 std::string cell(double v) {
     if (v < 0) return "-";

@@ -3,6 +3,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 int run_plan(const std::vector<std::string>& argv) {
     auto flags = cli::plan_flags;
     flags.push_back("--out");

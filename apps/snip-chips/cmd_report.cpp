@@ -9,6 +9,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 struct scale_stats {
     std::string spec;
     std::size_t valid = 0, covered = 0, uncoverable = 0, positives = 0, negatives = 0,

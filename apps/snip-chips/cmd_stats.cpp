@@ -21,6 +21,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 const double levels[] = {0.01, 0.10, 0.25, 0.50, 0.75, 0.90, 0.99};
 constexpr std::size_t n_levels = sizeof(levels) / sizeof(levels[0]);
 const char* const level_names[] = {"1%", "10%", "25%", "50%", "75%", "90%", "99%"};

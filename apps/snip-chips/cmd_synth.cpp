@@ -13,6 +13,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 const char* const synth_usage =
     R"(usage: snip-chips synth [--images N] [--seed S] [--out FILE]
 

@@ -10,6 +10,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 std::string scales_text(const snip::plan_config& c) {
     std::string s;
     for (std::size_t i = 0; i < c.scales.size(); ++i) {

@@ -8,5 +8,5 @@
 
 int main(int argc, char** argv) {
     const std::string title = "snip-chips: SNIPER chip planning (snip " SNIP_VERSION_STRING ")";
-    return cli::run_main(argc, argv, title, "demo", "");
+    return snip::apps::cli::run_main(argc, argv, title, "demo", "");
 }

@@ -60,7 +60,7 @@
 #include <cstdint>
 #include <string>
 
-namespace synth {
+namespace snip::apps::synth {
 
 /// @brief COCO val2017 reference numbers (instances_val2017_boxes.json), printed by
 /// `snip-chips synth` beside the synthetic ones.
@@ -221,7 +221,9 @@ std::int64_t quantile(rng& g, const std::array<int, K>& pct, const std::array<in
 /// Rounded a / b for non-negative a, positive b.
 inline std::int64_t div_round(std::int64_t a, std::int64_t b) { return (a + b / 2) / b; }
 
-} // namespace synth
+} // namespace snip::apps::synth
+
+namespace snip::apps {
 
 /// @brief A synthetic COCO-like dataset: `images` images with ids 1..images, file
 /// names synthetic_000001.jpg..., annotation ids from 1, the 80 COCO categories.
@@ -297,3 +299,5 @@ inline snip::dataset make_synthetic_coco(std::size_t images, std::uint64_t seed)
     }
     return ds;
 }
+
+} // namespace snip::apps

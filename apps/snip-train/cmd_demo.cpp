@@ -19,6 +19,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 namespace fs = std::filesystem;
 
 /// The demo's chip plan for images of 320..640 px and objects of 12 px up to 60% of the

@@ -9,6 +9,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 int cmd_eval(const std::vector<std::string>& argv) {
     const cli::args a("eval", argv, {"--annotations", "--results"}, {"--per-class"});
     const std::string ann = a.required("--annotations"), res = a.required("--results");

@@ -15,6 +15,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 namespace fs = std::filesystem;
 
 const std::vector<std::string> infer_flags = {"--checkpoint", "--images",     "--out",

@@ -21,6 +21,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_signal(int) { g_interrupted = 1; }
 

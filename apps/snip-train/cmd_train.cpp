@@ -7,6 +7,8 @@
 
 namespace {
 
+using namespace snip::apps;
+
 std::vector<std::string> all_flags() {
     std::vector<std::string> f = cli::plan_flags;
     f.insert(f.end(), train_cli::model_flags.begin(), train_cli::model_flags.end());

@@ -7,9 +7,9 @@
 #include <string>
 
 int main(int argc, char** argv) {
-    cli::program() = "snip-train";
+    snip::apps::cli::program() = "snip-train";
     const std::string title = "snip-train: SNIPER training on LibTorch (snip " SNIP_VERSION_STRING ")";
-    return cli::run_main(argc, argv, title, "demo",
+    return snip::apps::cli::run_main(argc, argv, title, "demo",
                          "The two-stage recipe: rpn -> proposals -> train (with --proposals) -> "
                          "detect -> eval.\n");
 }

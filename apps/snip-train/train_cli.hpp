@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace train_cli {
+namespace snip::apps::train_cli {
 
 /// Flags that pick the model and where it runs.
 inline const std::vector<std::string> model_flags = {"--depth", "--width", "--weights",
@@ -250,4 +250,4 @@ inline void check_categories(const snip::train::checkpoint_info& info, const sni
                   " of ", ann);
 }
 
-} // namespace train_cli
+} // namespace snip::apps::train_cli

@@ -1,19 +1,16 @@
-// cli.hpp: the small command framework of snip-chips (and snip-train). Each cmd_*.cpp registers one
-// subcommand with SNIP_COMMAND; main.cpp dispatches.
+// cli.hpp: the command framework of snip-chips and snip-train on CLI11. Each cmd_*.cpp
+// registers one subcommand with SNIP_COMMAND; main() calls run_main, which dispatches.
 #pragma once
 
-#include <snip/core/error.hpp>
-
-#include <cstdio>
-#include <exception>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace cli {
+namespace snip::apps::cli {
 
+/// A subcommand: its name, one-line summary, --help text and body.
 struct command {
     std::string name;
     std::string summary;
@@ -23,148 +20,63 @@ struct command {
 
 /// The program's name in messages ("see <program> <command> --help"); snip-train sets
 /// its own.
-inline std::string& program() {
-    static std::string p = "snip-chips";
-    return p;
-}
+std::string& program();
 
-inline std::map<std::string, command>& registry() {
-    static std::map<std::string, command> r;
-    return r;
-}
+/// The registered subcommands by name.
+std::map<std::string, command>& registry();
 
 struct registrar {
-    explicit registrar(command c) { registry()[c.name] = std::move(c); }
+    explicit registrar(command c);
 };
 
-/// @brief Parsed flags of one subcommand: --name value, --name=value and bare --switch.
-/// Unknown flags are an error naming the flag.
+/// @brief The parsed flags of one subcommand (CLI11): `--name value`, `--name=value` and
+/// bare `--switch`; a flag given twice keeps its last value.
+///
+/// Values are checked as they are parsed where the flag's name says what it holds (the
+/// same meaning in every command): counts such as --epochs, --batch or --chip-size must be
+/// positive integers, --seed, --epoch, --workers, --threads or --max-steps non-negative
+/// integers, rates such as --lr positive numbers, --momentum in [0, 1), files such as
+/// --annotations, --config, --chips, --weights or --init must exist, and --depth, --bn
+/// and --flip must be one of their choices. A flag without its value ("--max-steps needs a
+/// value"), an unknown flag and a stray argument are errors naming them.
 class args {
 public:
     /// @param known flags that take a value; @param switches flags without value.
+    /// @throws snip::error naming the command and the flag.
     args(const std::string& cmd, const std::vector<std::string>& argv,
-         const std::vector<std::string>& known, const std::vector<std::string>& switches = {})
-        : cmd_(cmd) {
-        for (std::size_t i = 0; i < argv.size(); ++i) {
-            std::string a = argv[i], v;
-            bool has_v = false;
-            if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos)
-                v = a.substr(eq + 1), a = a.substr(0, eq), has_v = true;
-            if (a == "--help" || a == "-h") {
-                help_ = true;
-                continue;
-            }
-            if (contains(switches, a)) {
-                switches_.push_back(a);
-                continue;
-            }
-            if (!contains(known, a))
-                snip::fail(cmd_, ": unknown option '", a, "' (see ", program(), " ", cmd_, " --help)");
-            if (!has_v) {
-                if (i + 1 >= argv.size()) snip::fail(cmd_, ": option ", a, " needs a value");
-                v = argv[++i];
-            }
-            values_[a] = v;
-        }
-    }
-    bool help() const { return help_; }
-    bool has(const std::string& k) const { return values_.count(k) || contains(switches_, k); }
-    std::optional<std::string> get(const std::string& k) const {
-        auto it = values_.find(k);
-        if (it == values_.end()) return std::nullopt;
-        return it->second;
-    }
-    std::string get_or(const std::string& k, const std::string& d) const {
-        return get(k).value_or(d);
-    }
-    std::string required(const std::string& k) const {
-        auto v = get(k);
-        if (!v) snip::fail(cmd_, ": option ", k, " is required (see ", program(), " ", cmd_, " --help)");
-        return *v;
-    }
-    long long integer(const std::string& k, long long d) const {
-        auto v = get(k);
-        if (!v) return d;
-        try {
-            std::size_t p = 0;
-            long long x = std::stoll(*v, &p);
-            if (p == v->size()) return x;
-        } catch (const std::exception&) {
-        }
-        snip::fail(cmd_, ": option ", k, " expects an integer, got '", *v, "'");
-    }
-    double number(const std::string& k, double d) const {
-        auto v = get(k);
-        if (!v) return d;
-        try {
-            std::size_t p = 0;
-            double x = std::stod(*v, &p);
-            if (p == v->size()) return x;
-        } catch (const std::exception&) {
-        }
-        snip::fail(cmd_, ": option ", k, " expects a number, got '", *v, "'");
-    }
+         const std::vector<std::string>& known, const std::vector<std::string>& switches = {});
+
+    bool has(const std::string& k) const;
+    std::optional<std::string> get(const std::string& k) const;
+    std::string get_or(const std::string& k, const std::string& d) const;
+    /// The value of `k`; throws snip::error saying that it is required when absent.
+    std::string required(const std::string& k) const;
+    /// The value of `k` as an integer (`d` when absent); throws snip::error otherwise.
+    long long integer(const std::string& k, long long d) const;
+    /// The value of `k` as a number (`d` when absent); throws snip::error otherwise.
+    double number(const std::string& k, double d) const;
 
 private:
-    static bool contains(const std::vector<std::string>& v, const std::string& s) {
-        for (const auto& x : v)
-            if (x == s) return true;
-        return false;
-    }
     std::string cmd_;
-    bool help_ = false;
     std::map<std::string, std::string> values_;
     std::vector<std::string> switches_;
 };
+
+/// `s` cut at every `sep` (empty pieces kept).
+std::vector<std::string> split(const std::string& s, char sep);
 
 /// @brief The main() of a program made of registered subcommands: with no argument it
 /// runs `default_command`; `--help` lists the commands after `title`, then `epilogue`;
 /// `<command> --help` prints that command's usage; errors print "<program> <command>:
 /// error: ..." and return 1; an unknown command returns 2.
-inline int run_main(int argc, char** argv, const std::string& title,
-                    const std::string& default_command, const std::string& epilogue) {
-    std::vector<std::string> args(argv + 1, argv + argc);
-    auto& reg = registry();
-    const std::string prog = program();
-    auto usage = [&] {
-        std::printf("%s\n\nusage: %s <command> [options]   (no command: %s)\n\ncommands:\n",
-                    title.c_str(), prog.c_str(), default_command.c_str());
-        for (const auto& [name, c] : reg) std::printf("  %-10s %s\n", name.c_str(), c.summary.c_str());
-        std::printf("\n%s`%s <command> --help` describes each command.\n", epilogue.c_str(),
-                    prog.c_str());
-    };
-    std::string name = default_command;
-    if (!args.empty()) {
-        if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-            usage();
-            return 0;
-        }
-        name = args[0];
-        args.erase(args.begin());
-    }
-    auto it = reg.find(name);
-    if (it == reg.end()) {
-        std::fprintf(stderr, "%s: unknown command '%s'\n\n", prog.c_str(), name.c_str());
-        usage();
-        return 2;
-    }
-    for (const auto& a : args)
-        if (a == "--help" || a == "-h") {
-            std::printf("%s\n", it->second.usage.c_str());
-            return 0;
-        }
-    try {
-        return it->second.run(args);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "\n%s %s: error: %s\n", prog.c_str(), name.c_str(), e.what());
-        return 1;
-    }
-}
+int run_main(int argc, char** argv, const std::string& title, const std::string& default_command,
+             const std::string& epilogue);
 
-} // namespace cli
+} // namespace snip::apps::cli
 
 #define SNIP_CLI_CAT2(a, b) a##b
 #define SNIP_CLI_CAT(a, b) SNIP_CLI_CAT2(a, b)
 /// Registers a subcommand: SNIP_COMMAND("plan", "summary", usage_text, function)
 #define SNIP_COMMAND(name, summary, usage, fn)                                                     \
-    static ::cli::registrar SNIP_CLI_CAT(snip_cmd_, __LINE__){::cli::command{name, summary, usage, fn}}
+    static ::snip::apps::cli::registrar SNIP_CLI_CAT(snip_cmd_, __LINE__){                         \
+        ::snip::apps::cli::command{name, summary, usage, fn}}

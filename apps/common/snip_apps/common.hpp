@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
-namespace cli {
+namespace snip::apps::cli {
 
 /// @brief A progress line with rate and ETA: rewritten in place on a terminal,
 /// one line every few seconds otherwise (logs, CI).
@@ -79,21 +79,6 @@ inline const char* plan_flags_help =
     "  --seed S            seed of the per-epoch draws (0)\n"
     "  --epoch E           epoch number (0)\n"
     "  --threads T         planning threads (default: all cores)\n";
-
-inline std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : s) {
-        if (c == sep) {
-            out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    out.push_back(cur);
-    return out;
-}
 
 /// @brief The plan_config the flags describe: preset or config file, then overrides.
 inline snip::plan_config config_from_args(const args& a) {
@@ -195,4 +180,4 @@ inline planned plan_from_args(const args& a, const snip::plan_config& cfg, bool 
     return p;
 }
 
-} // namespace cli
+} // namespace snip::apps::cli
