@@ -134,7 +134,7 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
         {"config",
          [](const test_case& c, report&) {
              const std::string p = c.file("input");
-             snip::io::config_from_json(snip::io::detail::read_json_file(p), p);
+             snip::io::config_from_json(snip::io::read_json_file(p), p);
          }},
         {"plan",
          [](const test_case& c, report& rep) {
@@ -148,7 +148,7 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              snip::plan_config cfg = snip::plan_config::defaults();
              if (c.has("config"))
                  cfg = snip::io::config_from_json(
-                     snip::io::detail::read_json_file(c.file("config")), c.file("config"));
+                     snip::io::read_json_file(c.file("config")), c.file("config"));
              std::vector<snip::image_proposals> props;
              if (c.has("proposals")) props = snip::io::read_proposals(c.file("proposals"), ds);
              snip::dataset_plan_options o;

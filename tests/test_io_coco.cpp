@@ -433,7 +433,7 @@ TEST_CASE("deeply nested JSON: the message shows a prefix of the value, without 
     constexpr std::size_t depth = 1000000;
     const std::string text = R"({"images": )" + std::string(depth, '[') + std::string(depth, ']') +
                              R"(, "annotations": []})";
-    const json j = snip::io::detail::parse_json_text(text, "deep.json");
+    const json j = snip::io::parse_json_text(text, "deep.json");
     const std::string msg = error_of([&] { snip::io::parse_coco(j, "deep.json"); });
     check_contains(msg, {"deep.json: images[0] is [[[[[[", "...", "must be an object"});
     CHECK(msg.size() < 200);

@@ -183,7 +183,7 @@ const std::map<std::string, bad_inputs::reader_fn>& readers() {
              snip::plan_config cfg = snip::plan_config::defaults();
              if (c.has("config"))
                  cfg = snip::io::config_from_json(
-                     snip::io::detail::read_json_file(c.file("config")), c.file("config"));
+                     snip::io::read_json_file(c.file("config")), c.file("config"));
              const snip::train::class_map classes(ds);
              torch::manual_seed(5);
              snip::train::FasterRCNN net(tiny_model(std::max(1, classes.num_classes())));

@@ -65,7 +65,7 @@ int run_demo(const std::vector<std::string>& argv) {
     std::printf("snip-chips demo: SNIPER chips for a synthetic COCO-like dataset (no download)\n");
     if (int rc = call("synth", {"--images", images, "--seed", seed, "--out", ann})) return rc;
     const auto ds = cli::load_annotations(ann, true);
-    snip::io::detail::write_atomically(props, synthetic_proposals(ds, std::stoull(seed)).dump());
+    snip::io::write_atomically(props, synthetic_proposals(ds, std::stoull(seed)).dump());
     std::printf("wrote stand-in proposals for negative chip mining -> %s\n", props.c_str());
     if (int rc = call("plan", {"--annotations", ann, "--proposals", props, "--preset", preset, "--seed", seed,
                                "--out", chips}))

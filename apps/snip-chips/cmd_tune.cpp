@@ -98,7 +98,7 @@ int run_tune(const std::vector<std::string>& argv) {
     {
         const std::filesystem::path p(out);
         if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-        snip::io::detail::write_atomically(out, snip::io::config_to_json(r.chosen.cfg).dump(2) + "\n");
+        snip::io::write_atomically(out, snip::io::config_to_json(r.chosen.cfg).dump(2) + "\n");
     }
     // The trade-off plot: every scale set measured, best per count, the choice, the reference.
     {

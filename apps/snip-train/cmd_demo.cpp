@@ -72,7 +72,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
 
     const snip::plan_config cfg = demo_plan();
     // The plan as a config file, for `snip-chips plan --config` and the snip-train commands.
-    snip::io::detail::write_atomically((out / "plan.json").string(),
+    snip::io::write_atomically((out / "plan.json").string(),
                                        snip::io::config_to_json(cfg).dump(2));
     std::printf("[1/6] data: %zu training images (%zu objects) in %s/train, %zu validation images "
                 "(%zu objects) in %s/val; chip plan %s/plan.json\n",

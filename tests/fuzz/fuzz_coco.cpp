@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     snip::dataset back;
     const bool ok = fuzz::accepts([&] {
         back =
-            snip::io::parse_coco(snip::io::detail::parse_json_text(again, "again"), "again", &rep);
+            snip::io::parse_coco(snip::io::parse_json_text(again, "again"), "again", &rep);
     });
     fuzz::expect(ok, "to_coco_json output is rejected by parse_coco");
     check_dataset(back, rep);

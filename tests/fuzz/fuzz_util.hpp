@@ -60,12 +60,12 @@ bool accepts(F&& f, std::string_view source = {}) {
 }
 
 /// @brief Parses the fuzz input as JSON text the way the file readers do
-/// (snip::io::detail::parse_json_text, errors naming `source`) into `out`.
+/// (snip::io::parse_json_text, errors naming `source`) into `out`.
 /// @return false when the text is rejected (a snip::error naming `source`).
 inline bool parse_json(const std::uint8_t* data, std::size_t size, std::string_view source,
                        nlohmann::json& out) {
     const std::string src(source);
-    return accepts([&] { out = snip::io::detail::parse_json_text(text(data, size), src); },
+    return accepts([&] { out = snip::io::parse_json_text(text(data, size), src); },
                    source);
 }
 

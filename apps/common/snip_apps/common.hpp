@@ -84,7 +84,7 @@ inline const char* plan_flags_help =
 inline snip::plan_config config_from_args(const args& a) {
     snip::plan_config c;
     if (auto f = a.get("--config")) {
-        c = snip::io::config_from_json(snip::io::detail::read_json_file(*f), *f);
+        c = snip::io::config_from_json(snip::io::read_json_file(*f), *f);
     } else {
         c = snip::plan_config::preset(a.get_or("--preset", "default"));
     }

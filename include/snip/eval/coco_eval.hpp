@@ -262,7 +262,7 @@ inline nlohmann::json parse_results_text(std::string_view text, const std::strin
 /// @brief Reads a results file; see parse_detections. A file that Python's json.dump wrote
 /// with NaN or Infinity (not JSON) is reported as such.
 inline std::vector<detection> read_detections(const std::string& path, const dataset& gt) {
-    return parse_detections(detail::parse_results_text(detail::read_text_file(path), path), path, gt);
+    return parse_detections(detail::parse_results_text(read_text_file(path), path), path, gt);
 }
 
 /// @brief Evaluates `dets` against the boxes of `gt` with pycocotools' COCOeval rules for

@@ -469,7 +469,7 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
 
 /// @brief Reads a chips JSON file.
 inline chips_file read_chips(const std::string& path) {
-    return chips_from_json(detail::read_json_file(path), path);
+    return chips_from_json(read_json_file(path), path);
 }
 
 /// @brief Writes a chips JSON file atomically (temporary file, then rename), creating
@@ -477,7 +477,7 @@ inline chips_file read_chips(const std::string& path) {
 inline void write_chips(const chips_file& f, const std::string& path, int indent = -1) {
     const std::filesystem::path p(path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    detail::write_atomically(path, to_json(f).dump(indent) + "\n");
+    write_atomically(path, to_json(f).dump(indent) + "\n");
 }
 
 } // namespace snip::io

@@ -259,6 +259,8 @@ private:
     std::size_t dropped_ = 0;
 };
 
+} // namespace detail
+
 /// @brief The bytes of a file; errors name the path.
 inline std::string read_text_file(const std::string& path) {
     namespace fs = std::filesystem;
@@ -275,18 +277,18 @@ inline std::string read_text_file(const std::string& path) {
 
 /// @brief Parses JSON text read from `source`; a syntax error is a snip::error naming
 /// the source and the byte. read_json_file parses files with it, fuzzers parse bytes.
-inline json parse_json_text(std::string_view text, const std::string& source) {
+inline nlohmann::json parse_json_text(std::string_view text, const std::string& source) {
     try {
-        return json::parse(text);
-    } catch (const json::parse_error& e) {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
         fail(source, ": malformed JSON at byte ", e.byte, ": ", e.what());
-    } catch (const json::exception& e) {
+    } catch (const nlohmann::json::exception& e) {
         fail(source, ": malformed JSON: ", e.what());
     }
 }
 
 /// @brief Reads and parses a JSON file; errors name the path (and the byte for syntax errors).
-inline json read_json_file(const std::string& path) { return parse_json_text(read_text_file(path), path); }
+inline nlohmann::json read_json_file(const std::string& path) { return parse_json_text(read_text_file(path), path); }
 
 /// @brief Writes `text` to `path + ".tmp"`, then renames it onto `path`.
 inline void write_atomically(const std::string& path, const std::string& text) {
@@ -310,8 +312,6 @@ inline void write_atomically(const std::string& path, const std::string& text) {
         fail(path, ": cannot rename ", tmp, " onto it: ", ec.message());
     }
 }
-
-} // namespace detail
 
 /// @brief Builds a dataset from COCO instances JSON ("images", "annotations", optional
 /// "categories"). Boxes become xyxy, continuous, original px; images keep file order.
@@ -470,7 +470,7 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
 /// position) or any content error (with the field path and value).
 inline dataset read_coco(const std::string& path, load_report* report = nullptr,
                          double border_tolerance = 1.0) {
-    return parse_coco(detail::read_json_file(path), path, report, border_tolerance);
+    return parse_coco(read_json_file(path), path, report, border_tolerance);
 }
 
 /// @brief Proposals in COCO results format, `[{"image_id": 42, "bbox": [x, y, w, h],
@@ -528,7 +528,7 @@ inline std::vector<image_proposals> parse_proposals(const nlohmann::json& j, con
 /// @brief Reads a proposals file; see parse_proposals.
 inline std::vector<image_proposals> read_proposals(const std::string& path, const dataset& ds,
                                                    double border_tolerance = 1.0) {
-    return parse_proposals(detail::read_json_file(path), path, ds, border_tolerance);
+    return parse_proposals(read_json_file(path), path, ds, border_tolerance);
 }
 
 /// @brief The inverse of parse_coco: "images" (id, width, height, file_name),
@@ -587,7 +587,7 @@ inline nlohmann::json to_coco_json(const dataset& ds) {
 /// rename, so a reader never sees a half-written file.
 /// @throws snip::error naming the path when the file cannot be written.
 inline void write_coco(const dataset& ds, const std::string& path) {
-    detail::write_atomically(path, to_coco_json(ds).dump());
+    write_atomically(path, to_coco_json(ds).dump());
 }
 
 } // namespace snip::io
