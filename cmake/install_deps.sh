@@ -7,7 +7,9 @@
 # python3-torchvision provides torchvision's compiled ops, which the tests and
 # benchmarks load to compare against.
 set -euo pipefail
-pkgs=(cmake g++ make libeigen3-dev xtensor-dev doctest-dev libbenchmark-dev
+# ninja-build: the presets' generator; ccache: used by the build when present. cairo (with
+# the DejaVu fonts) and CLI11: the programs' pictures and flags.
+pkgs=(cmake g++ make ninja-build ccache libeigen3-dev xtensor-dev doctest-dev libbenchmark-dev
       nlohmann-json3-dev libstb-dev pkg-config libcairo2-dev libcli11-dev
       fonts-dejavu-core)
 torch=(libtorch-dev libopenblas-dev python3-torchvision)
