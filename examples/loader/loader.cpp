@@ -45,12 +45,10 @@ int main(int argc, char** argv) try {
                                                        {0.229f, 0.224f, 0.225f});
     // SNIPER's 21 anchors (stride 16, ratios 0.5 / 1 / 2, scales 2, 4, 7, 10, 13, 16, 24),
     // laid on the chip's 32 x 32 feature map.
-    const double ratios[] = {0.5, 1.0, 2.0};
-    const double scales[] = {2, 4, 7, 10, 13, 16, 24};
-    const auto templates = snip::legacy_anchor_templates(16, ratios, scales);
-    const int cells = cfg.chip_size / 16;
+    const snip::anchor_config ac = snip::anchor_config::sniper();
+    const int cells = cfg.chip_size / int(ac.stride);
     const std::vector<snip::box<float>> anchors =
-        snip::grid_anchors<float>(templates, cells, cells, 16);
+        snip::grid_anchors<float>(ac.templates(), cells, cells, ac.stride);
     const snip::rpn_options rpn = snip::rpn_options::sniper();
 
     std::vector<float> pixels(std::size_t(3) * cfg.chip_size * cfg.chip_size);
