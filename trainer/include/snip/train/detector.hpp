@@ -111,14 +111,7 @@ struct proposal_options {
     bool min_size_both = false;
 
     /// @brief Throws snip::error naming `who` and the field for settings that cannot work.
-    void validate(const std::string& who) const {
-        snip::require(pre_nms >= 1, who, ": pre_nms must be >= 1, got ", pre_nms);
-        snip::require(post_nms >= 1, who, ": post_nms must be >= 1, got ", post_nms);
-        snip::require(std::isfinite(nms_iou) && nms_iou >= 0.0 && nms_iou <= 1.0, who,
-                      ": nms_iou must be in [0, 1], got ", nms_iou);
-        snip::require(std::isfinite(min_size) && min_size >= 0.0, who,
-                      ": min_size must be >= 0, got ", min_size);
-    }
+    void validate(const std::string& who) const;
 };
 
 /// @brief How the four losses are normalised: the original SNIPER's, per GPU of `group_chips`
@@ -146,28 +139,13 @@ struct loss_options {
     double rcnn_box_beta = 1.0;    ///< smooth L1 sigma 1 (line 317)
 
     /// @throws snip::error naming the field when a value cannot normalise.
-    void validate() const {
-        auto positive = [](double v, const char* name) {
-            snip::require(std::isfinite(v) && v > 0.0, "FasterRCNN: loss option ", name,
-                          " must be finite and > 0, got ", v);
-        };
-        positive(group_chips, "group_chips");
-        positive(rpn_box_weight, "rpn_box_weight");
-        positive(rpn_box_anchors, "rpn_box_anchors");
-        positive(rcnn_box_rois, "rcnn_box_rois");
-        positive(rpn_box_beta, "rpn_box_beta");
-        positive(rcnn_box_beta, "rcnn_box_beta");
-    }
+    void validate() const;
 
     /// @brief The factors that turn the four SUMS of a process's share into its losses:
     /// {rpn_cls, rpn_box, rcnn_cls, rcnn_box}. `chips` is the GLOBAL batch, `sampled` and
     /// `rois` the global counts, `world` the processes whose gradients are averaged (each
     /// process's loss is multiplied by it so that the average is the sum).
-    std::array<double, 4> factors(double chips, double sampled, double rois, int world) const {
-        const double G = chips / group_chips, W = double(world);
-        return {W * G / std::max(1.0, sampled), W * rpn_box_weight / (group_chips * rpn_box_anchors),
-                W * G / std::max(1.0, rois), W / (group_chips * rcnn_box_rois)};
-    }
+    std::array<double, 4> factors(double chips, double sampled, double rois, int world) const;
 };
 
 /// @brief Everything that defines a FasterRCNN. Defaults are the original SNIPER's (see the
@@ -206,11 +184,7 @@ struct detector_options {
     /// the valid ground truth, foreground IoU > 0.5, no sampling (BATCH_ROIS -1,
     /// sniper_res101_e2e.yml; multi_proposal_target.cu keeps all 300 RoIs). Set `batch` (and
     /// `fg_fraction`) for torchvision-style sampling, e.g. 128 and 0.25.
-    static snip::rcnn_options default_rcnn() {
-        snip::rcnn_options o = snip::rcnn_options::sniper();
-        o.batch = 0;
-        return o;
-    }
+    static snip::rcnn_options default_rcnn();
 };
 
 /// @brief The four training losses (scalars); total() is their sum.
@@ -234,12 +208,8 @@ struct batch_share {
 struct rpn_output {
     torch::Tensor objectness, deltas;
     /// Logits as [B, H*W*A] and deltas as [B, H*W*A, 4], in anchor order.
-    torch::Tensor flat_objectness() const {
-        return objectness.permute({0, 2, 3, 1}).reshape({objectness.size(0), -1});
-    }
-    torch::Tensor flat_deltas() const {
-        return deltas.permute({0, 2, 3, 1}).reshape({deltas.size(0), -1, 4});
-    }
+    torch::Tensor flat_objectness() const;
+    torch::Tensor flat_deltas() const;
 };
 
 /// @brief RPN targets of one chip: labels [N] int64 (1 / 0 / -1) and deltas [N, 4] float
@@ -259,23 +229,9 @@ struct detections {
 namespace detail {
 
 /// [n, 4] float tensor -> boxes.
-inline std::vector<snip::box<float>> to_boxes(const torch::Tensor& t) {
-    const torch::Tensor c = t.to(torch::kFloat).contiguous();
-    const float* p = c.data_ptr<float>();
-    std::vector<snip::box<float>> out(static_cast<std::size_t>(c.size(0)));
-    for (std::size_t i = 0; i < out.size(); ++i)
-        out[i] = {p[4 * i], p[4 * i + 1], p[4 * i + 2], p[4 * i + 3]};
-    return out;
-}
+std::vector<snip::box<float>> to_boxes(const torch::Tensor& t);
 
-inline torch::Tensor from_boxes(const std::vector<snip::box<float>>& b) {
-    torch::Tensor t = torch::empty({static_cast<std::int64_t>(b.size()), 4}, torch::kFloat);
-    float* p = t.data_ptr<float>();
-    for (std::size_t i = 0; i < b.size(); ++i) {
-        p[4 * i] = b[i].x1, p[4 * i + 1] = b[i].y1, p[4 * i + 2] = b[i].x2, p[4 * i + 3] = b[i].y2;
-    }
-    return t;
-}
+torch::Tensor from_boxes(const std::vector<snip::box<float>>& b);
 
 /// One chip's ground truth, checked and converted.
 struct checked_target {
@@ -284,133 +240,31 @@ struct checked_target {
     std::vector<std::int32_t> classes;
 };
 
-inline checked_target check_target(const chip_target& t, std::int64_t num_classes, std::size_t chip) {
-    const std::string who = "FasterRCNN: target of chip " + std::to_string(chip);
-    snip::require(t.boxes.defined() && t.boxes.dim() == 2 && t.boxes.size(1) == 4, who,
-                  ": boxes must be an [n, 4] tensor");
-    const std::int64_t n = t.boxes.size(0);
-    snip::require(t.classes.defined() && t.classes.dim() == 1 && t.classes.size(0) == n, who,
-                  ": classes must be an [", n, "] tensor");
-    snip::require(t.states.defined() && t.states.dim() == 1 && t.states.size(0) == n, who,
-                  ": states must be an [", n, "] tensor");
-    snip::require(t.width > 0 && t.height > 0, who, ": content size must be > 0, got ", t.width,
-                  " x ", t.height);
-    checked_target g;
-    g.boxes = to_boxes(t.boxes);
-    const torch::Tensor cl = t.classes.to(torch::kLong).contiguous();
-    const torch::Tensor st = t.states.to(torch::kLong).contiguous();
-    const std::int64_t* c = cl.data_ptr<std::int64_t>();
-    const std::int64_t* s = st.data_ptr<std::int64_t>();
-    for (std::int64_t i = 0; i < n; ++i) {
-        snip::require(s[i] >= 0 && s[i] <= 2, who, ": box ", i, " has state ", s[i],
-                      " (0 valid, 1 invalid, 2 crowd)");
-        const auto state = static_cast<snip::gt_state>(s[i]);
-        snip::require(state == snip::gt_state::crowd || (c[i] >= 1 && c[i] <= num_classes), who,
-                      ": box ", i, " has class id ", c[i], ", outside 1..", num_classes,
-                      " (0 is background)");
-        const snip::box<float>& b = g.boxes[static_cast<std::size_t>(i)];
-        snip::require(std::isfinite(b.x1) && std::isfinite(b.y1) && std::isfinite(b.x2) &&
-                          std::isfinite(b.y2) && b.x2 >= b.x1 && b.y2 >= b.y1,
-                      who, ": box ", i, " [", b.x1, ", ", b.y1, ", ", b.x2, ", ", b.y2,
-                      "] is not a finite xyxy box");
-        g.states.push_back(state);
-        // A crowd region never labels; any class id >= 1 satisfies rcnn_proposal_targets.
-        g.classes.push_back(state == snip::gt_state::crowd ? 1 : static_cast<std::int32_t>(c[i]));
-    }
-    return g;
-}
+checked_target check_target(const chip_target& t, std::int64_t num_classes, std::size_t chip);
 
 } // namespace detail
 
 class FasterRCNNImpl : public torch::nn::Module {
 public:
-    explicit FasterRCNNImpl(const detector_options& options = {}) : options_(options) {
-        snip::require(options.num_classes >= 1, "FasterRCNN: num_classes must be >= 1, got ",
-                      options.num_classes);
-        snip::require(options.backbone.dilate_res5,
-                      "FasterRCNN: the head concatenates res4 and res5, so the backbone needs "
-                      "dilate_res5 (both at stride 16)");
-        snip::require(options.anchors.stride == 16.0, "FasterRCNN: the RPN runs on res4 (stride 16), "
-                      "anchor stride must be 16, got ", options.anchors.stride);
-        snip::require(options.pool_size >= 1 && options.rpn_channels >= 1 &&
-                          options.head_channels >= 1 && options.fc_channels >= 1,
-                      "FasterRCNN: layer sizes must be >= 1");
-        options.rpn.validate();
-        options.rcnn.validate();
-        options.loss.validate();
-        options.train_proposals.validate("FasterRCNN: train_proposals");
-        options.test_proposals.validate("FasterRCNN: test_proposals");
-        templates_ = options.anchors.templates();
-        snip::require(!templates_.empty(), "FasterRCNN: the anchor set is empty");
-        const auto A = num_anchors();
-
-        backbone = register_module("backbone", ResNet(options.backbone));
-        const std::int64_t c4 = backbone->res4_channels(), c5 = backbone->res5_channels();
-        namespace nn = torch::nn;
-        rpn_conv = register_module(
-            "rpn_conv", nn::Conv2d(nn::Conv2dOptions(c4, options.rpn_channels, 3).padding(1)));
-        rpn_cls = register_module("rpn_cls", nn::Conv2d(nn::Conv2dOptions(options.rpn_channels, A, 1)));
-        rpn_bbox =
-            register_module("rpn_bbox", nn::Conv2d(nn::Conv2dOptions(options.rpn_channels, 4 * A, 1)));
-        head_conv = register_module(
-            "head_conv", nn::Conv2d(nn::Conv2dOptions(c4 + c5, options.head_channels, 1)));
-        fc6 = register_module("fc6", nn::Linear(options.head_channels * options.pool_size *
-                                                    options.pool_size,
-                                                options.fc_channels));
-        fc7 = register_module("fc7", nn::Linear(options.fc_channels, options.fc_channels));
-        cls_score = register_module("cls_score", nn::Linear(options.fc_channels, options.num_classes + 1));
-        bbox_pred = register_module("bbox_pred", nn::Linear(options.fc_channels, 4));
-
-        // Initialisation (py-faster-rcnn / SNIPER): RPN and head convs N(0, 0.01), the class
-        // scores N(0, 0.01), the deltas N(0, 0.001), biases 0; the FCs N(0, 0.01) too.
-        torch::NoGradGuard ng;
-        for (auto* c : {&rpn_conv, &rpn_cls, &rpn_bbox, &head_conv}) {
-            nn::init::normal_((*c)->weight, 0.0, 0.01);
-            nn::init::zeros_((*c)->bias);
-        }
-        for (auto* l : {&fc6, &fc7, &cls_score}) {
-            nn::init::normal_((*l)->weight, 0.0, 0.01);
-            nn::init::zeros_((*l)->bias);
-        }
-        nn::init::normal_(bbox_pred->weight, 0.0, 0.001);
-        nn::init::zeros_(bbox_pred->bias);
-    }
+    explicit FasterRCNNImpl(const detector_options& options = {});
 
     // ----- building blocks (public so a trainer or a test can look inside) -----
 
     std::int64_t num_anchors() const { return static_cast<std::int64_t>(templates_.size()); }
 
     /// @brief The anchors of an H x W stride-16 grid: [H*W*A, 4] float32, chip px.
-    torch::Tensor anchors(std::int64_t height, std::int64_t width) const {
-        return detail::from_boxes(snip::grid_anchors<float>(
-            std::span<const snip::box<double>>(templates_), static_cast<int>(height),
-            static_cast<int>(width), options_.anchors.stride));
-    }
+    torch::Tensor anchors(std::int64_t height, std::int64_t width) const;
 
     /// @brief RPN head on res4.
-    rpn_output rpn_forward(const torch::Tensor& res4) {
-        const torch::Tensor h = rpn_conv(res4).relu();
-        return {rpn_cls(h), rpn_bbox(h)};
-    }
+    rpn_output rpn_forward(const torch::Tensor& res4);
 
     /// @brief The RoI feature map: ReLU(1x1 conv 256 of concat(res4, res5)).
-    torch::Tensor head_features(const resnet_features& f) {
-        return head_conv(torch::cat({f.res4, f.res5}, 1)).relu();
-    }
+    torch::Tensor head_features(const resnet_features& f);
 
     /// @brief The RCNN head on `rois` ([R, 5]: batch index, x1, y1, x2, y2 in chip px):
     /// {cls logits [R, K + 1], class-agnostic deltas [R, 4]}.
     std::pair<torch::Tensor, torch::Tensor> head_forward(const torch::Tensor& feats,
-                                                         const torch::Tensor& rois) {
-        // snip's RoIAlign takes float32 / float64: under mixed precision the float16 map is
-        // pooled in float32 (the FC layers after it run in float16 again).
-        const torch::Tensor f = feats.scalar_type() == torch::kHalf ? feats.to(torch::kFloat) : feats;
-        torch::Tensor x = snip::torch_ops::roi_align(f, rois.to(f.scalar_type()), options_.pool_size,
-                                                     1.0 / options_.anchors.stride,
-                                                     options_.sampling_ratio, true);
-        x = fc7(fc6(x.flatten(1)).relu()).relu();
-        return {cls_score(x), bbox_pred(x)};
-    }
+                                                         const torch::Tensor& rois);
 
     /// @brief Proposals of one chip (no gradient): logits [N], deltas [N, 4], anchors [N, 4];
     /// boxes clipped to width x height. Returns {boxes [P, 4], scores [P] (logits)} by
@@ -419,40 +273,11 @@ public:
                                                       const torch::Tensor& deltas,
                                                       const torch::Tensor& anchors, int width,
                                                       int height,
-                                                      const proposal_options& po) const {
-        torch::NoGradGuard ng;
-        // On the CPU: snip's decode and NMS run there (a CUDA model copies these small maps).
-        const torch::Tensor s = logits.detach().to(torch::kCPU, torch::kFloat).contiguous();
-        const torch::Tensor d = deltas.detach().to(torch::kCPU, torch::kFloat).contiguous();
-        torch::Tensor b = snip::torch_ops::decode_boxes(anchors, d, {0, 0, 0, 0}, {1, 1, 1, 1},
-                                                        options_.convention);
-        const double e = extra();
-        b.select(1, 0).clamp_(0.0, width - e);
-        b.select(1, 2).clamp_(0.0, width - e);
-        b.select(1, 1).clamp_(0.0, height - e);
-        b.select(1, 3).clamp_(0.0, height - e);
-        const torch::Tensor w = b.select(1, 2) - b.select(1, 0) + e;
-        const torch::Tensor h = b.select(1, 3) - b.select(1, 1) + e;
-        const torch::Tensor big = po.min_size_both ? ((w >= po.min_size) | (h >= po.min_size))
-                                                   : ((w >= po.min_size) & (h >= po.min_size));
-        const torch::Tensor keep = big.nonzero().squeeze(1);
-        torch::Tensor kb = b.index_select(0, keep), ks = s.index_select(0, keep);
-        if (kb.size(0) > po.pre_nms) {
-            const torch::Tensor top = std::get<1>(ks.topk(po.pre_nms));
-            kb = kb.index_select(0, top);
-            ks = ks.index_select(0, top);
-        }
-        torch::Tensor k = snip::torch_ops::nms(kb.contiguous(), ks.contiguous(), po.nms_iou);
-        if (k.size(0) > po.post_nms) k = k.slice(0, 0, po.post_nms);
-        return {kb.index_select(0, k), ks.index_select(0, k)};
-    }
+                                                      const proposal_options& po) const;
 
     /// @brief RPN targets of one chip (see the file comment) for `anchors` ([N, 4]).
     rpn_target rpn_targets(const torch::Tensor& anchors, const chip_target& t,
-                           std::uint64_t seed) const {
-        const detail::checked_target g = detail::check_target(t, options_.num_classes, 0);
-        return rpn_targets(anchors, t, g, seed);
-    }
+                           std::uint64_t seed) const;
 
     // ----- training and inference -----
 
@@ -462,106 +287,7 @@ public:
     /// RCNN losses are zeros without a gradient.
     detector_losses forward_train(const torch::Tensor& images,
                                   const std::vector<chip_target>& targets, std::uint64_t seed,
-                                  bool rpn_only = false, const batch_share& share = {}) {
-        snip::require(share.world >= 1, "FasterRCNN::forward_train: batch share world must be "
-                                        ">= 1, got ", share.world);
-        snip::require(images.dim() == 4 && images.size(1) == 3,
-                      "FasterRCNN::forward_train: images must be [B, 3, S, S], got rank ",
-                      images.dim());
-        const std::int64_t B = images.size(0);
-        snip::require(static_cast<std::int64_t>(targets.size()) == B,
-                      "FasterRCNN::forward_train: ", targets.size(), " targets for ", B,
-                      " images");
-        std::vector<detail::checked_target> gts;
-        for (std::size_t b = 0; b < targets.size(); ++b)
-            gts.push_back(detail::check_target(targets[b], options_.num_classes, b));
-
-        const resnet_features f = backbone->forward(images);
-        const rpn_output r = rpn_forward(f.res4);
-        const torch::Tensor logits = r.flat_objectness(), deltas = r.flat_deltas();
-        const torch::Tensor anc = anchors(f.res4.size(2), f.res4.size(3));
-
-        // RPN losses over the whole batch.
-        std::vector<torch::Tensor> labels, dtargets;
-        std::vector<torch::Tensor> rois, roi_labels, roi_deltas;
-        for (std::int64_t b = 0; b < B; ++b) {
-            const auto bs = static_cast<std::size_t>(b);
-            const std::size_t c = share.first_chip + bs; // the chip's index in the global batch
-            const rpn_target rt =
-                rpn_targets(anc, targets[bs], gts[bs], snip::splitmix64::nth(seed, 2 * c));
-            labels.push_back(rt.labels);
-            dtargets.push_back(rt.deltas);
-            if (rpn_only) continue;
-
-            const auto p = proposals(logits[b], deltas[b], anc, targets[bs].width,
-                                     targets[bs].height, options_.train_proposals);
-            const std::vector<snip::box<float>> pb = detail::to_boxes(p.first);
-            snip::rcnn_options ro = options_.rcnn;
-            if (options_.filter_proposals_by_range) {
-                ro.range = targets[bs].range; // already in chip px
-                ro.range_factor = 1.0;
-            }
-            const snip::rcnn_targets<float> ct = snip::rcnn_proposal_targets(
-                pb, gts[bs].boxes, std::span<const snip::gt_state>(gts[bs].states),
-                std::span<const std::int32_t>(gts[bs].classes), ro,
-                snip::splitmix64::nth(seed, 2 * c + 1));
-            const auto n = static_cast<std::int64_t>(ct.rois.size());
-            if (n == 0) continue;
-            rois.push_back(torch::cat(
-                {torch::full({n, 1}, double(b), torch::kFloat), detail::from_boxes(ct.rois)}, 1));
-            roi_labels.push_back(
-                torch::tensor(std::vector<std::int64_t>(ct.labels.begin(), ct.labels.end()),
-                              torch::kLong));
-            roi_deltas.push_back(
-                torch::from_blob(const_cast<float*>(ct.deltas.data()), {n, 4}, torch::kFloat).clone());
-        }
-        const torch::Tensor L = torch::stack(labels).to(logits.device()),
-                            D = torch::stack(dtargets).to(deltas.device());
-        const torch::Tensor sampled = L >= 0, positive = L == 1;
-        std::int64_t n_rois = 0;
-        for (const auto& r : rois) n_rois += r.size(0);
-        // The counts of the whole (global) batch: the losses are the original's per-GPU losses
-        // summed over GPUs (loss_options), and each process's share is scaled by the number of
-        // processes, whose gradients are averaged.
-        std::array<double, 2> counts{sampled.sum().item<double>(), double(n_rois)};
-        if (share.sum_counts) share.sum_counts(counts);
-        const std::array<double, 4> k =
-            options_.loss.factors(double(B) * double(share.world), counts[0], counts[1], share.world);
-        namespace F = torch::nn::functional;
-        detector_losses out;
-        out.rpn_cls = F::binary_cross_entropy_with_logits(
-                          logits.masked_select(sampled), L.masked_select(sampled).to(torch::kFloat),
-                          F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum)) *
-                      k[0];
-        out.rpn_box = F::smooth_l1_loss(deltas.index({positive}), D.index({positive}),
-                                        F::SmoothL1LossFuncOptions().reduction(torch::kSum),
-                                        options_.loss.rpn_box_beta) *
-                      k[1];
-
-        if (rpn_only) {
-            out.rcnn_cls = torch::zeros({}, logits.options());
-            out.rcnn_box = torch::zeros({}, logits.options());
-            return out;
-        }
-        const torch::Tensor feats = head_features(f);
-        if (rois.empty()) {  // no proposal and no valid gt anywhere: nothing to classify
-            out.rcnn_cls = feats.sum() * 0.0;
-            out.rcnn_box = feats.sum() * 0.0;
-            return out;
-        }
-        const torch::Tensor R = torch::cat(rois).to(feats.device()),
-                            RL = torch::cat(roi_labels).to(feats.device()),
-                            RD = torch::cat(roi_deltas).to(feats.device());
-        const auto [cls, box] = head_forward(feats, R);
-        out.rcnn_cls =
-            F::cross_entropy(cls, RL, F::CrossEntropyFuncOptions().reduction(torch::kSum)) * k[2];
-        const torch::Tensor fg = RL > 0;
-        out.rcnn_box = F::smooth_l1_loss(box.index({fg}), RD.index({fg}),
-                                         F::SmoothL1LossFuncOptions().reduction(torch::kSum),
-                                         options_.loss.rcnn_box_beta) *
-                       k[3];
-        return out;
-    }
+                                  bool rpn_only = false, const batch_share& share = {});
 
     /// @brief Detections per chip (no gradient): test proposals on the whole S x S chip (or
     /// `sizes[b]` = {width, height} of its content when given), class-agnostic boxes decoded
@@ -570,92 +296,12 @@ public:
     std::vector<detections> forward_test(const torch::Tensor& images, double score_threshold,
                                          std::int64_t max_detections,
                                          const std::vector<std::array<int, 2>>& sizes = {},
-                                         std::optional<double> nms_iou = std::nullopt) {
-        const double test_nms = nms_iou ? *nms_iou : options_.test_nms_iou;
-        snip::require(std::isfinite(test_nms) && test_nms <= 1.0,
-                      "FasterRCNN::forward_test: NMS IoU must be <= 1 (<= 0: none), got ", test_nms);
-        snip::require(images.dim() == 4 && images.size(1) == 3,
-                      "FasterRCNN::forward_test: images must be [B, 3, S, S], got rank ",
-                      images.dim());
-        snip::require(max_detections >= 0,
-                      "FasterRCNN::forward_test: max_detections must be >= 0, got ", max_detections);
-        snip::require(std::isfinite(score_threshold),
-                      "FasterRCNN::forward_test: score_threshold must be a number, got ",
-                      score_threshold);
-        for (std::size_t b = 0; b < sizes.size(); ++b)
-            snip::require(sizes[b][0] >= 1 && sizes[b][1] >= 1 && sizes[b][0] <= images.size(3) &&
-                              sizes[b][1] <= images.size(2),
-                          "FasterRCNN::forward_test: content size ", sizes[b][0], " x ", sizes[b][1],
-                          " of image ", b, " is not within its ", images.size(3), " x ",
-                          images.size(2), " tensor");
-        const std::int64_t B = images.size(0);
-        snip::require(sizes.empty() || static_cast<std::int64_t>(sizes.size()) == B,
-                      "FasterRCNN::forward_test: ", sizes.size(), " sizes for ", B, " images");
-        torch::NoGradGuard ng;
-        const resnet_features f = backbone->forward(images);
-        const rpn_output r = rpn_forward(f.res4);
-        const torch::Tensor logits = r.flat_objectness(), deltas = r.flat_deltas();
-        const torch::Tensor anc = anchors(f.res4.size(2), f.res4.size(3));
-        const torch::Tensor feats = head_features(f);
-        const double e = extra();
-        const snip::rcnn_options& ro = options_.rcnn;
-        std::vector<detections> out;
-        for (std::int64_t b = 0; b < B; ++b) {
-            const int w = sizes.empty() ? static_cast<int>(images.size(3)) : sizes[std::size_t(b)][0];
-            const int h = sizes.empty() ? static_cast<int>(images.size(2)) : sizes[std::size_t(b)][1];
-            const auto p = proposals(logits[b], deltas[b], anc, w, h, options_.test_proposals);
-            detections d;
-            const std::int64_t P = p.first.size(0);
-            if (P == 0) {
-                d.boxes = torch::zeros({0, 4});
-                d.scores = torch::zeros({0});
-                d.labels = torch::zeros({0}, torch::kLong);
-                out.push_back(d);
-                continue;
-            }
-            const torch::Tensor R =
-                torch::cat({torch::full({P, 1}, double(b), torch::kFloat), p.first}, 1);
-            const auto [cls_dev, del_dev] = head_forward(feats, R.to(feats.device()));
-            const torch::Tensor prob = cls_dev.softmax(1).to(torch::kCPU);
-            const torch::Tensor del = del_dev.to(torch::kCPU);
-            torch::Tensor boxes = snip::torch_ops::decode_boxes(
-                p.first, del.contiguous(), {ro.means[0], ro.means[1], ro.means[2], ro.means[3]},
-                {ro.stds[0], ro.stds[1], ro.stds[2], ro.stds[3]}, options_.convention);
-            boxes.select(1, 0).clamp_(0.0, w - e);
-            boxes.select(1, 2).clamp_(0.0, w - e);
-            boxes.select(1, 1).clamp_(0.0, h - e);
-            boxes.select(1, 3).clamp_(0.0, h - e);
-            // Every (box, class >= 1) pair above the threshold, then NMS per class.
-            const torch::Tensor fgp = prob.slice(1, 1);
-            const torch::Tensor idx = (fgp > score_threshold).nonzero();  // [M, 2]: box, class-1
-            const torch::Tensor bi = idx.select(1, 0), ci = idx.select(1, 1);
-            const torch::Tensor cb = boxes.index_select(0, bi).contiguous();
-            const torch::Tensor cs = fgp.index({bi, ci}).contiguous();
-            const torch::Tensor cl = (ci + 1).contiguous();
-            torch::Tensor keep;
-            if (test_nms > 0.0) {
-                keep = snip::torch_ops::batched_nms(cb, cs, cl, test_nms);
-            } else { // no NMS: every pair by decreasing score
-                keep = std::get<1>(cs.sort(/*stable=*/true, 0, /*descending=*/true));
-            }
-            if (keep.size(0) > max_detections) keep = keep.slice(0, 0, max_detections);
-            d.boxes = cb.index_select(0, keep);
-            d.scores = cs.index_select(0, keep);
-            d.labels = cl.index_select(0, keep);
-            out.push_back(d);
-        }
-        return out;
-    }
+                                         std::optional<double> nms_iou = std::nullopt);
 
     const detector_options& options() const { return options_; }
 
     /// @brief Parameters with requires_grad (for the optimizer).
-    std::vector<torch::Tensor> trainable_parameters() const {
-        std::vector<torch::Tensor> out;
-        for (const auto& p : parameters())
-            if (p.requires_grad()) out.push_back(p);
-        return out;
-    }
+    std::vector<torch::Tensor> trainable_parameters() const;
 
     ResNet backbone{nullptr};
     torch::nn::Conv2d rpn_conv{nullptr}, rpn_cls{nullptr}, rpn_bbox{nullptr}, head_conv{nullptr};
@@ -665,38 +311,7 @@ private:
     double extra() const { return options_.convention == snip::pixel_convention::inclusive ? 1.0 : 0.0; }
 
     rpn_target rpn_targets(const torch::Tensor& anchors, const chip_target& t,
-                           const detail::checked_target& g, std::uint64_t seed) const {
-        snip::require(anchors.dim() == 2 && anchors.size(1) == 4,
-                      "FasterRCNN::rpn_targets: anchors must be [N, 4]");
-        const std::vector<snip::box<float>> all = detail::to_boxes(anchors);
-        const std::vector<std::int64_t> inside =
-            snip::anchors_inside(all, double(t.width), double(t.height), options_.anchor_border,
-                                 options_.convention);
-        std::vector<snip::box<float>> in;
-        in.reserve(inside.size());
-        for (std::int64_t i : inside) in.push_back(all[static_cast<std::size_t>(i)]);
-        const snip::rpn_assignment a = snip::assign_rpn(
-            in, g.boxes, std::span<const snip::gt_state>(g.states), options_.rpn, seed);
-        const auto N = static_cast<std::int64_t>(all.size());
-        rpn_target r;
-        r.labels = torch::full({N}, -1, torch::kLong);
-        r.deltas = torch::zeros({N, 4}, torch::kFloat);
-        r.counts = a.counts;
-        std::int64_t* L = r.labels.data_ptr<std::int64_t>();
-        float* D = r.deltas.data_ptr<float>();
-        snip::box_coder<float> coder;
-        coder.convention = options_.convention;
-        for (std::size_t k = 0; k < inside.size(); ++k) {
-            const auto i = static_cast<std::size_t>(inside[k]);
-            L[i] = a.labels[k];
-            if (a.labels[k] == 1) {
-                const snip::box_delta<float> d =
-                    coder.encode(all[i], g.boxes[static_cast<std::size_t>(a.matched[k])]);
-                D[4 * i] = d.dx, D[4 * i + 1] = d.dy, D[4 * i + 2] = d.dw, D[4 * i + 3] = d.dh;
-            }
-        }
-        return r;
-    }
+                           const detail::checked_target& g, std::uint64_t seed) const;
 
     detector_options options_;
     std::vector<snip::box<double>> templates_;

@@ -104,45 +104,13 @@ struct inference_options {
     /// @throws snip::error when the counts do not match (see validate()).
     static inference_options for_plan(const snip::plan_config& cfg,
                                       std::vector<snip::scale_spec> test_scales = {},
-                                      std::vector<snip::valid_range> test_ranges = {}) {
-        inference_options o;
-        o.scales = test_scales.empty() ? cfg.scales : std::move(test_scales);
-        o.merge.ranges = test_ranges.empty() ? cfg.ranges : std::move(test_ranges);
-        o.validate();
-        return o;
-    }
+                                      std::vector<snip::valid_range> test_ranges = {});
 
     /// @brief Throws snip::error naming the bad value: no scale, a scale that cannot size an
     /// image, a range count different from the scale count, a bad merge setting, a score
     /// threshold outside [0, 1), max_per_scale < 1, pad_multiple < 1, a zero or non-finite
     /// normalisation std.
-    void validate() const {
-        snip::require(!scales.empty(), "inference_options: at least one test scale is needed");
-        for (std::size_t s = 0; s < scales.size(); ++s) {
-            try {
-                scales[s].validate();
-            } catch (const snip::error& e) {
-                snip::fail("inference_options: scale ", s, ": ", e.what());
-            }
-        }
-        snip::require(merge.ranges.size() == scales.size(), "inference_options: ", scales.size(),
-                      " test scales but ", merge.ranges.size(),
-                      " valid ranges (merge.ranges); give one range per scale");
-        merge.validate();
-        snip::require(
-            std::isfinite(score_threshold) && score_threshold >= 0.0 && score_threshold < 1.0,
-            "inference_options: score_threshold must be in [0, 1), got ", score_threshold);
-        snip::require(max_per_scale >= 1, "inference_options: max_per_scale must be >= 1, got ",
-                      max_per_scale);
-        snip::require(pad_multiple >= 1, "inference_options: pad_multiple must be >= 1, got ",
-                      pad_multiple);
-        for (std::size_t c = 0; c < 3; ++c)
-            snip::require(std::isfinite(norm.std[c]) && norm.std[c] != 0.f &&
-                              std::isfinite(norm.mean[c]),
-                          "inference_options: normalisation of channel ", c,
-                          " needs a finite mean and a finite non-zero std, got mean ", norm.mean[c],
-                          ", std ", norm.std[c]);
-    }
+    void validate() const;
 };
 
 /// @brief Detections of one image: boxes xyxy in ORIGINAL px, continuous convention (see
@@ -174,9 +142,7 @@ namespace detail {
 /// Puts a module in eval mode for its lifetime and restores the previous mode afterwards.
 class eval_mode_guard {
 public:
-    explicit eval_mode_guard(torch::nn::Module& m) : m_(m), was_training_(m.is_training()) {
-        m_.eval();
-    }
+    explicit eval_mode_guard(torch::nn::Module& m);
     ~eval_mode_guard() { m_.train(was_training_); }
     eval_mode_guard(const eval_mode_guard&) = delete;
     eval_mode_guard& operator=(const eval_mode_guard&) = delete;
@@ -187,42 +153,16 @@ private:
 };
 
 /// The device of the network's first parameter (the CPU for a module without any).
-inline torch::Device device_of(const torch::nn::Module& m) {
-    const std::vector<torch::Tensor> p = m.parameters();
-    return p.empty() ? torch::Device(torch::kCPU) : p.front().device();
-}
+torch::Device device_of(const torch::nn::Module& m);
 
-inline void check_image(const image& img, const char* who) {
-    snip::require(!img.empty() && img.px.size() == std::size_t(img.w) * std::size_t(img.h) * 3, who,
-                  ": the image is empty or its buffer does not hold ", img.w, " x ", img.h,
-                  " RGB pixels");
-}
+void check_image(const image& img, const char* who);
 
-inline void check_proposal_options(const proposal_options& po, const char* who) {
-    snip::require(po.pre_nms >= 1 && po.post_nms >= 1, who,
-                  ": proposal pre_nms and post_nms must be >= 1, got ", po.pre_nms, " and ",
-                  po.post_nms);
-    snip::require(!std::isnan(po.nms_iou), who, ": proposal nms_iou must be a number");
-    snip::require(std::isfinite(po.min_size) && po.min_size >= 0.0, who,
-                  ": proposal min_size must be a finite number >= 0, got ", po.min_size);
-}
+void check_proposal_options(const proposal_options& po, const char* who);
 
 /// [n, 4] scaled-px boxes of the network's convention -> original px, continuous.
-inline std::vector<snip::box<double>> to_original(const torch::Tensor& boxes,
-                                                  const whole_image_input& in, int img_w, int img_h,
-                                                  snip::pixel_convention conv) {
-    const torch::Tensor b = boxes.detach().to(torch::kCPU, torch::kDouble).contiguous();
-    const double* p = b.data_ptr<double>();
-    const double e = conv == snip::pixel_convention::inclusive ? 1.0 : 0.0;
-    const double W = img_w, H = img_h;
-    std::vector<snip::box<double>> out(static_cast<std::size_t>(b.size(0)));
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        const double* r = p + 4 * i;
-        out[i] = {std::clamp(r[0] / in.fx, 0.0, W), std::clamp(r[1] / in.fy, 0.0, H),
-                  std::clamp((r[2] + e) / in.fx, 0.0, W), std::clamp((r[3] + e) / in.fy, 0.0, H)};
-    }
-    return out;
-}
+std::vector<snip::box<double>> to_original(const torch::Tensor& boxes,
+                                           const whole_image_input& in, int img_w, int img_h,
+                                           snip::pixel_convention conv);
 
 } // namespace detail
 
@@ -230,60 +170,15 @@ inline std::vector<snip::box<double>> to_original(const torch::Tensor& boxes,
 /// normalised, zero-padded (0 = the mean colour) to multiples of `pad_multiple`.
 /// @throws snip::error on an empty image, a bad scale, pad_multiple < 1, or a scale that
 /// leaves the image less than one pixel on a side.
-inline whole_image_input whole_image(const image& img, const snip::scale_spec& s,
-                                     int pad_multiple = 16, const normalisation& norm = {}) {
-    detail::check_image(img, "whole_image");
-    s.validate();
-    snip::require(pad_multiple >= 1, "whole_image: pad_multiple must be >= 1, got ", pad_multiple);
-    const snip::scaled_image sz = snip::scale_image(s, img.w, img.h);
-    snip::require(sz.width >= 1 && sz.height >= 1, "whole_image: scale ", s.to_string(),
-                  " (factor ", sz.factor, ") makes the ", img.w, " x ", img.h, " image ", sz.width,
-                  " x ", sz.height, " px; it needs at least one pixel on each side");
-    const auto up = [&](int v) { return (v + pad_multiple - 1) / pad_multiple * pad_multiple; };
-    const std::int64_t Wp = up(sz.width), Hp = up(sz.height);
-    whole_image_input in;
-    in.tensor = torch::zeros({1, 3, Hp, Wp}, torch::kFloat);
-    crop_resize(img, snip::box<double>{0.0, 0.0, double(img.w), double(img.h)}, sz.width, sz.height,
-                false, chw_view{in.tensor.data_ptr<float>(), Wp, Hp * Wp}, norm);
-    in.width = sz.width;
-    in.height = sz.height;
-    in.fx = double(sz.width) / img.w;
-    in.fy = double(sz.height) / img.h;
-    in.factor = sz.factor;
-    return in;
-}
+whole_image_input whole_image(const image& img, const snip::scale_spec& s,
+                              int pad_multiple = 16, const normalisation& norm = {});
 
 /// @brief The detections of scale `s` of `o.scales` alone (no merge): forward_test on the
 /// whole image at that scale with o.score_threshold and o.max_per_scale, boxes mapped to
 /// original px (file comment), `scales` all `s`; by decreasing score.
 /// @throws snip::error on bad options (inference_options::validate) or an empty image.
-inline image_detections detect_scale(FasterRCNN& net, const image& img, const inference_options& o,
-                                     std::size_t s) {
-    o.validate();
-    detail::check_image(img, "detect_scale");
-    snip::require(s < o.scales.size(), "detect_scale: scale index ", s, " but ", o.scales.size(),
-                  " scales");
-    detail::eval_mode_guard mode(*net);
-    torch::NoGradGuard ng;
-    const torch::Device dev = detail::device_of(*net);
-    const whole_image_input in = whole_image(img, o.scales[s], o.pad_multiple, o.norm);
-    const std::vector<std::array<int, 2>> content{std::array<int, 2>{in.width, in.height}};
-    const std::vector<detections> d =
-        net->forward_test(in.tensor.to(dev), o.score_threshold, o.max_per_scale, content,
-                          o.per_scale_nms);
-    const std::vector<snip::box<double>> b =
-        detail::to_original(d[0].boxes, in, img.w, img.h, net->options().convention);
-    const torch::Tensor sc = d[0].scores.detach().to(torch::kCPU, torch::kFloat).contiguous();
-    const torch::Tensor lb = d[0].labels.detach().to(torch::kCPU, torch::kLong).contiguous();
-    image_detections out;
-    out.boxes.reserve(b.size());
-    for (const auto& x : b)
-        out.boxes.push_back(x.cast<float>());
-    out.scores.assign(sc.data_ptr<float>(), sc.data_ptr<float>() + sc.numel());
-    out.labels.assign(lb.data_ptr<std::int64_t>(), lb.data_ptr<std::int64_t>() + lb.numel());
-    out.scales.assign(out.boxes.size(), static_cast<int>(s));
-    return out;
-}
+image_detections detect_scale(FasterRCNN& net, const image& img, const inference_options& o,
+                              std::size_t s);
 
 /// @brief SNIPER's merge of per-scale detections (boxes already in original px):
 /// per_scale[s] came from scale s and is filtered by merge.ranges[s]; the survivors of all
@@ -292,39 +187,8 @@ inline image_detections detect_scale(FasterRCNN& net, const image& img, const in
 /// score; `scales` says where each detection came from.
 /// @throws snip::error when the scale count differs from the range count, the arrays of a
 /// scale differ in length, or the merge options are bad.
-inline image_detections merge_scales(const std::vector<image_detections>& per_scale,
-                                     const snip::multiscale_merge_options& merge) {
-    merge.validate();
-    snip::require(per_scale.size() == merge.ranges.size(), "merge_scales: ", per_scale.size(),
-                  " scales but ", merge.ranges.size(), " valid ranges");
-    std::vector<float> flat;
-    std::vector<float> scores;
-    std::vector<std::int64_t> labels;
-    std::vector<int> scale;
-    for (std::size_t s = 0; s < per_scale.size(); ++s) {
-        const image_detections& d = per_scale[s];
-        snip::require(d.scores.size() == d.boxes.size() && d.labels.size() == d.boxes.size(),
-                      "merge_scales: scale ", s, " has ", d.boxes.size(), " boxes, ",
-                      d.scores.size(), " scores and ", d.labels.size(), " labels");
-        for (std::size_t i = 0; i < d.boxes.size(); ++i) {
-            const snip::box<float>& b = d.boxes[i];
-            flat.insert(flat.end(), {b.x1, b.y1, b.x2, b.y2});
-            scores.push_back(d.scores[i]);
-            labels.push_back(d.labels[i]);
-            scale.push_back(static_cast<int>(s));
-        }
-    }
-    const snip::merged_detections<float> m = snip::merge_multiscale(
-        snip::as_box_view(flat.data(), static_cast<std::ptrdiff_t>(scores.size())),
-        std::span<const float>(scores), std::span<const std::int64_t>(labels),
-        std::span<const int>(scale), merge);
-    image_detections out;
-    out.boxes = m.boxes;
-    out.scores = m.scores;
-    out.labels = m.labels;
-    out.scales = m.scales;
-    return out;
-}
+image_detections merge_scales(const std::vector<image_detections>& per_scale,
+                              const snip::multiscale_merge_options& merge);
 
 // ---------------------------------------------------------------------------------------
 // Detection and proposals
@@ -333,17 +197,8 @@ inline image_detections merge_scales(const std::vector<image_detections>& per_sc
 /// `o.scales`, then merge_scales with `o.merge`. Boxes in original px (continuous), scores
 /// after Soft-NMS, labels 1..K, by decreasing score, at most o.merge.max_per_image.
 /// @throws snip::error on bad options (naming the field) or an empty image.
-inline image_detections detect_image(FasterRCNN& net, const image& img,
-                                     const inference_options& o) {
-    o.validate();
-    detail::check_image(img, "detect_image");
-    detail::eval_mode_guard mode(*net);
-    std::vector<image_detections> per_scale;
-    per_scale.reserve(o.scales.size());
-    for (std::size_t s = 0; s < o.scales.size(); ++s)
-        per_scale.push_back(detect_scale(net, img, o, s));
-    return merge_scales(per_scale, o.merge);
-}
+image_detections detect_image(FasterRCNN& net, const image& img,
+                              const inference_options& o);
 
 /// @brief RPN proposals of one image for negative chip mining (SNIPER's stage 2): the whole
 /// image at every scale of `scales`, the RPN, FasterRCNN::proposals with `po` (clipped to
@@ -354,49 +209,10 @@ inline image_detections detect_image(FasterRCNN& net, const image& img,
 /// score), as the original does to the stacked proposals of its test scales before mining
 /// (mahyarnajibi/SNIPER lib/dataset/imdb.py:102, py_nms_wrapper(0.7)).
 /// @throws snip::error on an empty image, no scale, a bad scale or bad proposal options.
-inline snip::image_proposals propose_image(FasterRCNN& net, const image& img,
-                                           const std::vector<snip::scale_spec>& scales,
-                                           const proposal_options& po, int pad_multiple = 16,
-                                           normalisation norm = {}, double cross_scale_nms = 0.0) {
-    detail::check_image(img, "propose_image");
-    snip::require(!scales.empty(), "propose_image: at least one scale is needed");
-    detail::check_proposal_options(po, "propose_image");
-    snip::require(std::isfinite(cross_scale_nms) && cross_scale_nms <= 1.0,
-                  "propose_image: cross-scale NMS IoU must be <= 1 (<= 0: none), got ",
-                  cross_scale_nms);
-    detail::eval_mode_guard mode(*net);
-    torch::NoGradGuard ng;
-    const torch::Device dev = detail::device_of(*net);
-    snip::image_proposals out;
-    for (const snip::scale_spec& s : scales) {
-        const whole_image_input in = whole_image(img, s, pad_multiple, norm);
-        const resnet_features f = net->backbone->forward(in.tensor.to(dev));
-        const rpn_output r = net->rpn_forward(f.res4);
-        // The anchors and the proposal layer live on the CPU (snip's decode and NMS).
-        const torch::Tensor logits = r.flat_objectness()[0].to(torch::kCPU);
-        const torch::Tensor deltas = r.flat_deltas()[0].to(torch::kCPU);
-        const torch::Tensor anc = net->anchors(f.res4.size(2), f.res4.size(3));
-        const auto [boxes, scores] = net->proposals(logits, deltas, anc, in.width, in.height, po);
-        const std::vector<snip::box<double>> b =
-            detail::to_original(boxes, in, img.w, img.h, net->options().convention);
-        const torch::Tensor p = scores.sigmoid().to(torch::kFloat).contiguous();
-        out.boxes.insert(out.boxes.end(), b.begin(), b.end());
-        out.scores.insert(out.scores.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-    }
-    if (cross_scale_nms > 0.0 && out.boxes.size() > 1) {
-        // snip's NMS on the boxes in place (scores in the boxes' type).
-        const std::vector<double> sd(out.scores.begin(), out.scores.end());
-        const std::vector<std::int64_t> keep =
-            snip::nms(snip::as_box_view(std::as_const(out.boxes)), sd, cross_scale_nms);
-        snip::image_proposals kept;
-        for (const std::int64_t k : keep) {
-            kept.boxes.push_back(out.boxes[std::size_t(k)]);
-            kept.scores.push_back(out.scores[std::size_t(k)]);
-        }
-        out = std::move(kept);
-    }
-    return out;
-}
+snip::image_proposals propose_image(FasterRCNN& net, const image& img,
+                                    const std::vector<snip::scale_spec>& scales,
+                                    const proposal_options& po, int pad_multiple = 16,
+                                    normalisation norm = {}, double cross_scale_nms = 0.0);
 
 // ---------------------------------------------------------------------------------------
 // Writers
@@ -429,37 +245,15 @@ void check_output_box(const snip::box<T>& b, const snip::image_record& im, std::
 /// @throws snip::error when the list count differs from the image count, an image's boxes
 /// and scores differ in number, or a box or score is non-finite, inverted or outside its
 /// image by more than 1 px (read_proposals would reject it).
-inline nlohmann::json proposals_json(const snip::dataset& ds,
-                                     const std::vector<snip::image_proposals>& p,
-                                     const std::string& who = "proposals_json") {
-    snip::require(p.size() == ds.images.size(), who, ": ", p.size(), " proposal lists for ",
-                  ds.images.size(), " images");
-    nlohmann::json arr = nlohmann::json::array();
-    for (std::size_t i = 0; i < p.size(); ++i) {
-        const snip::image_record& im = ds.images[i];
-        const snip::image_proposals& ip = p[i];
-        snip::require(ip.boxes.size() == ip.scores.size(), who, ": image id ", im.id, " has ",
-                      ip.boxes.size(), " proposal boxes but ", ip.scores.size(), " scores");
-        for (std::size_t k = 0; k < ip.boxes.size(); ++k) {
-            const snip::box<double>& b = ip.boxes[k];
-            detail::check_output_box(b, im, k, 1.0, who);
-            snip::require(std::isfinite(ip.scores[k]), who, ": image id ", im.id, " proposal ", k,
-                          " has score ", ip.scores[k]);
-            arr.push_back({{"image_id", im.id},
-                           {"bbox", {b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1}},
-                           {"score", ip.scores[k]}});
-        }
-    }
-    return arr;
-}
+nlohmann::json proposals_json(const snip::dataset& ds,
+                              const std::vector<snip::image_proposals>& p,
+                              const std::string& who = "proposals_json");
 
 /// @brief Writes proposals_json(ds, p) to `path` atomically (path + ".tmp", then a rename);
 /// snip::io::read_proposals(path, ds) reads it back.
 /// @throws snip::error naming the path (see proposals_json for the checks).
-inline void write_proposals(const std::string& path, const snip::dataset& ds,
-                            const std::vector<snip::image_proposals>& p) {
-    snip::io::detail::write_atomically(path, proposals_json(ds, p, path).dump());
-}
+void write_proposals(const std::string& path, const snip::dataset& ds,
+                     const std::vector<snip::image_proposals>& p);
 
 /// @brief Detections in COCO results format: an array of {"image_id", "category_id" (the
 /// dataset's category id of label k: classes.category(k)), "bbox": [x, y, w, h] (original
@@ -468,43 +262,14 @@ inline void write_proposals(const std::string& path, const snip::dataset& ds,
 /// @param who names the output in error messages.
 /// @throws snip::error when the list count differs from the image count, an image's arrays
 /// differ in length, a label is outside 1..K, or a box or score is non-finite or inverted.
-inline nlohmann::json results_json(const snip::dataset& ds, const std::vector<image_detections>& d,
-                                   const class_map& classes,
-                                   const std::string& who = "results_json") {
-    snip::require(d.size() == ds.images.size(), who, ": ", d.size(), " detection lists for ",
-                  ds.images.size(), " images");
-    nlohmann::json arr = nlohmann::json::array();
-    for (std::size_t i = 0; i < d.size(); ++i) {
-        const snip::image_record& im = ds.images[i];
-        const image_detections& x = d[i];
-        snip::require(x.scores.size() == x.boxes.size() && x.labels.size() == x.boxes.size(), who,
-                      ": image id ", im.id, " has ", x.boxes.size(), " boxes, ", x.scores.size(),
-                      " scores and ", x.labels.size(), " labels");
-        for (std::size_t k = 0; k < x.boxes.size(); ++k) {
-            const snip::box<float>& b = x.boxes[k];
-            detail::check_output_box(b, im, k, -1.0, who);
-            const std::int64_t label = x.labels[k];
-            snip::require(label >= 1 && label <= classes.num_classes(), who, ": image id ", im.id,
-                          " detection ", k, " has label ", label, ", outside 1..",
-                          classes.num_classes(), " (0 is background)");
-            snip::require(std::isfinite(x.scores[k]), who, ": image id ", im.id, " detection ", k,
-                          " has score ", x.scores[k]);
-            const double x1 = b.x1, y1 = b.y1, x2 = b.x2, y2 = b.y2;
-            arr.push_back({{"image_id", im.id},
-                           {"category_id", classes.category(static_cast<int>(label))},
-                           {"bbox", {x1, y1, x2 - x1, y2 - y1}},
-                           {"score", x.scores[k]}});
-        }
-    }
-    return arr;
-}
+nlohmann::json results_json(const snip::dataset& ds, const std::vector<image_detections>& d,
+                            const class_map& classes,
+                            const std::string& who = "results_json");
 
 /// @brief Writes results_json(ds, d, classes) to `path` atomically (path + ".tmp", then a
 /// rename); snip::io::read_detections(path, ds) reads it back.
 /// @throws snip::error naming the path.
-inline void write_results(const std::string& path, const snip::dataset& ds,
-                          const std::vector<image_detections>& d, const class_map& classes) {
-    snip::io::detail::write_atomically(path, results_json(ds, d, classes, path).dump());
-}
+void write_results(const std::string& path, const snip::dataset& ds,
+                   const std::vector<image_detections>& d, const class_map& classes);
 
 } // namespace snip::train

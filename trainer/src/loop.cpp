@@ -1,0 +1,304 @@
+// loop.cpp: the training loop (declared in snip/train/loop.hpp).
+#include <snip/train/loop.hpp>
+
+#include <snip/core/random.hpp>
+#include <snip/sniper/dataset_plan.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+namespace snip::train {
+
+std::string train_setup(const train_options& o, const snip::plan_config& cfg,
+                        const snip::dataset& ds, bool with_proposals) {
+    std::ostringstream s;
+    s << "seed " << o.seed << " batch " << o.batch_size << " epochs " << o.epochs << " rpn_only "
+      << o.rpn_only << " amp " << o.amp << " flip " << int(o.flip) << " negatives "
+      << (o.negatives && with_proposals) << " images " << ds.images.size() << " boxes "
+      << ds.num_boxes() << " chip " << cfg.chip_size << " scales " << cfg.scales.size();
+    return s.str();
+}
+
+namespace detail {
+
+void broadcast_train_state(dist_group& g, FasterRCNN& net, torch::optim::SGD& sgd,
+                           train_position& pos, loss_scaler& scaler) {
+    std::vector<torch::Tensor> state;
+    for (const auto& p : net->parameters())
+        state.push_back(p);
+    for (const auto& b : net->buffers())
+        state.push_back(b);
+    g.broadcast(state);
+    // Momentum buffers: rank 0 says which parameters have one; the others make them.
+    std::vector<torch::Tensor> params;
+    for (auto& group : sgd.param_groups())
+        for (auto& p : group.params())
+            params.push_back(p);
+    auto& st = sgd.state();
+    auto key = [](const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); };
+    torch::Tensor has = torch::zeros({std::int64_t(params.size())}, torch::kLong);
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (st.count(key(params[i]))) {
+            auto& ps = static_cast<torch::optim::SGDParamState&>(*st.at(key(params[i])));
+            if (ps.momentum_buffer().defined()) has[std::int64_t(i)] = 1;
+        }
+    g.broadcast({has});
+    std::vector<torch::Tensor> momentum;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const std::string k = key(params[i]);
+        if (has[std::int64_t(i)].item<std::int64_t>() == 0) {
+            st.erase(k); // rank 0 has none: neither may any other rank
+            continue;
+        }
+        if (!st.count(k)) st[k] = std::make_unique<torch::optim::SGDParamState>();
+        auto& ps = static_cast<torch::optim::SGDParamState&>(*st.at(k));
+        if (!ps.momentum_buffer().defined())
+            ps.momentum_buffer(torch::zeros_like(params[i], torch::MemoryFormat::Preserve));
+        momentum.push_back(ps.momentum_buffer());
+    }
+    g.broadcast(momentum);
+    torch::Tensor where = torch::tensor(
+        {std::int64_t(pos.epoch), pos.batch, pos.step, scaler.good, scaler.skipped}, torch::kLong);
+    torch::Tensor scale = torch::tensor({scaler.scale}, torch::kDouble);
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor rng = gen.get_state();
+    g.broadcast({where, scale, rng});
+    pos.epoch = int(where[0].item<std::int64_t>());
+    pos.batch = where[1].item<std::int64_t>();
+    pos.step = where[2].item<std::int64_t>();
+    scaler.good = where[3].item<std::int64_t>();
+    scaler.skipped = where[4].item<std::int64_t>();
+    scaler.scale = scale[0].item<double>();
+    gen.set_state(rng);
+}
+
+} // namespace detail
+
+train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_config& cfg,
+                   const image_source& source, const std::vector<snip::image_proposals>* proposals,
+                   const train_options& o, dist_group* dist) {
+    o.validate();
+    const int world = dist ? dist->size() : 1;
+    const int rank = dist ? dist->rank() : 0;
+    const bool writer = rank == 0; // rank 0 alone reads checkpoints and writes outputs
+    snip::require(o.batch_size % world == 0, "train: a batch of ", o.batch_size,
+                  " chips does not split over ", world,
+                  " processes: use a batch that the world size divides");
+    cfg.validate("train: plan config");
+    snip::require(!ds.images.empty(), "train: the dataset ", ds.source, " has no images");
+    const class_map classes(ds);
+    snip::require(classes.num_classes() == net->options().num_classes, "train: the dataset ",
+                  ds.source, " has ", classes.num_classes(), " categories, the model ",
+                  net->options().num_classes, " classes");
+    std::vector<int> category_ids;
+    for (int k = 1; k <= classes.num_classes(); ++k)
+        category_ids.push_back(classes.category(k));
+
+    const auto params = net->trainable_parameters();
+    snip::require(!params.empty(), "train: the model has no trainable parameter");
+    torch::optim::SGD sgd(params, torch::optim::SGDOptions(o.lr_at(0, 0.0))
+                                      .momentum(o.momentum)
+                                      .weight_decay(o.weight_decay));
+    const std::string setup = train_setup(o, cfg, ds, proposals != nullptr);
+    const std::string ckpt = o.out_dir.empty()
+                                 ? std::string()
+                                 : (std::filesystem::path(o.out_dir) / "checkpoint.pt").string();
+    if (!o.out_dir.empty() && writer) std::filesystem::create_directories(o.out_dir);
+    if (dist) {
+        dist->require_same("the model", detector_identity(net->options()));
+        dist->require_same("the training setup", setup);
+    }
+
+    train_result res;
+    train_position pos;
+    loss_scaler scaler_state;
+    if (o.resume) {
+        auto resume = [&] {
+            if (!writer) return;
+            const checkpoint_info info =
+                load_checkpoint(ckpt, net, &sgd, /*restore_rng=*/true, &setup);
+            pos = info.position;
+            res.history = info.history;
+            scaler_state = info.scaler;
+            if (!o.quiet)
+                std::fprintf(stderr, "resuming %s at epoch %d, batch %lld (step %lld)\n",
+                             ckpt.c_str(), pos.epoch + 1, static_cast<long long>(pos.batch),
+                             static_cast<long long>(pos.step));
+        };
+        if (dist)
+            dist->agree("resume from " + ckpt, resume);
+        else
+            resume();
+    }
+    if (dist) detail::broadcast_train_state(*dist, net, sgd, pos, scaler_state);
+    std::unique_ptr<grad_sync> sync;
+    if (dist) sync = std::make_unique<grad_sync>(*dist, params, dist->options().bucket_mb);
+    batch_share share;
+    share.world = world;
+    share.first_chip = std::size_t(rank) * std::size_t(o.batch_size / world);
+    if (dist)
+        share.sum_counts = [dist](std::array<double, 2>& c) {
+            const torch::Tensor s = dist->all_sum(torch::tensor({c[0], c[1]}, torch::kDouble));
+            c[0] = s[0].item<double>();
+            c[1] = s[1].item<double>();
+        };
+
+    const torch::Device device = params.front().device();
+    snip::require(!o.amp || device.is_cuda(), "train: mixed precision (--amp) runs on CUDA only; ",
+                  "the model is on ", device.str());
+    loss_scaler scaler = scaler_state;
+    const resnet_options& bo = net->options().backbone;
+    const std::string title = std::string(o.rpn_only ? "RPN stage" : "training") + ": ResNet-" +
+                              std::to_string(bo.depth) +
+                              (bo.width != 64 ? " width " + std::to_string(bo.width) : "") +
+                              ", batch " + std::to_string(o.batch_size);
+    auto write_outputs = [&](bool with_checkpoint) {
+        if (o.out_dir.empty() || !writer) return;
+        if (with_checkpoint)
+            save_checkpoint(ckpt, net, &sgd, pos, setup, res.history, category_ids, scaler);
+        write_log_csv((std::filesystem::path(o.out_dir) / "log.csv").string(), res.history);
+        if (o.on_log) o.on_log(res.history, title);
+    };
+
+    net->train();
+    train_progress progress(o.quiet || !writer);
+    const auto t_run = std::chrono::steady_clock::now();
+    log_row ema;
+    bool ema_set = false;
+    bool stopped = false;
+    while (pos.epoch < o.epochs && !stopped) {
+        snip::dataset_plan_options po;
+        po.seed = o.seed;
+        po.epoch = pos.epoch;
+        po.threads = o.plan_threads;
+        const auto plans = snip::plan_dataset(cfg, ds, proposals, po);
+        job_options jo;
+        jo.seed = o.seed;
+        jo.epoch = pos.epoch;
+        jo.flip = o.flip;
+        jo.negatives = o.negatives;
+        const std::vector<chip_job> all_jobs = make_chip_jobs(plans, jo);
+        const std::size_t B = std::size_t(o.batch_size);
+        const auto batches = std::int64_t((all_jobs.size() + B - 1) / B);
+        snip::require(batches > 0, "train: epoch ", pos.epoch + 1,
+                      " has no chip (is any box valid at any scale?)");
+        snip::require(pos.batch < batches, "train: resuming at batch ", pos.batch, " of epoch ",
+                      pos.epoch + 1, ", which has ", batches, " batches");
+        // This rank's chips of every global batch from the next one (a resumed epoch starts
+        // at its next batch); the last batch is filled up with the epoch's first chips.
+        std::vector<chip_job> jobs;
+        for (std::size_t p : shard_positions(all_jobs.size(), B, world, rank, pos.batch))
+            jobs.push_back(all_jobs[p % all_jobs.size()]);
+        loader_options lo;
+        lo.batch_size = o.batch_size / world;
+        lo.workers = o.workers;
+        lo.max_batches = o.prefetch;
+        lo.norm = o.norm;
+        lo.assign = o.assign;
+        chip_loader loader(ds, cfg, std::move(jobs), source, lo);
+        const auto t_epoch = std::chrono::steady_clock::now();
+        std::size_t chips_epoch = 0;
+        while (auto b = loader.next()) {
+            const double epoch_pos = pos.epoch + double(pos.batch) / double(batches);
+            const double lr = o.lr_at(pos.step, epoch_pos);
+            for (auto& g : sgd.param_groups())
+                static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+            sgd.zero_grad();
+            detector_losses l;
+            if (sync) sync->before_forward();
+            {
+                detail::autocast_scope amp(o.amp);
+                l = net->forward_train(b->images.to(device), b->targets,
+                                       snip::mix(o.seed, std::uint64_t(pos.step)), o.rpn_only,
+                                       share);
+            }
+            const torch::Tensor total = l.total();
+            // The losses of the global batch: each rank holds its share times W.
+            std::array<double, 4> parts{l.rpn_cls.item<double>(), l.rpn_box.item<double>(),
+                                        l.rcnn_cls.item<double>(), l.rcnn_box.item<double>()};
+            if (dist) {
+                const torch::Tensor s = dist->all_sum(
+                    torch::tensor({parts[0], parts[1], parts[2], parts[3]}, torch::kDouble));
+                for (std::size_t k = 0; k < 4; ++k)
+                    parts[k] = s[std::int64_t(k)].item<double>() / world;
+            }
+            const double tv =
+                dist ? parts[0] + parts[1] + parts[2] + parts[3] : total.item<double>();
+            snip::require(std::isfinite(tv), "train: the loss is ", tv, " at step ", pos.step,
+                          " (epoch ", pos.epoch + 1, ", batch ", pos.batch,
+                          "): lower the learning rate or enable gradient clipping");
+            bool finite = true;
+            const torch::Tensor to_backward = o.amp ? total * scaler.scale : total;
+            if (sync)
+                sync->backward(to_backward); // gradients averaged over the ranks
+            else
+                to_backward.backward();
+            if (o.amp) {
+                finite = scaler.unscale(params);
+                scaler.update(finite);
+            }
+            if (finite) { // a mixed-precision step with an overflowed gradient is skipped
+                if (o.clip_grad_norm > 0)
+                    torch::nn::utils::clip_grad_norm_(params, o.clip_grad_norm);
+                sgd.step();
+            }
+
+            chips_epoch += b->targets.size() * std::size_t(world);
+            const double secs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count();
+            log_row r;
+            r.step = pos.step;
+            r.epoch = epoch_pos;
+            r.lr = lr;
+            r.rpn_cls = parts[0];
+            r.rpn_box = parts[1];
+            r.rcnn_cls = parts[2];
+            r.rcnn_box = parts[3];
+            r.total = tv;
+            r.chips_per_s = secs > 0 ? double(chips_epoch) / secs : 0.0;
+            res.history.push_back(r);
+            if (!ema_set) ema = r, ema_set = true;
+            auto upd = [](double& acc, double v) { acc = 0.9 * acc + 0.1 * v; };
+            upd(ema.total, r.total), upd(ema.rpn_cls, r.rpn_cls), upd(ema.rpn_box, r.rpn_box);
+            upd(ema.rcnn_cls, r.rcnn_cls), upd(ema.rcnn_box, r.rcnn_box);
+            ema.lr = lr;
+
+            ++pos.step;
+            ++pos.batch;
+            ++res.steps_this_run;
+            const bool epoch_end = pos.batch >= batches;
+            const double chips_left =
+                double(batches - pos.batch) * double(B) +
+                double(o.epochs - pos.epoch - 1) * double(batches) * double(B);
+            progress(pos.epoch, o.epochs, std::size_t(pos.batch), std::size_t(batches), pos.step,
+                     ema, r.chips_per_s, r.chips_per_s > 0 ? chips_left / r.chips_per_s : -1.0,
+                     epoch_end);
+            stopped = o.max_steps > 0 && res.steps_this_run >= o.max_steps;
+            if (epoch_end) {
+                ++pos.epoch; // the checkpoint points at the start of the next epoch
+                pos.batch = 0;
+                write_outputs(true);
+                break;
+            }
+            if ((o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) || stopped)
+                write_outputs(true);
+            else if (pos.step % o.log_every == 0)
+                write_outputs(false);
+            if (stopped) break;
+        }
+    }
+    if (dist) dist->barrier(); // the outputs of rank 0 are written when any rank returns
+    res.steps = pos.step;
+    res.finished = pos.epoch >= o.epochs;
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+    return res;
+}
+
+} // namespace snip::train
