@@ -7,7 +7,7 @@
 // cuda_runtime.h is included only for device memory; launchers.hpp needs no CUDA header.
 #include <snip/cuda/launchers.hpp>
 #include <snip/core/random.hpp>
-#include <snip/det/matching.hpp>
+#include <snip/det/iou.hpp>
 #include <snip/ops/nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>

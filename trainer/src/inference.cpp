@@ -248,7 +248,7 @@ nlohmann::json proposals_json(const snip::dataset& ds, const std::vector<snip::i
 
 void write_proposals(const std::string& path, const snip::dataset& ds,
                      const std::vector<snip::image_proposals>& p) {
-    snip::io::detail::write_atomically(path, proposals_json(ds, p, path).dump());
+    snip::io::write_atomically(path, proposals_json(ds, p, path).dump());
 }
 
 nlohmann::json results_json(const snip::dataset& ds, const std::vector<image_detections>& d,
@@ -283,7 +283,7 @@ nlohmann::json results_json(const snip::dataset& ds, const std::vector<image_det
 
 void write_results(const std::string& path, const snip::dataset& ds,
                    const std::vector<image_detections>& d, const class_map& classes) {
-    snip::io::detail::write_atomically(path, results_json(ds, d, classes, path).dump());
+    snip::io::write_atomically(path, results_json(ds, d, classes, path).dump());
 }
 
 } // namespace snip::train

@@ -17,7 +17,7 @@ void write_log_csv(const std::string& path, const std::vector<log_row>& h) {
                       r.rcnn_cls, r.rcnn_box, r.total, r.chips_per_s);
         s += line;
     }
-    snip::io::detail::write_atomically(path, s);
+    snip::io::write_atomically(path, s);
 }
 
 void train_progress::operator()(int epoch, int epochs, std::size_t batch, std::size_t batches,

@@ -342,7 +342,7 @@ void write_synthetic(const synthetic_set& s, const std::string& dir) {
             },
             &png, im.w, im.h, 3, im.px.data(), im.w * 3);
         snip::require(ok != 0 && !png.empty(), path, ": PNG encoding failed");
-        snip::io::detail::write_atomically(path, png);
+        snip::io::write_atomically(path, png);
     }
     snip::io::write_coco(s.ds, (fs::path(dir) / "annotations.json").string());
 }
