@@ -39,18 +39,6 @@ std::vector<chip_job> make_chip_jobs(const std::vector<snip::image_chips_plan>& 
     return jobs;
 }
 
-chip_geometry chip_crop(const snip::chip& c, int chip_size, snip::pixel_convention conv) {
-    const int e = conv == snip::pixel_convention::inclusive ? 1 : 0;
-    chip_geometry g;
-    g.width = std::min(chip_size, c.rect.x2 - c.rect.x1 + e);
-    g.height = std::min(chip_size, c.rect.y2 - c.rect.y1 + e);
-    snip::require(g.width > 0 && g.height > 0 && c.factor > 0, "chip [", c.rect.x1, ", ", c.rect.y1,
-                  ", ", c.rect.x2, ", ", c.rect.y2, "] at factor ", c.factor, " is empty");
-    g.crop = {c.rect.x1 / c.factor, c.rect.y1 / c.factor, (c.rect.x1 + g.width) / c.factor,
-              (c.rect.y1 + g.height) / c.factor};
-    return g;
-}
-
 class_map::class_map(const snip::dataset& ds) {
     std::vector<int> ids;
     for (const auto& c : ds.categories)
@@ -119,18 +107,14 @@ chip_target make_target(const snip::dataset& ds, const snip::plan_config& cfg, c
 
 void fill_chip(const image& src, const snip::plan_config& cfg, const chip_job& job, chw_view dst,
                const normalisation& norm) {
-    const chip_geometry g = chip_crop(job.chip, cfg.chip_size, cfg.convention);
+    snip::require(!src.empty() && src.px.size() == std::size_t(src.w) * std::size_t(src.h) * 3,
+                  "fill_chip: the source image is empty or its buffer does not hold ", src.w, " x ",
+                  src.h, " RGB pixels");
     const int s = cfg.chip_size;
-    crop_resize(src, g.crop, g.width, g.height, job.flipped, dst, norm);
-    for (int c = 0; c < 3; ++c) {
-        float* plane = dst.data + c * dst.plane_stride;
-        if (g.width < s)
-            for (int y = 0; y < g.height; ++y)
-                std::fill(plane + y * dst.row_stride + g.width, plane + y * dst.row_stride + s,
-                          0.f);
-        for (int y = g.height; y < s; ++y)
-            std::fill_n(plane + y * dst.row_stride, s, 0.f);
-    }
+    snip::cut_chip(snip::image_view<const std::uint8_t>::interleaved(src.px.data(), src.w, src.h, 3),
+                   cfg, job.chip, job.flipped,
+                   snip::image_view<float>{dst.data, s, s, 3, dst.row_stride, 1, dst.plane_stride},
+                   transform_of(norm));
 }
 
 image_source files_in(const snip::dataset& ds, std::string dir) {

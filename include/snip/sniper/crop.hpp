@@ -161,8 +161,10 @@ void crop_resize(const image_view<S>& src, const box<double>& crop, const image_
     static_assert(!std::is_const_v<D>, "crop_resize: the destination view must be writable");
     require(!src.empty(), "crop_resize: the source image is empty (", src.width, " x ",
             src.height, " x ", src.channels, ")");
-    require(!dst.empty(), "crop_resize: the destination is empty (", dst.width, " x ",
-            dst.height, " x ", dst.channels, ")");
+    require(dst.width > 0 && dst.height > 0 && dst.channels > 0,
+            "crop_resize: the output size must be positive, got ", dst.width, " x ", dst.height,
+            " x ", dst.channels);
+    require(dst.data != nullptr, "crop_resize: the destination has no pixels");
     require(src.channels == dst.channels, "crop_resize: the source has ", src.channels,
             " channels, the destination ", dst.channels);
     require(std::isfinite(crop.x1) && std::isfinite(crop.y1) && std::isfinite(crop.x2) &&

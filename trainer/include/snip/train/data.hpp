@@ -89,18 +89,9 @@ std::vector<chip_job> make_chip_jobs(const std::vector<snip::image_chips_plan>& 
 // ---------------------------------------------------------------------------------------
 // One chip: where its pixels come from, and its ground truth
 
-/// @brief Where a chip's pixels come from and where they go.
-struct chip_geometry {
-    int width = 0;          ///< content width in the chip tensor, px (<= chip_size)
-    int height = 0;         ///< content height, px (<= chip_size)
-    snip::box<double> crop; ///< the same region in ORIGINAL px (continuous), for crop_resize
-};
-
-/// @brief The geometry of chip `c` for chips of side `chip_size` under convention `conv`:
-/// scaled pixels [x1, x2 + e) x [y1, y2 + e), capped at chip_size (the original layout's
-/// corner chips one pixel longer than a chip lose that pixel), mapped to original pixels
-/// by the chip's exact factor (the same mapping as its ground truth).
-chip_geometry chip_crop(const snip::chip& c, int chip_size, snip::pixel_convention conv);
+/// Where a chip's pixels come from and where they go: the library's (sniper/crop.hpp).
+using snip::chip_crop;
+using snip::chip_geometry;
 
 /// @brief Contiguous class indices for a detector: COCO category ids (sparse, 1..90)
 /// become 1..K in increasing id order; 0 is background. Without categories in the

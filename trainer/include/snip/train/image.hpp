@@ -17,6 +17,7 @@
 #pragma once
 
 #include <snip/core/box.hpp>
+#include <snip/sniper/crop.hpp>
 #include <snip/core/error.hpp>
 
 #include <stb_image.h>
@@ -82,6 +83,9 @@ struct normalisation {
     static normalisation raw() { return {{0.f, 0.f, 0.f}, {1.f / 255, 1.f / 255, 1.f / 255}}; }
 };
 
+/// @brief The library's pixel transform for `norm` (8-bit values, max 255).
+snip::pixel_transform transform_of(const normalisation& norm);
+
 /// @brief A planar float destination (CHW): channel c of pixel (x, y) is
 /// data[c * plane_stride + y * row_stride + x].
 struct chw_view {
@@ -97,76 +101,6 @@ struct hwc_view {
     std::ptrdiff_t row_stride = 0;
 };
 
-namespace detail {
-
-/// Where one output pixel reads along one axis: the two source pixels, the weight of the
-/// second, and whether the pixel centre lies inside the image at all.
-struct axis_tap {
-    int i0 = 0;
-    int i1 = 0;
-    float w1 = 0.f;
-};
-
-/// The taps of `n` output pixels along an axis of `src_n` source pixels for a crop that
-/// starts at `origin` (original px) with `scale` original px per output px; `reverse`
-/// mirrors the axis. Output pixels [first, last) are inside the image (a contiguous
-/// range, possibly empty); the others are padding.
-struct axis_plan {
-    std::vector<axis_tap> taps;
-    int first = 0;
-    int last = 0;
-};
-
-axis_plan plan_axis(double origin, double scale, int n, int src_n, bool reverse);
-
-/// Source row `y` resampled horizontally to the output columns [xs.first, xs.last),
-/// RGB interleaved floats at out[3 * x + c].
-void resample_row(const image& src, int y, const axis_plan& xs, float* out);
-
-/// The resampling loop shared by the output formats: for every output row, the two
-/// horizontally resampled source rows (each source row resampled once and kept while
-/// consecutive output rows need it) are handed to `emit(y, xs, row0, row1, w1)`; rows
-/// outside the image go to `pad(y)`.
-template <class Emit, class Pad>
-void resample(const image& src, const snip::box<double>& crop, int out_w, int out_h, bool flip,
-              Emit&& emit, Pad&& pad) {
-    snip::require(!src.empty() && src.px.size() == std::size_t(src.w) * std::size_t(src.h) * 3,
-                  "crop_resize: the source image is empty or its buffer does not hold ", src.w,
-                  " x ", src.h, " RGB pixels");
-    snip::require(out_w > 0 && out_h > 0, "crop_resize: output size must be positive, got ", out_w,
-                  " x ", out_h);
-    snip::require(std::isfinite(crop.x1) && std::isfinite(crop.y1) && std::isfinite(crop.x2) &&
-                      std::isfinite(crop.y2) && crop.x2 > crop.x1 && crop.y2 > crop.y1,
-                  "crop_resize: the crop box must be finite and non-empty, got [", crop.x1, ", ",
-                  crop.y1, ", ", crop.x2, ", ", crop.y2, "]");
-    const axis_plan xs = plan_axis(crop.x1, crop.width() / out_w, out_w, src.w, flip);
-    const axis_plan ys = plan_axis(crop.y1, crop.height() / out_h, out_h, src.h, false);
-    std::vector<float> buf(std::size_t(out_w) * 3 * 2, 0.f);
-    float* rows[2] = {buf.data(), buf.data() + std::size_t(out_w) * 3};
-    int held[2] = {-1, -1}; // source row in rows[0], rows[1]
-    // Source row `sy`, resampled at most once while consecutive output rows use it; never
-    // evicts `keep` (the other row of the same output row).
-    auto get = [&](int sy, int keep) -> const float* {
-        for (int k = 0; k < 2; ++k)
-            if (held[k] == sy) return rows[k];
-        const int k = held[0] == keep ? 1 : held[1] == keep ? 0 : (held[0] < held[1] ? 0 : 1);
-        resample_row(src, sy, xs, rows[k]);
-        held[k] = sy;
-        return rows[k];
-    };
-    for (int y = 0; y < out_h; ++y) {
-        if (y < ys.first || y >= ys.last) {
-            pad(y);
-            continue;
-        }
-        const axis_tap& t = ys.taps[std::size_t(y)];
-        const float* r0 = get(t.i0, t.i1);
-        const float* r1 = t.i1 == t.i0 ? r0 : get(t.i1, t.i0);
-        emit(y, xs, r0, r1, t.w1);
-    }
-}
-
-} // namespace detail
 
 /// @brief Resamples the crop box `crop` (ORIGINAL-image px, xyxy continuous; may extend
 /// beyond the image, see the convention at the top of this file) of `src` to `out_w` x
