@@ -109,12 +109,13 @@ std::vector<snip::box<double>> read_boxes(fuzz::bytes& in, int width, int height
     return out;
 }
 
-/// About how many candidate chips a scaled image has (an upper bound).
+/// How many candidate chips a scaled image has at most: the planner's own bound, the one
+/// it compares with snip::max_candidate_chips (a looser estimate here once let grids just
+/// under the limit through, which take over 10 s to plan under the sanitizers).
 double grid_cells(const snip::plan_config& cfg, const snip::scaled_image& sz, int stride) {
     if (sz.width <= 0 || sz.height <= 0) return 0.0;
-    const double cols = 4.0 + std::max(0.0, double(sz.width) - cfg.chip_size) / stride;
-    const double rows = 4.0 + std::max(0.0, double(sz.height) - cfg.chip_size) / stride;
-    return cols * rows;
+    return snip::candidate_grid_bound(sz.width, cfg.chip_size, stride) *
+           snip::candidate_grid_bound(sz.height, cfg.chip_size, stride);
 }
 
 void check_chip_inside(const snip::plan_config& cfg, const snip::chip& c,
