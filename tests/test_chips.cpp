@@ -5,6 +5,7 @@
 #include <snip/core/random.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 using snip::box;
@@ -13,13 +14,29 @@ using snip::pixel_convention;
 
 namespace {
 
+/// Random boxes inside a W x H image. A quarter have whole-pixel corners, and a quarter
+/// sit on the edges of the stride-32 grid's chips (start at a multiple of 32, and half
+/// of those end exactly 511 px later), so containment is tested at the boundary too.
 std::vector<box<float>> random_boxes(snip::splitmix64& g, int W, int H, int n, int max_side) {
     std::vector<box<float>> b;
     for (int i = 0; i < n; ++i) {
-        const float w = 1.0f + float(g.below(static_cast<std::uint64_t>(max_side)));
-        const float h = 1.0f + float(g.below(static_cast<std::uint64_t>(max_side)));
-        const float x = float(g.uniform() * std::max(1.0, W - 1.0 - w));
-        const float y = float(g.uniform() * std::max(1.0, H - 1.0 - h));
+        float w = 1.0f + float(g.below(static_cast<std::uint64_t>(max_side)));
+        float h = 1.0f + float(g.below(static_cast<std::uint64_t>(max_side)));
+        float x = float(g.uniform() * std::max(1.0, W - 1.0 - w));
+        float y = float(g.uniform() * std::max(1.0, H - 1.0 - h));
+        switch (g.below(4)) {
+        case 0:  // whole pixels
+            x = std::floor(x);
+            y = std::floor(y);
+            break;
+        case 1:  // on chip edges
+            x = 32.0f * std::floor(x / 32.0f);
+            y = 32.0f * std::floor(y / 32.0f);
+            if (g.below(2)) w = h = 511.0f;
+            break;
+        default:
+            break;
+        }
         b.push_back({x, y, std::min(x + w, float(W - 1)), std::min(y + h, float(H - 1))});
     }
     return b;
@@ -99,15 +116,19 @@ TEST_CASE("the chips that contain a box form a rectangle of grid indices") {
     snip::chip_grid grid;
     grid.assign(chip_layout::sniper, 1500, 900, 512, 32, pixel_convention::inclusive);
     snip::splitmix64 g{3};
+    int on_edge = 0;  // (box, chip) pairs with the box inside and touching the chip's edge
     for (const auto& b : random_boxes(g, 1500, 900, 200, 400)) {
         auto [c0, c1] = snip::chip_grid::containing(grid.cols, b.x1, b.x2);
         auto [r0, r1] = snip::chip_grid::containing(grid.rows, b.y1, b.y2);
         for (int r = 0; r < int(grid.rows.size()); ++r)
             for (int c = 0; c < int(grid.cols.size()); ++c) {
-                const bool inside = snip::contains(grid.chip(std::size_t(r), std::size_t(c)).cast<float>(), b);
+                const auto k = grid.chip(std::size_t(r), std::size_t(c)).cast<float>();
+                const bool inside = snip::contains(k, b);
                 CHECK(inside == (c >= c0 && c <= c1 && r >= r0 && r <= r1));
+                on_edge += inside && (b.x1 == k.x1 || b.y1 == k.y1 || b.x2 == k.x2 || b.y2 == k.y2);
             }
     }
+    CHECK(on_edge > 20);
 }
 
 TEST_CASE("fast greedy cover equals the dense reference") {

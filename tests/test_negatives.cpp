@@ -78,9 +78,17 @@ TEST_CASE("proposals covered by a positive chip are not mined") {
     snip::plan_workspace ws;
     const auto gv = snip::box_view<const double>(snip::as_box_view(gt));
     const auto plan = snip::plan_image(cfg, 640, 480, gv, {}, ws);
-    const auto neg = snip::mine_negatives(cfg, 640, 480, plan, snip::box_view<const double>(snip::as_box_view(props)),
-                                          snip::box_view<const double>(), ws);
+    const auto pv = snip::box_view<const double>(snip::as_box_view(props));
+    const auto neg = snip::mine_negatives(cfg, 640, 480, plan, pv, snip::box_view<const double>(), ws);
     for (const auto& c : neg) CHECK(c.scale != 0);
+    // Control: the same proposals with no ground truth (no positive chip) are mined at
+    // the finest scale, so the absence above is the positive chip's doing.
+    const std::vector<box<double>> none;
+    const auto nv = snip::box_view<const double>(snip::as_box_view(none));
+    const auto bare = snip::plan_image(cfg, 640, 480, nv, {}, ws);
+    REQUIRE(bare.positives.empty());
+    const auto ctrl = snip::mine_negatives(cfg, 640, 480, bare, pv, nv, ws);
+    CHECK(std::count_if(ctrl.begin(), ctrl.end(), [](const snip::chip& c) { return c.scale == 0; }) == 1);
 }
 
 TEST_CASE("no proposals, no negative chips") {

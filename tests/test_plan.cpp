@@ -9,6 +9,7 @@
 #include <array>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -31,6 +32,30 @@ bool valid_at(const snip::image_plan& p, std::size_t scale, int box) {
     return std::find(v.begin(), v.end(), box) != v.end();
 }
 
+/// A ground-truth box in a scale's pixels, written out from the conventions' definitions
+/// (not with the helpers plan_image uses): inclusive keeps x1, y1 (clipped at 0) and
+/// ends at x1 + w - 1, clipped to the last pixel; continuous clips to [0, W]. Then the
+/// factor, then the scaled image's bounds; stored as float, as the planner stores it.
+box<float> expected_scaled(const plan_config& cfg, const box<double>& b, int W, int H, double f,
+                           const snip::scaled_image& sz) {
+    const bool inc = cfg.convention == snip::pixel_convention::inclusive;
+    double x1, y1, x2, y2;
+    if (inc) {
+        x1 = b.x1 < 0 ? 0 : b.x1;
+        y1 = b.y1 < 0 ? 0 : b.y1;
+        x2 = std::min(W - 1.0, x1 + std::max(0.0, b.x2 - b.x1 - 1.0));
+        y2 = std::min(H - 1.0, y1 + std::max(0.0, b.y2 - b.y1 - 1.0));
+    } else {
+        x1 = std::clamp(b.x1, 0.0, double(W));
+        y1 = std::clamp(b.y1, 0.0, double(H));
+        x2 = std::clamp(b.x2, 0.0, double(W));
+        y2 = std::clamp(b.y2, 0.0, double(H));
+    }
+    const double mx = sz.width - (inc ? 1.0 : 0.0), my = sz.height - (inc ? 1.0 : 0.0);
+    return {float(std::clamp(x1 * f, 0.0, mx)), float(std::clamp(y1 * f, 0.0, my)),
+            float(std::clamp(x2 * f, 0.0, mx)), float(std::clamp(y2 * f, 0.0, my))};
+}
+
 /// Every valid box lies fully inside the chip it is assigned to, in scaled pixels, and
 /// every chip lies inside its scaled image.
 void check_plan_properties(const plan_config& cfg, const snip::image_record& im, const snip::image_plan& p) {
@@ -43,9 +68,9 @@ void check_plan_properties(const plan_config& cfg, const snip::image_record& im,
         CHECK(c.rect.x2 <= sz.width - e);
         CHECK(c.rect.y2 <= sz.height - e);
         for (int b : c.boxes) {
-            const auto conv = snip::to_convention(im.boxes[std::size_t(b)], im.width, im.height, cfg.convention);
-            const auto s = snip::clip(snip::scale(conv, c.factor), sz.width - e, sz.height - e).cast<float>();
-            CHECK(snip::contains(c.rect.cast<float>(), s));
+            const auto s = expected_scaled(cfg, im.boxes[std::size_t(b)], im.width, im.height, c.factor, sz);
+            const auto r = c.rect.cast<float>();
+            CHECK((r.x1 <= s.x1 && r.y1 <= s.y1 && s.x2 <= r.x2 && s.y2 <= r.y2));
             ++assigned[std::size_t(b) * cfg.scales.size() + std::size_t(c.scale)];
         }
     }
@@ -128,6 +153,19 @@ TEST_CASE("sniper_coco: the drawn stride sets the max-side rule, chip - stride -
     CHECK(valid_at(p59, 0, 2));        // side 150 < 150.67
     CHECK_FALSE(valid_at(p59, 0, 3));  // side 151
     CHECK_FALSE(valid_at(p59, 0, 0));
+    // Sizes are whole pixels (truncated), and at the finest factor 3 no whole side lies
+    // between (chip - stride - 1) / 3 and (chip - stride) / 3. At the middle factor 1.667
+    // with stride 56 one does: 273 >= 455 / 1.667 = 272.95 but < 456 / 1.667 = 273.55.
+    auto pf = plan_xywh(cfg, 640, 480, {{10, 10, 41, 273}, {100, 10, 41, 274}}, false, 56);
+    CHECK(valid_at(pf, 1, 0));        // side 272 < 272.95
+    CHECK_FALSE(valid_at(pf, 1, 1));  // side 273
+    // The filter itself: the rule on every scale but the coarsest.
+    for (int stride : {32, 56, 59}) {
+        CAPTURE(stride);
+        CHECK(cfg.filter(0, 3.0, stride).max_side_scaled == double(512 - stride - 1));
+        CHECK(cfg.filter(1, 1.667, stride).max_side_scaled == double(512 - stride - 1));
+        CHECK(std::isinf(cfg.filter(2, 0.8, stride).max_side_scaled));
+    }
     // Without a stride, plan_image uses the draw of seed 0, epoch 0.
     const int s0 = snip::epoch_stride(cfg, 0, 0);
     CHECK(s0 >= 56);

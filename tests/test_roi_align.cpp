@@ -241,7 +241,7 @@ TEST_CASE("roi_align: hand-computed values") {
 TEST_CASE_TEMPLATE("roi_align: forward and backward match the reference", T, float, double) {
     const std::array<idx, 4> fext{2, 11, 9, 11}; // 11 channels: a group of 8 and 3 single
     const double scale = 0.5;                    // the image is 22 x 18
-    int configs = 0;
+    std::size_t nonzero = 0, total = 0;  // of the reference outputs
     for (std::uint64_t seed = 1; seed <= 5; ++seed)
         for (bool aligned : {false, true})
             for (int sr : {0, 1, 2, 3}) {
@@ -256,6 +256,10 @@ TEST_CASE_TEMPLATE("roi_align: forward and backward match the reference", T, flo
                 const auto stored = as_stored<T>(rois);
 
                 const auto want = ref_forward(f, stored, o);
+                for (const T v : want.v) {
+                    nonzero += v != T(0);
+                    ++total;
+                }
                 tensor4<T> out({24, 11, ph, pw}, T(-5));
                 snip::roi_align(f.view(), rs.view, out.view(), o);
                 CHECK(max_rel_diff(out, want) < tolerance<T>());
@@ -273,9 +277,9 @@ TEST_CASE_TEMPLATE("roi_align: forward and backward match the reference", T, flo
                 for (std::size_t i = 0; i < f.v.size(); ++i)
                     rhs += double(f.v[i]) * double(gf.v[i]);
                 CHECK(lhs == doctest::Approx(rhs).epsilon(sizeof(T) == 4 ? 1e-4 : 1e-12));
-                ++configs;
             }
-    CHECK(configs == 40);
+    // the comparisons are not over empty bins: most RoIs overlap the features (64%)
+    CHECK(nonzero > total / 2);
 }
 
 TEST_CASE_TEMPLATE("roi_align: strided features, RoIs and outputs give identical results", T, float,

@@ -328,12 +328,15 @@ TEST_CASE("assign_rpn: labels then SNIPER's 256 / 0.5 sampling from a seed") {
     const auto c = snip::assign_rpn(anchors, gt, st, o, 4321);
     CHECK(a.labels == b.labels);
     CHECK(a.labels != c.labels);
-    CHECK(a.counts.positive <= 128);
     CHECK(a.counts.positive + a.counts.negative == 256);
     auto nos = o;
     nos.batch = 0;
     const auto full = snip::assign_rpn(anchors, gt, st, nos, 1234);
     CHECK(full.counts.positive + full.counts.negative > 256);
+    // Exactly floor(0.5 * 256) positives when there are more, all of them when fewer:
+    // the default fraction is the original's 0.5 (an upper bound alone would pass 0.25).
+    CHECK(a.counts.positive == std::min<decltype(full.counts.positive)>(full.counts.positive, 128));
+    CHECK(a.counts.positive > 64);
     CHECK(full.matched == a.matched);
     for (std::size_t i = 0; i < anchors.size(); ++i)
         if (a.labels[i] != -1) CHECK(a.labels[i] == full.labels[i]);
