@@ -6,6 +6,8 @@
 #include <snip/io/coco.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <string>
 #include <vector>
 
 namespace {
@@ -144,4 +146,32 @@ TEST_CASE("progress is reported and errors in any image are rethrown") {
     std::vector<snip::image_proposals> short_props(3);
     CHECK_THROWS_WITH_AS(snip::plan_dataset(snip::plan_config::defaults(), ds, &short_props, o),
                          doctest::Contains("3 proposal lists for 300 images"), snip::error);
+}
+
+TEST_CASE("a planning thread that cannot start gives a snip::error naming it, not a hang") {
+    const auto ds = random_dataset(400, 6);
+    const auto props = random_proposals(ds, 7);
+    snip::dataset_plan_options o;
+    o.threads = 4;
+    o.progress = [](std::size_t, std::size_t) {};
+    o.progress_period = std::chrono::milliseconds(1);
+    for (long budget : {0L, 1L, 3L}) {
+        CAPTURE(budget);
+        snip::detail::thread_start_budget() = budget;  // the next start after `budget` fails
+        const auto msg = snip_test::error_of(
+            [&] { snip::plan_dataset(snip::plan_config::sniper_coco(), ds, &props, o); });
+        snip::detail::thread_start_budget() = -1;
+        CHECK(snip_test::contains(msg, "plan_dataset: could not start thread " +
+                                           std::to_string(budget + 1) + " of 4"));
+        CHECK(snip_test::contains(msg, "Resource temporarily unavailable"));
+    }
+    // nothing is left behind: the same call plans as one thread does
+    const auto p4 = snip::plan_dataset(snip::plan_config::sniper_coco(), ds, &props, o);
+    o.threads = 1;
+    const auto p1 = snip::plan_dataset(snip::plan_config::sniper_coco(), ds, &props, o);
+    REQUIRE(p4.size() == p1.size());
+    for (std::size_t i = 0; i < p1.size(); ++i) {
+        CHECK(p4[i].plan.positives.size() == p1[i].plan.positives.size());
+        CHECK(p4[i].sampled == p1[i].sampled);
+    }
 }

@@ -1,6 +1,7 @@
 // dataset_plan.hpp: one epoch's chips for a whole dataset, on several threads.
 #pragma once
 
+#include <snip/core/parallel.hpp>
 #include <snip/sniper/dataset.hpp>
 #include <snip/sniper/negatives.hpp>
 #include <snip/sniper/plan.hpp>
@@ -13,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -98,13 +100,20 @@ inline std::vector<image_chips_plan> plan_dataset(const plan_config& cfg, const 
     std::condition_variable cv;
     unsigned running = nt;
     std::vector<std::thread> pool;
-    for (unsigned t = 0; t < nt; ++t)
-        pool.emplace_back([&] {
-            work();
-            std::lock_guard<std::mutex> lk(mu);
-            --running;
-            cv.notify_all();
-        });
+    pool.reserve(nt);
+    try {
+        for (unsigned t = 0; t < nt; ++t)
+            pool.push_back(detail::start_thread([&] {
+                work();
+                std::lock_guard<std::mutex> lk(mu);
+                --running;
+                cv.notify_all();
+            }));
+    } catch (const std::system_error& e) {
+        next.store(ds.images.size());  // the started workers finish their block and return
+        for (auto& t : pool) t.join();
+        detail::thread_start_failed("plan_dataset", pool.size() + 1, nt, e);
+    }
     {
         // This thread reports progress while the workers run.
         std::unique_lock<std::mutex> lk(mu);
