@@ -418,7 +418,20 @@ TEST_CASE("read_coco: file errors name the path") {
     check_contains(error_of([&] { snip::io::read_coco(broken.string()); }), {broken.string(), "malformed JSON"});
     write_text(broken, R"({"images": [{"id": 1, "width": 1e999}]})");
     check_contains(error_of([&] { snip::io::read_coco(broken.string()); }),
-                   {broken.string(), "malformed JSON", "1e999"});
+                   {broken.string(), "malformed JSON: images[0].width is 1e999 (byte 32, line 1, column 32)",
+                    "beyond the range of a double"});
+    // the same number elsewhere in the text (inside a string, as part of a longer number)
+    // is not taken for it; lines are counted
+    write_text(broken, "{\"info\": \"1e999\", \"v\": [4, 41e999],\n \"images\": [\n  {\"id\": 1,\n   \"height\": 1e999}]}");
+    check_contains(error_of([&] { snip::io::read_coco(broken.string()); }),
+                   {broken.string(), "malformed JSON", "1e999"});  // two overflows: the first named
+    write_text(broken, "{\"info\": \"1e999\", \"v\": 41e9,\n \"images\": [\n  {\"id\": 1,\n   \"height\": 1e999}]}");
+    check_contains(error_of([&] { snip::io::read_coco(broken.string()); }),
+                   {"images[0].height is 1e999 (byte 68, line 4, column 14)"});
+    // Python's json.dump writes NaN and Infinity: said so, with line and column
+    write_text(broken, "{\"images\": [\n  {\"id\": 1, \"width\": -Infinity}]}");
+    check_contains(error_of([&] { snip::io::read_coco(broken.string()); }),
+                   {broken.string(), "line 2, column", "holds -Infinity, a non-finite number"});
     // Content errors from a file name the path too.
     write_text(broken, (ann("[1, 2, -3, 4]")));
     check_contains(error_of([&] { snip::io::read_coco(broken.string()); }),

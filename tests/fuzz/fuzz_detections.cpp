@@ -1,5 +1,5 @@
 // Fuzzer of the detections reader and of the evaluation behind it: bytes ->
-// parse_results_text (as read_detections does) -> parse_detections -> evaluate_coco.
+// parse_json_text (as read_detections does) -> parse_detections -> evaluate_coco.
 // The input is either a results array, evaluated against a fixed ground truth, or
 // {"gt": <COCO annotations>, "dets": <results array>}, which fuzzes the ground truth
 // too. Every summary number and per-category result must be -1 or in [0, 1].
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         snip::io::parse_coco(nlohmann::json::parse(k_gt), "fuzz_gt.json");
     nlohmann::json j;
     if (!fuzz::accepts(
-            [&] { j = snip::io::detail::parse_results_text(fuzz::text(data, size), k_source); },
+            [&] { j = snip::io::parse_json_text(fuzz::text(data, size), k_source); },
             k_source))
         return 0;
     snip::dataset own_gt;

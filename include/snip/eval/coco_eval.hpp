@@ -238,31 +238,10 @@ inline std::vector<detection> parse_detections(const nlohmann::json& j, const st
     return out;
 }
 
-namespace detail {
-
-/// @brief Parses the text of a results file read from `source`. Python's json.dump writes
-/// NaN or Infinity for a non-finite number (not JSON): such a syntax error says so.
-inline nlohmann::json parse_results_text(std::string_view text, const std::string& source) {
-    try {
-        return parse_json_text(text, source);
-    } catch (const error& e) {
-        for (const char* token : {"NaN", "Infinity"}) {
-            const auto pos = text.find(token);
-            if (pos != std::string_view::npos)
-                fail(e.what(), " (byte ", pos, " holds ", token,
-                     ": a non-finite number, which JSON cannot hold; Python's json.dump writes it for a "
-                     "NaN/inf score or bbox: fix the detector output)");
-        }
-        throw;
-    }
-}
-
-} // namespace detail
-
 /// @brief Reads a results file; see parse_detections. A file that Python's json.dump wrote
 /// with NaN or Infinity (not JSON) is reported as such.
 inline std::vector<detection> read_detections(const std::string& path, const dataset& gt) {
-    return parse_detections(detail::parse_results_text(read_text_file(path), path), path, gt);
+    return parse_detections(parse_json_text(read_text_file(path), path), path, gt);
 }
 
 /// @brief Evaluates `dets` against the boxes of `gt` with pycocotools' COCOeval rules for

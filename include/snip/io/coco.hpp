@@ -25,6 +25,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace snip::io {
@@ -275,13 +276,112 @@ inline std::string read_text_file(const std::string& path) {
     return text;
 }
 
+namespace detail {
+
+/// "line L, column C" of the 0-based byte `pos` of `text`.
+inline std::string line_column(std::string_view text, std::size_t pos) {
+    pos = std::min(pos, text.size());
+    std::size_t line = 1, start = 0;
+    for (std::size_t i = 0; i < pos; ++i)
+        if (text[i] == '\n') ++line, start = i + 1;
+    return snip::concat("line ", line, ", column ", pos - start + 1);
+}
+
+/// The word (letters, with a leading sign) around the 0-based byte `pos`: what a parser
+/// stopped on, e.g. NaN or -Infinity.
+inline std::string_view word_at(std::string_view text, std::size_t pos) {
+    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (pos >= text.size()) return {};
+    std::size_t b = pos, e = pos;
+    while (b > 0 && letter(text[b - 1])) --b;
+    if (b > 0 && (text[b - 1] == '-' || text[b - 1] == '+')) --b;
+    while (e < text.size() && letter(text[e])) ++e;
+    return text.substr(b, e - b);
+}
+
+/// The field path (`annotations[3].bbox[1]`) of the first number token `literal` in
+/// `text`, found by parsing a copy with that token replaced by a marker; "" when the
+/// token cannot be placed (then the caller gives the position alone).
+inline std::string path_of_number(std::string_view text, std::string_view literal,
+                                  std::size_t& pos) {
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    // a value: after '[', ',' or ':' and before ',', ']' or '}' (blanks aside); not a
+    // part of a longer number or of a string
+    auto is_value = [&](std::size_t b, std::size_t e) {
+        while (b > 0 && space(text[b - 1])) --b;
+        while (e < text.size() && space(text[e])) ++e;
+        return b > 0 && (text[b - 1] == '[' || text[b - 1] == ',' || text[b - 1] == ':') &&
+               (e == text.size() || text[e] == ',' || text[e] == ']' || text[e] == '}');
+    };
+    for (pos = text.find(literal); pos != std::string_view::npos;
+         pos = text.find(literal, pos + 1))
+        if (is_value(pos, pos + literal.size())) break;
+    if (pos == std::string_view::npos) return {};
+    std::string patched(text.substr(0, pos));
+    patched += "\"\\u0001\"";
+    patched += text.substr(pos + literal.size());
+    json doc;
+    try {
+        doc = json::parse(patched);
+    } catch (const json::exception&) {
+        return {};  // another error in the text: the position alone
+    }
+    // depth-first, with an explicit stack (a file may nest deeper than the call stack)
+    std::vector<std::pair<const json*, std::string>> todo{{&doc, std::string()}};
+    while (!todo.empty()) {
+        auto [v, path] = std::move(todo.back());
+        todo.pop_back();
+        if (v->is_string() && v->get_ref<const std::string&>() == "\x01")
+            return path.empty() ? std::string("the document") : path;
+        if (v->is_array())
+            for (std::size_t i = v->size(); i-- > 0;)
+                todo.emplace_back(&(*v)[i], snip::concat(path, "[", i, "]"));
+        else if (v->is_object())
+            for (auto it = v->begin(); it != v->end(); ++it)
+                todo.emplace_back(&it.value(), path.empty() ? it.key() : path + "." + it.key());
+    }
+    return {};
+}
+
+} // namespace detail
+
 /// @brief Parses JSON text read from `source`; a syntax error is a snip::error naming
-/// the source and the byte. read_json_file parses files with it, fuzzers parse bytes.
+/// the source, the byte, the line and the column. Two errors are spelled out: a NaN or
+/// Infinity (Python's json.dump writes them for non-finite floats; JSON has neither),
+/// and a number beyond a double's range (1e999), named by its field path.
+/// read_json_file parses files with it, fuzzers parse bytes.
 inline nlohmann::json parse_json_text(std::string_view text, const std::string& source) {
     try {
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
-        fail(source, ": malformed JSON at byte ", e.byte, ": ", e.what());
+        const std::size_t at = e.byte > 0 ? e.byte - 1 : 0;
+        const std::string_view w = detail::word_at(text, at);
+        for (std::string_view bad : {"NaN", "-NaN", "nan", "Infinity", "-Infinity", "+Infinity",
+                                     "inf", "-inf", "Inf", "-Inf"})
+            if (w == bad)
+                fail(source, ": malformed JSON at byte ", e.byte, " (",
+                     detail::line_column(text, at), "): it holds ", w,
+                     ", a non-finite number, which JSON cannot hold (Python's json.dump writes "
+                     "it for a NaN or infinite float: fix the value where the file is made): ",
+                     e.what());
+        fail(source, ": malformed JSON at byte ", e.byte, " (", detail::line_column(text, at),
+             "): ", e.what());
+    } catch (const nlohmann::json::out_of_range& e) {
+        // "number overflow parsing '1e999'": name the field and where it is
+        const std::string what = e.what();
+        const std::string open = "parsing '";
+        const auto a = what.find(open);
+        const auto b = a == std::string::npos ? a : what.find('\'', a + open.size());
+        if (b != std::string::npos) {
+            const std::string literal = what.substr(a + open.size(), b - a - open.size());
+            std::size_t pos = 0;
+            const std::string path = detail::path_of_number(text, literal, pos);
+            if (!path.empty())
+                fail(source, ": malformed JSON: ", path, " is ", literal, " (byte ", pos + 1, ", ",
+                     detail::line_column(text, pos),
+                     "), beyond the range of a double (about 1.8e308)");
+        }
+        fail(source, ": malformed JSON: ", what);
     } catch (const nlohmann::json::exception& e) {
         fail(source, ": malformed JSON: ", e.what());
     }
