@@ -187,8 +187,26 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
         const std::vector<chip_job> all_jobs = make_chip_jobs(plans, jo);
         const std::size_t B = std::size_t(o.batch_size);
         const auto batches = std::int64_t((all_jobs.size() + B - 1) / B);
-        snip::require(batches > 0, "train: epoch ", pos.epoch + 1,
-                      " has no chip (is any box valid at any scale?)");
+        if (batches == 0) {
+            // why: count what the planner dropped, so the message points at the cause
+            std::size_t boxes = 0, crowd = 0, outside = 0, nowhere = 0;
+            for (const auto& im : ds.images) {
+                boxes += im.boxes.size();
+                for (auto c : im.crowd) crowd += c != 0;
+            }
+            for (const auto& p : plans) {
+                outside += p.plan.outside.size();
+                nowhere += p.plan.valid_nowhere.size();
+            }
+            snip::fail("train: ", ds.source.empty() ? std::string("the dataset") : ds.source,
+                       ": epoch ", pos.epoch + 1, " has no chip: ", ds.images.size(),
+                       " images with ", boxes, " boxes, of which ", crowd, " crowd (never a chip), ",
+                       outside, " outside their image and ", nowhere,
+                       " valid at no scale (outside every valid range, too long for the chip at "
+                       "their scale, or too thin for the finest), and no negative chip",
+                       proposals ? " from the proposals" : " (no proposals given)",
+                       ": check the boxes against the config's scales and ranges");
+        }
         snip::require(pos.batch < batches, "train: resuming at batch ", pos.batch, " of epoch ",
                       pos.epoch + 1, ", which has ", batches, " batches");
         // This rank's chips of every global batch from the next one (a resumed epoch starts
