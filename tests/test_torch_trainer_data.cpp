@@ -206,7 +206,7 @@ snip::train::image_source synthetic_source(const snip::dataset& ds) {
 }
 
 /// Every batch of a loader, in order.
-std::vector<snip::train::chip_batch> drain(snip::train::chip_loader& loader) {
+std::vector<snip::train::chip_batch> drain_loader(snip::train::chip_loader& loader) {
     std::vector<snip::train::chip_batch> out;
     while (auto b = loader.next())
         out.push_back(std::move(*b));
@@ -666,7 +666,7 @@ TEST_CASE("chip_loader: the same batches with 0, 1 and 3 workers") {
             ds, cfg, jobs, synthetic_source(ds),
             {.batch_size = 5, .workers = workers, .max_batches = 2, .cache_bytes = 200000});
         CHECK(loader.num_batches() == (jobs.size() + 4) / 5);
-        runs.push_back(drain(loader));
+        runs.push_back(drain_loader(loader));
         CHECK(loader.cache().bytes() <= 200000);
         CHECK(loader.cache().hits() + loader.cache().misses() == jobs.size());
     }
@@ -731,7 +731,7 @@ TEST_CASE("chip_loader: never more than Q batches alive, and a clean stop mid-ep
 
     snip::train::chip_loader one(ds, cfg, jobs, source,
                             {.batch_size = 3, .workers = 2, .max_batches = 1});
-    const auto all = drain(one);
+    const auto all = drain_loader(one);
     CHECK(all.size() == one.num_batches());
     CHECK(one.peak_in_flight() == 1);
 }
@@ -802,6 +802,82 @@ TEST_CASE("chip_loader: a worker's error reaches next() at its batch, naming the
     }
 }
 
+TEST_CASE("files_in: an image of another size than its annotation is an error naming both "
+          "sizes (swapped: the EXIF hint)") {
+    temp_dir dir;
+    snip::dataset ds = synthetic_dataset(3, 4);
+    ds.source = "ann.json";
+    const auto& r = ds.images;
+    dir.write(r[0].file_name, encode_jpeg(test_image(r[0].width, r[0].height, 0)));
+    dir.write(r[1].file_name, encode_jpeg(test_image(r[1].width + 10, r[1].height, 1)));
+    dir.write(r[2].file_name, encode_jpeg(test_image(r[2].height, r[2].width, 2)));
+    const snip::train::image_source src = snip::train::files_in(ds, dir.path.string());
+    CHECK(src(0).w == r[0].width);
+    check_contains(error_of([&] { (void)src(1); }),
+                   {r[1].file_name, "is " + std::to_string(r[1].width + 10) + " x " +
+                                        std::to_string(r[1].height) + " pixels",
+                    "ann.json", "width " + std::to_string(r[1].width)});
+    const std::string m = error_of([&] { (void)src(2); });
+    check_contains(m, {r[2].file_name, "swapped", "EXIF"});
+    CHECK(m.find("swapped") != std::string::npos);
+    CHECK(error_of([&] { (void)src(1); }).find("swapped") == std::string::npos);
+}
+
+namespace {
+
+/// Chips of `jobs` whose image is not in `bad`.
+std::size_t chips_without(const std::vector<snip::train::chip_job>& jobs,
+                          const std::vector<std::size_t>& bad) {
+    return std::size_t(std::count_if(jobs.begin(), jobs.end(), [&](const auto& j) {
+        return std::find(bad.begin(), bad.end(), j.image) == bad.end();
+    }));
+}
+
+/// Runs the loader to the end; returns (chips, skipped names) or throws its error.
+std::pair<std::size_t, std::vector<std::string>> drain_skipping(snip::train::chip_loader& loader) {
+    std::size_t chips = 0;
+    std::vector<std::string> skipped;
+    while (auto b = loader.next()) {
+        CHECK(b->images.size(0) == std::int64_t(b->targets.size()));
+        chips += b->targets.size();
+        for (const auto& w : b->skipped)
+            if (std::find(skipped.begin(), skipped.end(), w) == skipped.end()) skipped.push_back(w);
+    }
+    return {chips, skipped};
+}
+
+} // namespace
+
+TEST_CASE("chip_loader: skip_bad_images leaves out the chips of a truncated and a missing "
+          "image and names them; without it the error stops the loader") {
+    temp_dir dir;
+    snip::dataset ds = synthetic_dataset(6, 21);
+    const snip::plan_config cfg = small_config();
+    for (std::size_t i = 0; i < ds.images.size(); ++i) {
+        const auto& r = ds.images[i];
+        auto bytes = encode_jpeg(test_image(r.width, r.height, i));
+        if (i == 2) bytes.resize(bytes.size() / 3); // truncated
+        if (i != 4) dir.write(r.file_name, bytes);  // image 4 is missing
+    }
+    const auto plans = snip::plan_dataset(cfg, ds, nullptr, plan_options(0));
+    const auto jobs = snip::train::make_chip_jobs(plans, {.seed = 3});
+    for (unsigned workers : {0u, 2u}) {
+        CAPTURE(workers);
+        snip::train::chip_loader skip(ds, cfg, jobs, snip::train::files_in(ds, dir.path.string()),
+                                      {.batch_size = 3, .workers = workers, .skip_bad_images = true});
+        const auto [chips, skipped] = drain_skipping(skip);
+        CHECK(chips == chips_without(jobs, {2, 4}));
+        REQUIRE(skipped.size() == 2);
+        std::string all = skipped[0] + "\n" + skipped[1];
+        check_contains(all, {"synthetic_2.jpg", "truncated", "synthetic_4.jpg", "No such file"});
+        snip::train::chip_loader strict(ds, cfg, jobs, snip::train::files_in(ds, dir.path.string()),
+                                        {.batch_size = 3, .workers = workers});
+        const std::string m = error_of([&] { (void)drain_skipping(strict); });
+        CHECK((m.find("synthetic_2.jpg") != std::string::npos ||
+               m.find("synthetic_4.jpg") != std::string::npos));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Real images
 
@@ -861,4 +937,34 @@ TEST_CASE("coco128: real JPEGs through the pipeline with the sniper_coco preset"
     CHECK(valid > 0);
     MESSAGE("coco128: " << jobs.size() << " chips planned for 12 images; 3 batches: " << chips
                         << " chips, " << boxes << " boxes (" << valid << " valid)");
+}
+
+TEST_CASE("coco128 copy: a truncated JPEG and a deleted file are named, or skipped with "
+          "skip_bad_images") {
+    const std::string ann = snip_test::data_file("coco128/instances_coco128.json");
+    if (ann.empty()) return;
+    const fs::path images = fs::path(ann).parent_path() / "images";
+    snip::dataset ds = snip::io::read_coco(ann);
+    ds.images.resize(std::min<std::size_t>(ds.images.size(), 6));
+    temp_dir dir; // the copy; the shared data stays untouched
+    for (const auto& im : ds.images) fs::copy_file(images / im.file_name, dir.path / im.file_name);
+    fs::resize_file(dir.path / ds.images[1].file_name, fs::file_size(dir.path / ds.images[1].file_name) / 2);
+    fs::remove(dir.path / ds.images[3].file_name);
+    const auto cfg = snip::plan_config::sniper_coco();
+    const auto plans = snip::plan_dataset(cfg, ds, nullptr, plan_options(1));
+    const auto jobs = snip::train::make_chip_jobs(plans, {.seed = 1});
+    snip::train::chip_loader skip(ds, cfg, jobs, snip::train::files_in(ds, dir.path.string()),
+                                  {.batch_size = 4, .workers = 2, .skip_bad_images = true});
+    const auto [chips, skipped] = drain_skipping(skip);
+    CHECK(chips == chips_without(jobs, {1, 3}));
+    REQUIRE(skipped.size() == 2);
+    check_contains(skipped[0] + "\n" + skipped[1],
+                   {ds.images[1].file_name, "truncated", ds.images[3].file_name, "No such file"});
+    snip::train::chip_loader strict(ds, cfg, jobs, snip::train::files_in(ds, dir.path.string()),
+                                    {.batch_size = 4, .workers = 2});
+    const std::string m = error_of([&] { (void)drain_skipping(strict); });
+    CHECK((m.find(ds.images[1].file_name) != std::string::npos ||
+           m.find(ds.images[3].file_name) != std::string::npos));
+    MESSAGE("coco128 copy: " << jobs.size() << " chips planned, " << chips
+                             << " loaded with 2 bad images skipped");
 }

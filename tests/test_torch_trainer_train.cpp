@@ -12,6 +12,12 @@
 
 #include <snip/core/random.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <iterator>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -316,6 +322,225 @@ TEST_CASE("train: checkpoints of another model or setup, and broken files, are r
     snip::train::train_options fresh = toy_train("");
     CHECK_THROWS_WITH_AS(snip::train::train(three, t.ds, toy_plan(), source_of(t), nullptr, fresh),
                          doctest::Contains("has 2 categories, the model 3 classes"), snip::error);
+}
+
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+} // namespace
+
+TEST_CASE("train: a folder holding a checkpoint is refused without resume or overwrite; one run "
+          "per folder; stale temporaries removed; an unusable folder fails at start") {
+    const toy_set t = make_toy();
+    const fs::path d = fresh_dir("guard");
+    snip::train::train_options o = toy_train(d.string());
+    o.max_steps = 2;
+    torch::manual_seed(3);
+    snip::train::FasterRCNN net(tiny_model());
+    snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    const fs::path ck = d / "checkpoint.pt";
+    REQUIRE(fs::exists(ck));
+    const std::string kept = file_bytes(ck);
+
+    // A forgotten --resume: refused before anything is written; the checkpoint is unchanged.
+    o.max_steps = 1;
+    const std::string refused = snip_test::error_of(
+        [&] { snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o); });
+    CHECK(refused.find(ck.string() + " exists") != std::string::npos);
+    CHECK(refused.find("--resume") != std::string::npos);
+    CHECK(refused.find("--overwrite") != std::string::npos);
+    CHECK(file_bytes(ck) == kept);
+
+    // A second run while the first holds the folder: refused, naming the first.
+    {
+        const snip::train::run_lock first(d.string(), "snip-train train --out first-run");
+        o.overwrite = true;
+        const std::string m = snip_test::error_of(
+            [&] { snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o); });
+        CHECK(m.find("another run is writing into this folder") != std::string::npos);
+        CHECK(m.find("snip-train train --out first-run") != std::string::npos);
+        CHECK(m.find("process " + std::to_string(::getpid())) != std::string::npos);
+        CHECK(file_bytes(ck) == kept);
+    }
+    // The lock went with its holder. Temporaries a killed run left are removed at start;
+    // --overwrite replaces the checkpoint.
+    std::ofstream(d / "checkpoint.pt.tmp") << "half a checkpoint";
+    std::ofstream(d / "log.csv.tmp") << "step,";
+    const snip::train::train_result r =
+        snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    CHECK(r.steps == 1);
+    CHECK_FALSE(fs::exists(d / "checkpoint.pt.tmp"));
+    CHECK_FALSE(fs::exists(d / "log.csv.tmp"));
+    CHECK(file_bytes(ck) != kept);
+
+    // An output folder that cannot be made fails at start, naming it and the reason.
+    snip::train::train_options bad = toy_train((d / "checkpoint.pt" / "sub").string());
+    const std::string m = snip_test::error_of(
+        [&] { snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, bad); });
+    CHECK(m.find("cannot create the folder") != std::string::npos);
+    CHECK(m.find("Not a directory") != std::string::npos);
+}
+
+TEST_CASE("train: resume refuses another plan config (scales, ranges, stride), not only a seed") {
+    const toy_set t = make_toy();
+    const fs::path d = fresh_dir("setup");
+    snip::train::train_options o = toy_train(d.string());
+    o.max_steps = 1;
+    torch::manual_seed(3);
+    snip::train::FasterRCNN net(tiny_model());
+    snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    o.resume = true;
+    snip::plan_config ranges = toy_plan();
+    ranges.ranges = {snip::valid_range{-1.0, 120.0}};
+    snip::plan_config scales = toy_plan();
+    scales.scales = {snip::scale_spec::by_factor(1.5)};
+    snip::plan_config stride = toy_plan();
+    stride.stride = 16;
+    for (const snip::plan_config* c : {&ranges, &scales, &stride})
+        CHECK_THROWS_WITH_AS(snip::train::train(net, t.ds, *c, source_of(t), nullptr, o),
+                             doctest::Contains("another training setup"), snip::error);
+    // The same config resumes.
+    CHECK(snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o).steps == 2);
+}
+
+TEST_CASE("train: a failed checkpoint write (file size limit) stops the run naming the file and "
+          "keeps the previous checkpoint; failed log and picture writes only warn") {
+    const toy_set t = make_toy();
+    const fs::path d = fresh_dir("full");
+    snip::train::train_options o = toy_train(d.string());
+    o.max_steps = 2;
+    torch::manual_seed(3);
+    snip::train::FasterRCNN net(tiny_model());
+    snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    const fs::path ck = d / "checkpoint.pt";
+    const std::string kept = file_bytes(ck);
+    REQUIRE(kept.size() > 4096);
+
+    // As `ulimit -f` would: writes past half the checkpoint's size fail with EFBIG (SIGXFSZ
+    // ignored, as snip-train does through stop_signals).
+    o.resume = true;
+    {
+        const snip::train::stop_signals signals;
+        rlimit old{};
+        REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+        rlimit low = old;
+        low.rlim_cur = rlim_t(kept.size() / 2);
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &low) == 0);
+        std::string m;
+        try {
+            snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+        } catch (const snip::error& e) {
+            m = e.what();
+        }
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+        CHECK(m.find(ck.string()) != std::string::npos);
+        CHECK(m.find("File too large") != std::string::npos);
+        CHECK(m.find("is intact") != std::string::npos);
+    }
+    CHECK(file_bytes(ck) == kept);
+    CHECK_FALSE(fs::exists(d / "checkpoint.pt.tmp"));
+    snip::train::FasterRCNN probe(tiny_model());
+    CHECK(snip::train::load_checkpoint(ck.string(), probe).position.step == 2);
+
+    // log.csv that cannot be written (a folder in its place) and a picture hook that throws:
+    // the run goes on to the end, with its checkpoint.
+    fs::remove(d / "log.csv");
+    fs::create_directories(d / "log.csv" / "blocked");
+    int pictures = 0;
+    o.on_log = [&](const std::vector<snip::train::log_row>&, const std::string&) {
+        ++pictures;
+        throw snip::error("loss.png: No space left on device");
+    };
+    o.max_steps = 0;
+    const snip::train::train_result r =
+        snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    CHECK(r.finished);
+    CHECK(pictures >= 2);
+    CHECK(snip::train::load_checkpoint(ck.string(), probe).position.step == r.steps);
+}
+
+TEST_CASE("train: log.csv is appended at each log point and equals the whole history after "
+          "a resume") {
+    const toy_set t = make_toy();
+    const fs::path d = fresh_dir("csv");
+    snip::train::train_options o = toy_train(d.string());
+    o.log_every = 1;
+    o.max_steps = 3;
+    torch::manual_seed(3);
+    snip::train::FasterRCNN net(tiny_model());
+    snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    o.resume = true;
+    o.max_steps = 0;
+    const snip::train::train_result r =
+        snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    REQUIRE(r.finished);
+    const fs::path whole = d / "whole.csv";
+    snip::train::write_log_csv(whole.string(), r.history);
+    CHECK(file_bytes(d / "log.csv") == file_bytes(whole));
+    // Appending rows the file has: only the new ones are added.
+    snip::train::append_log_csv(whole.string(), r.history, r.history.size() - 2);
+    std::ifstream in(whole);
+    std::size_t lines = 0;
+    for (std::string line; std::getline(in, line);) ++lines;
+    CHECK(lines == 1 + r.history.size() + 2);
+    CHECK_THROWS_WITH_AS(snip::train::append_log_csv((d / "none.csv").string(), r.history, 0),
+                         doctest::Contains("No such file"), snip::error);
+}
+
+TEST_CASE("train: a stop request finishes the step, writes the checkpoint and says so") {
+    const toy_set t = make_toy();
+    const fs::path d = fresh_dir("stop");
+    snip::train::train_options o = toy_train(d.string());
+    torch::manual_seed(3);
+    snip::train::FasterRCNN net(tiny_model());
+    snip::train::request_stop(SIGTERM); // as the handler does
+    const snip::train::train_result r =
+        snip::train::train(net, t.ds, toy_plan(), source_of(t), nullptr, o);
+    snip::train::clear_stop();
+    CHECK(r.stopped_by == SIGTERM);
+    CHECK(r.steps == 1);
+    CHECK_FALSE(r.finished);
+    snip::train::FasterRCNN probe(tiny_model());
+    CHECK(snip::train::load_checkpoint((d / "checkpoint.pt").string(), probe).position.step == 1);
+    CHECK(snip::train::signal_name(SIGINT) == "SIGINT");
+    CHECK(snip::train::signal_name(SIGTERM) == "SIGTERM");
+}
+
+TEST_CASE("train: a bad image stops the run before its step, naming it; skip_bad_images trains "
+          "on and names it") {
+    const toy_set t = make_toy();
+    // Image 2 cannot be read, like a file deleted in the middle of an epoch.
+    const snip::train::image_source src = [&t](std::size_t i) {
+        if (i == 2) snip::fail("toy_2.png: cannot open image file (No such file or directory)");
+        return t.pixels.at(i);
+    };
+    const fs::path d = fresh_dir("bad_image");
+    snip::train::train_options o = toy_train(d.string());
+    o.checkpoint_every = 1;
+    torch::manual_seed(3);
+    snip::train::FasterRCNN net(tiny_model());
+    std::string m = snip_test::error_of(
+        [&] { snip::train::train(net, t.ds, toy_plan(), src, nullptr, o); });
+    CHECK(m.find("toy_2.png") != std::string::npos);
+    CHECK(m.find("No such file") != std::string::npos);
+    // Every step before the bad batch was applied and checkpointed, none after.
+    snip::train::FasterRCNN probe(tiny_model());
+    const std::int64_t at = fs::exists(d / "checkpoint.pt")
+                                ? snip::train::load_checkpoint((d / "checkpoint.pt").string(), probe)
+                                      .position.step
+                                : 0;
+    CHECK(at < 6);
+
+    o.overwrite = true;
+    o.skip_bad_images = true;
+    const snip::train::train_result r = snip::train::train(net, t.ds, toy_plan(), src, nullptr, o);
+    CHECK(r.finished);
+    REQUIRE(r.skipped_images.size() == 1);
+    CHECK(r.skipped_images[0].find("toy_2.png") != std::string::npos);
 }
 
 TEST_CASE("train: the loss scaler skips overflowed steps, backs off and grows") {

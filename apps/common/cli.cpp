@@ -126,7 +126,7 @@ const std::map<std::string, CLI::Validator>& checks() {
         {"--negatives", integer_from(0)},
         {"--workers", integer_from(0)},
         {"--threads", integer_from(0)},
-        {"--max-steps", integer_from(0)},
+        {"--max-steps", integer_from(1)},
         {"--checkpoint-every", integer_from(0)},
         {"--rank", integer_from(0)},
         {"--index", integer_from(0)},

@@ -109,6 +109,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
     to.log_every = 5;
     to.quiet = quiet;
     to.clip_grad_norm = 10.0;
+    to.overwrite = true; // the demo is one fresh run: it replaces its own earlier outputs
 
     // 2. Stage 1: the RPN alone on positive chips.
     snip::train::FasterRCNN net(mo);

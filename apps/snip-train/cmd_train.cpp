@@ -48,6 +48,8 @@ int run_training(const std::string& cmd, const std::vector<std::string>& argv, b
             std::fprintf(stderr, "warning: %s: %s\n", ann.c_str(), w.c_str());
 
     snip::train::train_options o = train_cli::train_options_from(a, rpn_only);
+    o.description = "snip-train " + cmd;
+    for (const auto& w : argv) o.description += " " + w;
     const snip::train::class_map classes(ds);
     snip::train::FasterRCNN net =
         train_cli::model_from(a, classes.num_classes(), o.resume || !main_rank);
@@ -69,17 +71,37 @@ int run_training(const std::string& cmd, const std::vector<std::string>& argv, b
                      cfg.chip_size, o.batch_size,
                      dist ? (" (" + std::to_string(o.batch_size / dist->size()) + " per process)").c_str() : "",
                      o.base_lr, o.base_lr * o.batch_size / 16.0, o.epochs);
+    // Ctrl-C / SIGTERM: finish the step, write a checkpoint, exit 130 / 143 (run.hpp).
+    const snip::train::stop_signals signals;
     const snip::train::train_result r =
         snip::train::train(net, ds, cfg, snip::train::files_in(ds, train_cli::images_dir(a)),
                       prop_path.empty() ? nullptr : &props, o, dist.get());
-    if (!main_rank) return 0;
+    const int code = r.stopped_by ? 128 + r.stopped_by : 0;
+    if (!main_rank) return code;
     const double last = r.history.empty() ? 0.0 : r.history.back().total;
     std::printf("%s: %lld steps this run (%lld in all) in %.1f s, last loss %.4f, %s\n",
                 cmd.c_str(), static_cast<long long>(r.steps_this_run),
                 static_cast<long long>(r.steps), r.seconds, last,
                 r.finished ? "finished" : "stopped early (continue with --resume)");
     std::printf("wrote %s/{checkpoint.pt, log.csv, loss.png}\n", o.out_dir.c_str());
-    return 0;
+    if (!r.skipped_images.empty()) {
+        std::printf("skipped %zu bad image%s (--skip-bad-images):\n", r.skipped_images.size(),
+                    r.skipped_images.size() == 1 ? "" : "s");
+        for (const auto& s : r.skipped_images) std::printf("  %s\n", s.c_str());
+    }
+    if (r.stopped_by) {
+        std::string again = "snip-train " + cmd;
+        for (const auto& w : argv)
+            if (w != "--overwrite") again += " " + w;
+        if (!a.has("--resume")) again += " --resume";
+        std::fprintf(stderr,
+                     "%s: stopped by %s after step %lld (epoch %d, batch %lld); the checkpoint "
+                     "is written. Continue with:\n  %s\n",
+                     cmd.c_str(), snip::train::signal_name(r.stopped_by).c_str(),
+                     static_cast<long long>(r.steps), r.position_epoch + 1,
+                     static_cast<long long>(r.position_batch), again.c_str());
+    }
+    return code;
 }
 
 int cmd_rpn(const std::vector<std::string>& argv) { return run_training("rpn", argv, true); }

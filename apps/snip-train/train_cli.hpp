@@ -27,7 +27,12 @@ inline const char* model_flags_help =
     "  --depth D           ResNet depth: 18, 34, 50 or 101 (101)\n"
     "  --width W           backbone width: 64 is the real ResNet; smaller makes tiny CPU models (64)\n"
     "  --weights FILE      ImageNet backbone weights (.snipw, see export_torchvision_resnet.py);\n"
-    "                      without it the backbone starts from scratch (a warning says so)\n"
+    "                      without it the backbone starts from scratch (a warning says so).\n"
+    "                      Strict: every backbone tensor must be in the file, and the file may\n"
+    "                      hold nothing else but the ImageNet classifier (fc.*)\n"
+    "  --partial-weights   load the backbone tensors the file has in common with the model\n"
+    "                      (a deeper ResNet's file into a shallower model); still refuses\n"
+    "                      missing or misshapen tensors\n"
     "  --bn MODE           trained (the original's: BatchNorm of stages 2-5 on each process's\n"
     "                      batch, momentum 0.995 in MXNet's terms) | frozen (trained)\n"
     "  --device DEV        cpu | cuda | cuda:N (cpu)\n"
@@ -38,7 +43,8 @@ inline const std::vector<std::string> train_flags = {
     "--images",  "--out",        "--epochs",   "--batch",     "--lr",
     "--warmup-chips", "--lr-steps", "--momentum", "--weight-decay", "--clip", "--workers",
     "--max-steps", "--checkpoint-every", "--log-every", "--init", "--flip"};
-inline const std::vector<std::string> train_switches = {"--resume", "--quiet", "--amp"};
+inline const std::vector<std::string> train_switches = {
+    "--resume", "--overwrite", "--quiet", "--amp", "--skip-bad-images", "--partial-weights"};
 inline const char* train_flags_help =
     "  --images DIR        folder of the annotation file's images (default: the file's folder)\n"
     "  --out DIR           checkpoint.pt, log.csv and loss.png go here (required)\n"
@@ -59,7 +65,13 @@ inline const char* train_flags_help =
     "  --checkpoint-every N  steps between checkpoints, besides every epoch end (500)\n"
     "  --log-every N       steps between log.csv / loss.png updates (20)\n"
     "  --init CKPT         start from this checkpoint's weights (not its optimizer or position)\n"
-    "  --resume            continue from OUT/checkpoint.pt\n"
+    "  --resume            continue from OUT/checkpoint.pt (the same data, config and training\n"
+    "                      flags; a change is refused)\n"
+    "  --overwrite         replace an existing OUT/checkpoint.pt (without it or --resume, a run\n"
+    "                      into a folder that holds a checkpoint is refused)\n"
+    "  --skip-bad-images   leave out the chips of an image that cannot be read, is corrupt or\n"
+    "                      has another size than its annotation, name it and go on (default:\n"
+    "                      stop with the error before the step)\n"
     "  --amp               mixed precision (CUDA only): float16 autocast + dynamic loss scaling\n"
     "  --quiet             no progress line\n";
 
@@ -144,6 +156,8 @@ inline bool bn_trained(const cli::args& a) {
 /// @brief A new detector for `classes` classes from the model flags; loads --weights into
 /// the backbone or says that it starts from scratch.
 inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t classes, bool quiet = false) {
+    // The initial weights are a function of the seed, like the rest of the run.
+    torch::manual_seed(std::uint64_t(a.integer("--seed", 0)));
     snip::train::detector_options o;
     o.backbone.depth = int(a.integer("--depth", 101));
     o.backbone.width = a.integer("--width", 64);
@@ -156,10 +170,20 @@ inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t class
     }
     snip::train::FasterRCNN net(o);
     if (auto w = a.get("--weights")) {
-        const snip::train::load_report r = snip::train::load_weights(*net->backbone, *w, /*strict=*/false);
+        const bool partial = a.has("--partial-weights");
+        snip::train::load_report r;
+        try {
+            r = snip::train::load_weights(*net->backbone, *w, /*strict=*/!partial,
+                                          {"fc.weight", "fc.bias"});
+        } catch (const snip::error& e) {
+            if (partial) throw;
+            snip::fail(e.what(), " (weights of another ResNet depth? --depth is ", o.backbone.depth,
+                       "; --partial-weights loads what fits)");
+        }
         if (!quiet)
-            std::fprintf(stderr, "loaded backbone weights %s: %zu tensors (%zu in the file unused)\n",
-                         w->c_str(), r.loaded.size(), r.unexpected.size());
+            std::fprintf(stderr, "loaded backbone weights %s: %zu tensors (%zu in the file unused%s)\n",
+                         w->c_str(), r.loaded.size(), r.unexpected.size(),
+                         partial ? ", --partial-weights" : "");
     } else if (!quiet) {
         std::fprintf(stderr, "note: no --weights: the ResNet-%d backbone starts from scratch "
                              "(random init), not from ImageNet\n",
@@ -171,12 +195,7 @@ inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t class
 /// @brief The model a checkpoint holds, rebuilt from its identity and loaded.
 inline snip::train::FasterRCNN model_from_checkpoint(const std::string& path,
                                                 snip::train::checkpoint_info* info = nullptr) {
-    const snip::train::detector_options o =
-        snip::train::options_from_identity(snip::train::checkpoint_identity(path), path);
-    snip::train::FasterRCNN net(o);
-    const snip::train::checkpoint_info i = snip::train::load_checkpoint(path, net);
-    if (info) *info = i;
-    return net;
+    return snip::train::load_model(path, info);
 }
 
 /// @brief The folder of the images: --images, or the annotation file's folder.
@@ -202,6 +221,9 @@ inline snip::train::train_options train_options_from(const cli::args& a, bool rp
     o.log_every = a.integer("--log-every", 20);
     o.seed = std::uint64_t(a.integer("--seed", 0));
     o.resume = a.has("--resume");
+    o.overwrite = a.has("--overwrite");
+    snip::require(!(o.resume && o.overwrite), "--resume and --overwrite exclude each other");
+    o.skip_bad_images = a.has("--skip-bad-images");
     o.amp = a.has("--amp");
     o.quiet = a.has("--quiet");
     o.out_dir = a.required("--out");

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <system_error>
 #include <exception>
 #include <filesystem>
 #include <sstream>
@@ -33,27 +35,37 @@ namespace detail {
 
 void write_durably(const std::string& path, const std::string& bytes) {
     const std::string tmp = path + ".tmp";
+    auto reason = [](int e) { return std::error_code(e, std::generic_category()).message(); };
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    snip::require(fd >= 0, path, ": cannot open ", tmp, " for writing");
+    if (fd < 0) {
+        const int e = errno;
+        snip::fail(path, ": cannot open ", tmp, " for writing (", reason(e), ")");
+    }
     std::size_t done = 0;
     while (done < bytes.size()) {
         const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n <= 0) {
+            const int e = n < 0 ? errno : ENOSPC;
             ::close(fd);
             ::unlink(tmp.c_str());
-            snip::fail(path, ": writing ", tmp, " failed (disk full?)");
+            snip::fail(path, ": writing ", tmp, " failed after ", done, " of ", bytes.size(),
+                       " bytes (", reason(e), "); the previous ", path, " is intact");
         }
         done += std::size_t(n);
     }
     const bool synced = ::fsync(fd) == 0;
+    const int sync_errno = errno;
     const bool closed = ::close(fd) == 0;
     if (!synced || !closed) {
+        const int e = !synced ? sync_errno : errno;
         ::unlink(tmp.c_str());
-        snip::fail(path, ": flushing ", tmp, " to disk failed");
+        snip::fail(path, ": flushing ", tmp, " to disk failed (", reason(e), "); the previous ",
+                   path, " is intact");
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
         ::unlink(tmp.c_str());
-        snip::fail(path, ": cannot rename ", tmp, " onto it");
+        snip::fail(path, ": cannot rename ", tmp, " onto it (", reason(e), ")");
     }
     const std::string dir = std::filesystem::path(path).parent_path().string();
     const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -146,10 +158,11 @@ void save_checkpoint(const std::string& path, FasterRCNN& net, torch::optim::SGD
     detail::write_durably(path, bytes.str());
 }
 
-checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net, torch::optim::SGD* sgd,
-                                bool restore_rng, const std::string* expect_setup) {
-    torch::serialize::InputArchive ar;
-    detail::open_checkpoint(ar, path);
+namespace {
+
+checkpoint_info load_from(torch::serialize::InputArchive& ar, const std::string& path,
+                          FasterRCNN& net, torch::optim::SGD* sgd, bool restore_rng,
+                          const std::string* expect_setup) {
     const std::string model = detail::read_string(ar, "snip_train.model", path);
     const std::string mine = detector_identity(net->options());
     snip::require(model == mine, path, ": checkpoint of another model: it holds '", model,
@@ -224,6 +237,25 @@ checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net, torch:
     }
     if (restore_rng) gen.set_state(rng);
     return info;
+}
+
+} // namespace
+
+checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net, torch::optim::SGD* sgd,
+                                bool restore_rng, const std::string* expect_setup) {
+    torch::serialize::InputArchive ar;
+    detail::open_checkpoint(ar, path);
+    return load_from(ar, path, net, sgd, restore_rng, expect_setup);
+}
+
+FasterRCNN load_model(const std::string& path, checkpoint_info* info) {
+    torch::serialize::InputArchive ar;
+    detail::open_checkpoint(ar, path); // once: a big checkpoint is read from disk one time
+    FasterRCNN net(
+        options_from_identity(detail::read_string(ar, "snip_train.model", path), path));
+    const checkpoint_info i = load_from(ar, path, net, nullptr, false, nullptr);
+    if (info) *info = i;
+    return net;
 }
 
 std::string checkpoint_identity(const std::string& path) {

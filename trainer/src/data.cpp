@@ -119,7 +119,21 @@ void fill_chip(const image& src, const snip::plan_config& cfg, const chip_job& j
 
 image_source files_in(const snip::dataset& ds, std::string dir) {
     return [&ds, dir = std::move(dir)](std::size_t i) {
-        return decode_image((std::filesystem::path(dir) / ds.images.at(i).file_name).string());
+        const snip::image_record& rec = ds.images.at(i);
+        const std::string path = (std::filesystem::path(dir) / rec.file_name).string();
+        image img = decode_image(path);
+        const bool w_ok = rec.width <= 0 || img.w == rec.width;
+        const bool h_ok = rec.height <= 0 || img.h == rec.height;
+        if (!w_ok || !h_ok)
+            snip::fail(path, ": the image is ", img.w, " x ", img.h, " pixels but ",
+                       ds.source.empty() ? std::string("the annotations") : ds.source,
+                       " give image id ", rec.id, " width ", rec.width, " and height ", rec.height,
+                       img.w == rec.height && img.h == rec.width
+                           ? " (swapped: an EXIF-rotated photo? snip reads the stored pixels "
+                             "and ignores EXIF orientation)"
+                           : "",
+                       ": its boxes would land on the wrong pixels; fix the annotation or the file");
+        return img;
     };
 }
 
@@ -249,16 +263,29 @@ chip_loader::slot chip_loader::build(std::size_t k) {
         out.images = at::empty({std::int64_t(j1 - j0), 3, S, S}, at::kFloat);
         out.targets.reserve(j1 - j0);
         float* data = out.images.data_ptr<float>();
+        std::int64_t n = 0; // chips in the batch (fewer than j1 - j0 when images are skipped)
         for (; j < j1; ++j) {
             if (threaded_ && stopping()) return s;
             const chip_job& job = jobs_[j];
             snip::require(job.image < ds_.images.size(), "chip job ", j, ": image index ",
                           job.image, " but the dataset has ", ds_.images.size(), " images");
-            const auto img = cache_.get(job.image, [&] { return source_(job.image); });
-            fill_chip(*img, cfg_, job,
-                      chw_view{data + std::ptrdiff_t(j - j0) * 3 * S * S, S, S * S}, opt_.norm);
+            std::shared_ptr<const image> img;
+            try {
+                img = cache_.get(job.image, [&] { return source_(job.image); });
+            } catch (const std::exception& e) {
+                if (!opt_.skip_bad_images) throw;
+                const std::string& file = ds_.images[job.image].file_name;
+                std::string why = e.what();
+                if (why.find(file) == std::string::npos) why = file + ": " + why;
+                if (std::find(out.skipped.begin(), out.skipped.end(), why) == out.skipped.end())
+                    out.skipped.push_back(why);
+                continue;
+            }
+            fill_chip(*img, cfg_, job, chw_view{data + n * 3 * S * S, S, S * S}, opt_.norm);
             out.targets.push_back(make_target(ds_, cfg_, job, classes_, opt_.assign));
+            ++n;
         }
+        if (n < std::int64_t(j1 - j0)) out.images = out.images.slice(0, 0, n);
         s.batch = std::move(out);
     } catch (const std::exception& e) {
         s.error = std::make_exception_ptr(named_error(k, j, e.what()));

@@ -2,6 +2,8 @@
 #include <snip/train/loop.hpp>
 
 #include <snip/core/random.hpp>
+#include <snip/io/chips_json.hpp>
+#include <snip/train/run.hpp>
 #include <snip/sniper/dataset_plan.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -12,6 +14,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 
 namespace snip::train {
@@ -22,7 +26,11 @@ std::string train_setup(const train_options& o, const snip::plan_config& cfg,
     s << "seed " << o.seed << " batch " << o.batch_size << " epochs " << o.epochs << " rpn_only "
       << o.rpn_only << " amp " << o.amp << " flip " << int(o.flip) << " negatives "
       << (o.negatives && with_proposals) << " images " << ds.images.size() << " boxes "
-      << ds.num_boxes() << " chip " << cfg.chip_size << " scales " << cfg.scales.size();
+      << ds.num_boxes();
+    // Every field of the plan config but its name: scales, ranges, chip, stride, rules.
+    nlohmann::json c = snip::io::config_to_json(cfg);
+    c.erase("name");
+    s << " config " << c.dump();
     return s.str();
 }
 
@@ -110,7 +118,22 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
     const std::string ckpt = o.out_dir.empty()
                                  ? std::string()
                                  : (std::filesystem::path(o.out_dir) / "checkpoint.pt").string();
-    if (!o.out_dir.empty() && writer) std::filesystem::create_directories(o.out_dir);
+    // One run per folder (run.hpp); an existing checkpoint is kept unless told otherwise.
+    std::optional<run_lock> lock;
+    auto open_out = [&] {
+        if (o.out_dir.empty() || !writer) return;
+        lock.emplace(o.out_dir, o.description);
+        if (!o.quiet)
+            for (const auto& f : lock->removed())
+                std::fprintf(stderr, "removed %s (left by an interrupted write)\n", f.c_str());
+        if (!o.resume && !o.overwrite && std::filesystem::exists(ckpt))
+            snip::fail("train: ", ckpt, " exists (an earlier run's checkpoint): continue that run "
+                       "with --resume, replace it with --overwrite, or choose another --out");
+    };
+    if (dist)
+        dist->agree("open the output folder " + o.out_dir, open_out);
+    else
+        open_out();
     if (dist) {
         dist->require_same("the model", detector_identity(net->options()));
         dist->require_same("the training setup", setup);
@@ -159,12 +182,40 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
                               std::to_string(bo.depth) +
                               (bo.width != 64 ? " width " + std::to_string(bo.width) : "") +
                               ", batch " + std::to_string(o.batch_size);
+    // log.csv gets the new rows appended (rewritten whole once after a resume, and after a
+    // failed append). A failed log or picture write is a warning, not the end of the run; a
+    // failed checkpoint ends it (the previous checkpoint stays intact: save_checkpoint writes
+    // a temporary file and renames it).
+    const std::string csv =
+        o.out_dir.empty() ? std::string() : (std::filesystem::path(o.out_dir) / "log.csv").string();
+    std::size_t csv_rows = 0;
+    bool csv_whole = true; // the next write rewrites the file
+    std::set<std::string> warned;
+    auto warn_once = [&](const std::string& kind, const std::string& what) {
+        if (warned.insert(kind).second)
+            std::fprintf(stderr, "\nwarning: %s (training goes on; later failures of the same "
+                                 "kind are not repeated)\n", what.c_str());
+    };
     auto write_outputs = [&](bool with_checkpoint) {
         if (o.out_dir.empty() || !writer) return;
         if (with_checkpoint)
             save_checkpoint(ckpt, net, &sgd, pos, setup, res.history, category_ids, scaler);
-        write_log_csv((std::filesystem::path(o.out_dir) / "log.csv").string(), res.history);
-        if (o.on_log) o.on_log(res.history, title);
+        try {
+            if (csv_whole)
+                write_log_csv(csv, res.history);
+            else
+                append_log_csv(csv, res.history, csv_rows);
+            csv_rows = res.history.size();
+            csv_whole = false;
+        } catch (const std::exception& e) {
+            csv_whole = true;
+            warn_once("log", e.what());
+        }
+        try {
+            if (o.on_log) o.on_log(res.history, title);
+        } catch (const std::exception& e) {
+            warn_once("picture", e.what());
+        }
     };
 
     net->train();
@@ -220,10 +271,32 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
         lo.max_batches = o.prefetch;
         lo.norm = o.norm;
         lo.assign = o.assign;
+        lo.skip_bad_images = o.skip_bad_images;
         chip_loader loader(ds, cfg, std::move(jobs), source, lo);
         const auto t_epoch = std::chrono::steady_clock::now();
         std::size_t chips_epoch = 0;
         while (auto b = loader.next()) {
+            for (const std::string& why : b->skipped)
+                if (std::find(res.skipped_images.begin(), res.skipped_images.end(), why) ==
+                    res.skipped_images.end()) {
+                    res.skipped_images.push_back(why);
+                    if (writer) std::fprintf(stderr, "\nskipped a bad image: %s\n", why.c_str());
+                }
+            if (b->targets.empty()) {
+                // Every chip of this share came from bad images: nothing to train on.
+                snip::require(!dist, "train: rank ", rank, ": every chip of its share of batch ",
+                              pos.batch, " (epoch ", pos.epoch + 1,
+                              ") is from a skipped image; a distributed step needs chips on "
+                              "every rank");
+                ++pos.batch;
+                if (pos.batch >= batches) {
+                    ++pos.epoch;
+                    pos.batch = 0;
+                    write_outputs(true);
+                    break;
+                }
+                continue;
+            }
             const double epoch_pos = pos.epoch + double(pos.batch) / double(batches);
             const double lr = o.lr_at(pos.step, epoch_pos);
             for (auto& g : sgd.param_groups())
@@ -241,11 +314,19 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
             // The losses of the global batch: each rank holds its share times W.
             std::array<double, 4> parts{l.rpn_cls.item<double>(), l.rpn_box.item<double>(),
                                         l.rcnn_cls.item<double>(), l.rcnn_box.item<double>()};
+            // A stop request (SIGINT / SIGTERM) on any rank stops every rank after this step:
+            // it travels with the step's loss reduction.
+            int stop_signal = stop_requested();
             if (dist) {
-                const torch::Tensor s = dist->all_sum(
-                    torch::tensor({parts[0], parts[1], parts[2], parts[3]}, torch::kDouble));
+                const torch::Tensor s = dist->all_sum(torch::tensor(
+                    {parts[0], parts[1], parts[2], parts[3], stop_signal ? 1.0 : 0.0,
+                     double(stop_signal)},
+                    torch::kDouble));
                 for (std::size_t k = 0; k < 4; ++k)
                     parts[k] = s[std::int64_t(k)].item<double>() / world;
+                const double stopping = s[4].item<double>();
+                if (!stop_signal && stopping > 0)
+                    stop_signal = int(std::lround(s[5].item<double>() / stopping));
             }
             const double tv =
                 dist ? parts[0] + parts[1] + parts[2] + parts[3] : total.item<double>();
@@ -298,7 +379,9 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
             progress(pos.epoch, o.epochs, std::size_t(pos.batch), std::size_t(batches), pos.step,
                      ema, r.chips_per_s, r.chips_per_s > 0 ? chips_left / r.chips_per_s : -1.0,
                      epoch_end);
-            stopped = o.max_steps > 0 && res.steps_this_run >= o.max_steps;
+            if (stop_signal == 0 && !dist) stop_signal = stop_requested();
+            if (stop_signal != 0) res.stopped_by = stop_signal;
+            stopped = (o.max_steps > 0 && res.steps_this_run >= o.max_steps) || stop_signal != 0;
             if (epoch_end) {
                 ++pos.epoch; // the checkpoint points at the start of the next epoch
                 pos.batch = 0;
@@ -314,6 +397,8 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
     }
     if (dist) dist->barrier(); // the outputs of rank 0 are written when any rank returns
     res.steps = pos.step;
+    res.position_epoch = pos.epoch;
+    res.position_batch = pos.batch;
     res.finished = pos.epoch >= o.epochs;
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
     return res;

@@ -3,21 +3,62 @@
 
 #include <snip/io/coco.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 
 namespace snip::train {
 
-void write_log_csv(const std::string& path, const std::vector<log_row>& h) {
-    std::string s = "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s\n";
+namespace {
+
+std::string csv_rows(const std::vector<log_row>& h, std::size_t from) {
+    std::string s;
     char line[320];
-    for (const log_row& r : h) {
+    for (std::size_t i = from; i < h.size(); ++i) {
+        const log_row& r = h[i];
         std::snprintf(line, sizeof line, "%lld,%.5f,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f\n",
                       static_cast<long long>(r.step), r.epoch, r.lr, r.rpn_cls, r.rpn_box,
                       r.rcnn_cls, r.rcnn_box, r.total, r.chips_per_s);
         s += line;
     }
-    snip::io::write_atomically(path, s);
+    return s;
+}
+
+} // namespace
+
+void write_log_csv(const std::string& path, const std::vector<log_row>& h) {
+    snip::io::write_atomically(
+        path, "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s\n" + csv_rows(h, 0));
+}
+
+void append_log_csv(const std::string& path, const std::vector<log_row>& h, std::size_t from) {
+    snip::require(from <= h.size(), "append_log_csv: ", path, ": rows from ", from, " of ",
+                  h.size());
+    if (from == h.size()) return;
+    const std::string s = csv_rows(h, from);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) {
+        const int e = errno;
+        snip::fail(path, ": cannot append to the log (", std::strerror(e), ")");
+    }
+    std::size_t done = 0;
+    while (done < s.size()) {
+        const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+        if (n <= 0) {
+            const int e = n < 0 ? errno : ENOSPC;
+            ::close(fd);
+            snip::fail(path, ": appending to the log failed (", std::strerror(e), ")");
+        }
+        done += std::size_t(n);
+    }
+    if (::close(fd) != 0) {
+        const int e = errno;
+        snip::fail(path, ": appending to the log failed (", std::strerror(e), ")");
+    }
 }
 
 void train_progress::operator()(int epoch, int epochs, std::size_t batch, std::size_t batches,

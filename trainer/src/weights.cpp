@@ -194,7 +194,8 @@ void save_weights(const torch::nn::Module& module, const std::string& path) {
     write_weights(path, module_tensors(module));
 }
 
-load_report load_weights(torch::nn::Module& module, const std::string& path, bool strict) {
+load_report load_weights(torch::nn::Module& module, const std::string& path, bool strict,
+                         const std::vector<std::string>& tolerated) {
     const named_tensors file = read_weights(path);
     std::map<std::string, const torch::Tensor*> by_name;
     for (const auto& [name, t] : file)
@@ -234,11 +235,13 @@ load_report load_weights(torch::nn::Module& module, const std::string& path, boo
         else
             report.unexpected.push_back(name);
     }
-    if (strict && !report.unexpected.empty())
-        snip::fail(where, report.unexpected.size(),
-                   report.unexpected.size() == 1 ? " tensor" : " tensors", " in the file ",
-                   report.unexpected.size() == 1 ? "is" : "are",
-                   " not in the model (strict): ", detail::names_str(report.unexpected));
+    std::vector<std::string> refused;
+    for (const auto& n : report.unexpected)
+        if (std::find(tolerated.begin(), tolerated.end(), n) == tolerated.end()) refused.push_back(n);
+    if (strict && !refused.empty())
+        snip::fail(where, refused.size(), refused.size() == 1 ? " tensor" : " tensors",
+                   " in the file ", refused.size() == 1 ? "is" : "are",
+                   " not in the model (strict): ", detail::names_str(refused));
 
     torch::NoGradGuard no_grad;
     for (const auto& [name, dst] : model) {

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -394,14 +395,21 @@ inline nlohmann::json read_json_file(const std::string& path) { return parse_jso
 inline void write_atomically(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
     {
+        errno = 0;
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) fail(path, ": cannot open ", tmp, " for writing");
+        if (!out)
+            fail(path, ": cannot open ", tmp, " for writing (",
+                 std::error_code(errno, std::generic_category()).message(), ")");
         out.write(text.data(), static_cast<std::streamsize>(text.size()));
         out.close();
         if (!out) {
+            const int e = errno; // the stream keeps no reason; the failed write() set errno
             std::error_code ignore;
             std::filesystem::remove(tmp, ignore);
-            fail(path, ": writing ", tmp, " failed (disk full?)");
+            fail(path, ": writing ", tmp, " failed (",
+                 e ? std::error_code(e, std::generic_category()).message()
+                   : std::string("disk full or file too large?"),
+                 "); ", path, " is unchanged");
         }
     }
     std::error_code ec;

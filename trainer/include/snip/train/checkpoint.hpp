@@ -101,6 +101,11 @@ checkpoint_info load_checkpoint(const std::string& path, FasterRCNN& net,
                                 bool restore_rng = false,
                                 const std::string* expect_setup = nullptr);
 
+/// @brief The model a checkpoint holds, built from its identity (options_from_identity())
+/// and loaded, reading the file once. `info`, when given, receives what load_checkpoint
+/// returns.
+FasterRCNN load_model(const std::string& path, checkpoint_info* info = nullptr);
+
 /// @brief The model identity stored in a checkpoint (without loading its tensors).
 std::string checkpoint_identity(const std::string& path);
 

@@ -148,7 +148,12 @@ void fill_chip(const image& src, const snip::plan_config& cfg, const chip_job& j
 using image_source = std::function<image(std::size_t index)>;
 
 /// @brief Images read from `dir / file_name` (dataset::images[i].file_name). The
-/// dataset must outlive the source.
+/// dataset must outlive the source. An image whose decoded size differs from the
+/// annotation's width and height (when given, > 0) is an error naming the file and both
+/// sizes: its boxes would not be where the annotation says. stb_image decodes the stored
+/// pixels and ignores an EXIF orientation, so a camera JPEG annotated in its rotated
+/// (displayed) size is refused the same way, with both sizes, rather than trained on
+/// rotated pixels.
 image_source files_in(const snip::dataset& ds, std::string dir);
 
 /// @brief A thread-safe LRU cache of decoded images bounded by their bytes. Several
@@ -244,6 +249,9 @@ struct chip_batch {
     std::size_t index = 0; ///< batch number in the epoch, 0-based
     at::Tensor images;
     std::vector<chip_target> targets;
+    /// Under loader_options::skip_bad_images: "file: reason" of each image whose chips were
+    /// left out of this batch (so it may hold fewer than batch_size chips, or none).
+    std::vector<std::string> skipped;
 };
 
 /// @brief Options of chip_loader.
@@ -257,6 +265,10 @@ struct loader_options {
     std::size_t max_batches = 2;
     std::size_t cache_bytes = std::size_t(64) << 20; ///< decoded-image LRU budget
     bool drop_last = false;                          ///< drop a last batch smaller than batch_size
+    /// A chip whose image fails to load (missing, corrupt, another size than the
+    /// annotation's) is left out of its batch and named in chip_batch::skipped, instead of
+    /// failing the batch.
+    bool skip_bad_images = false;
     normalisation norm{};
     snip::assign_options assign{};
 };

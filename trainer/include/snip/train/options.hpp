@@ -63,6 +63,15 @@ struct train_options {
     std::int64_t log_every = 20;    ///< steps between log rows (CSV, PNG, progress line)
     std::int64_t max_steps = 0;     ///< > 0: stop after this many steps in this call (a checkpoint is written)
     bool resume = false;            ///< continue from out_dir/checkpoint.pt
+    /// Replace an existing out_dir/checkpoint.pt (without it and without `resume`, a run into
+    /// a folder that holds a checkpoint is refused: a forgotten --resume loses nothing).
+    bool overwrite = false;
+    /// A chip whose image cannot be read or decoded (or whose size differs from the
+    /// annotation's) is left out of its batch, and the image is named on stderr and in
+    /// train_result::skipped_images, instead of stopping the run with that error.
+    bool skip_bad_images = false;
+    /// What a second run into out_dir is told holds the folder (usually the command line).
+    std::string description;
     bool quiet = false;             ///< no progress line
     normalisation norm{};
     snip::assign_options assign{};
@@ -84,6 +93,13 @@ struct train_result {
     bool finished = false;         ///< all epochs done
     std::vector<log_row> history;  ///< every step's losses (all runs, from the checkpoint)
     double seconds = 0;
+    /// The signal (run.hpp: SIGINT, SIGTERM) that stopped the run after a step, with a
+    /// checkpoint written; 0 when it was not stopped by one.
+    int stopped_by = 0;
+    int position_epoch = 0;           ///< where the run stands: epoch (0-based) ...
+    std::int64_t position_batch = 0;  ///< ... and its next batch (what a resume continues at)
+    /// Images left out under train_options::skip_bad_images: "file: reason", once each.
+    std::vector<std::string> skipped_images;
 };
 
 } // namespace snip::train

@@ -1,5 +1,5 @@
-// progress.hpp: what a run shows while it trains: the CSV loss log (log.csv, rewritten
-// atomically) and the progress line on stderr.
+// progress.hpp: what a run shows while it trains: the CSV loss log (log.csv, written
+// atomically, then appended) and the progress line on stderr.
 #pragma once
 
 #include <snip/train/options.hpp>
@@ -17,7 +17,14 @@ namespace snip::train {
 // ---------------------------------------------------------------------------------------
 // Logs and pictures
 
+/// @brief Writes the whole loss log (header and every row) atomically.
 void write_log_csv(const std::string& path, const std::vector<log_row>& h);
+
+/// @brief Appends rows h[from..] to an existing log written by write_log_csv (a training
+/// run appends at each log point instead of rewriting the file: O(new rows) per write).
+/// @throws snip::error naming the file and errno's reason (missing file, disk full, file
+/// size limit); rows may then be partly written, so the caller rewrites the whole log next.
+void append_log_csv(const std::string& path, const std::vector<log_row>& h, std::size_t from);
 
 /// @brief A progress line on stderr: \r-updated on a terminal, one line every ~10 s
 /// otherwise.

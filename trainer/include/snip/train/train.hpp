@@ -59,6 +59,7 @@
 #include <snip/train/loop.hpp>
 #include <snip/train/options.hpp>
 #include <snip/train/progress.hpp>
+#include <snip/train/run.hpp>
 
 #include <snip/core/random.hpp>
 #include <snip/io/coco.hpp>

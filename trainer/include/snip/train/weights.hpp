@@ -153,8 +153,11 @@ named_tensors module_tensors(const torch::nn::Module& module);
 void save_weights(const torch::nn::Module& module, const std::string& path);
 
 /// @brief Assigns the tensors of the .snipw file `path` to the module's parameters and
-/// buffers by name (see the header comment for the rules and the errors).
+/// buffers by name (see the header comment for the rules and the errors). `tolerated`:
+/// names the file may hold beyond the model even when `strict` (reported in
+/// load_report::unexpected), such as an ImageNet file's classifier "fc.weight", "fc.bias"
+/// that a detector's backbone lacks.
 load_report load_weights(torch::nn::Module& module, const std::string& path,
-                         bool strict = true);
+                         bool strict = true, const std::vector<std::string>& tolerated = {});
 
 } // namespace snip::train
