@@ -77,6 +77,31 @@ if(NOT n EQUAL 6)
   message(FATAL_ERROR "log.csv has ${n} lines, expected a header and 5 steps")
 endif()
 
+# What a real run meets (README, Reliability): a forgotten --resume, flags without values or
+# of no use, an output folder that cannot be made, a batch that cannot fit.
+must_fail(forgotten-resume "checkpoint.pt exists .*continue that run with --resume, replace it with --overwrite"
+          ${TRAIN} --max-steps 1)
+must_fail(max-steps-0 "--max-steps: expected an integer >= 1, got '0'" ${TRAIN} --max-steps 0)
+must_fail(max-steps-no-value "--max-steps needs a value" ${TRAIN} --max-steps --out ${WORK_DIR}/x)
+must_fail(out-not-a-folder "--out ${D}/plan.json/sub: cannot create the folder \\(Not a directory\\)"
+          ${TRAIN} --out ${D}/plan.json/sub)
+must_fail(huge-batch "a batch of 1000000 chips .* GiB for the loader's pixels alone"
+          ${TRAIN} --batch 1000000 --out ${WORK_DIR}/big)
+must_fail(detect-out-not-writable "--out ${D}/plan.json/r.json: cannot write there \\(Not a directory\\)"
+          ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
+          --annotations ${D}/val/annotations.json --out ${D}/plan.json/r.json)
+# The model's initial weights follow the seed: two identical runs, the same first losses.
+foreach(k a b)
+  run(seeded-${k} ${TRAIN} --max-steps 1 --out ${WORK_DIR}/seeded_${k} --seed 3)
+  file(STRINGS ${WORK_DIR}/seeded_${k}/log.csv rows_${k})
+  list(GET rows_${k} 1 row)
+  string(REGEX REPLACE ",[^,]*$" "" first_${k} "${row}") # all but chips/s
+endforeach()
+if(NOT first_a STREQUAL first_b)
+  message(FATAL_ERROR "two runs with the same seed differ at step 0: ${first_a} vs ${first_b}")
+endif()
+message("-- seeded: two runs, the same step 0: ${first_a}")
+
 run(detect ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
     --annotations ${D}/val/annotations.json --out ${WORK_DIR}/results.json
     --draw ${WORK_DIR}/draw --draw-count 2 --eval --test-scales plan ${PLAN})
@@ -86,6 +111,20 @@ if(NOT OUT MATCHES "Average Precision")
 endif()
 run(eval ${SNIP_TRAIN} eval --annotations ${D}/val/annotations.json
     --results ${D}/val_results.json)
+# detect --limit N --eval and eval --limit N score the same images, and say so.
+run(detect-limit ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
+    --annotations ${D}/val/annotations.json --out ${WORK_DIR}/results_2.json --limit 2 --eval
+    --test-scales plan ${PLAN})
+string(REGEX MATCH "\\(AP\\) @\\[ IoU=0.50:0.95 \\| area=   all \\| maxDets=100 \\] = [0-9.]+" ap_detect "${OUT}")
+if(NOT OUT MATCHES "scoring the 2 images detected, of the 3 of .*eval --limit 2")
+  message(FATAL_ERROR "detect --limit 2 --eval does not say which images it scores")
+endif()
+run(eval-limit ${SNIP_TRAIN} eval --annotations ${D}/val/annotations.json
+    --results ${WORK_DIR}/results_2.json --limit 2)
+string(REGEX MATCH "\\(AP\\) @\\[ IoU=0.50:0.95 \\| area=   all \\| maxDets=100 \\] = [0-9.]+" ap_eval "${OUT}")
+if(NOT ap_detect OR NOT ap_detect STREQUAL ap_eval)
+  message(FATAL_ERROR "detect --limit 2 --eval (${ap_detect}) and eval --limit 2 (${ap_eval}) differ")
+endif()
 
 # bad inputs
 must_fail(no-checkpoint "none.pt: no such checkpoint file" ${SNIP_TRAIN} detect

@@ -464,6 +464,25 @@ TEST_CASE("backbone: equals torchvision 0.14 (resnet18, resnet50, resnet50 dilat
     const snip::train::load_report r = snip::train::load_weights(*bare, w18, /*strict=*/false);
     CHECK(r.unexpected == std::vector<std::string>{"fc.weight", "fc.bias"});
     CHECK(r.loaded.size() == snip::train::module_tensors(*bare).size());
+    // The classifier tolerated by name (what snip-train does): strict, and it loads.
+    const std::vector<std::string> fc{"fc.weight", "fc.bias"};
+    CHECK(snip::train::load_weights(*bare, w18, true, fc).loaded.size() == r.loaded.size());
+    // A deeper ResNet's weights into a shallower backbone: strict refuses, naming the extra
+    // blocks, and leaves the model unchanged; a partial load takes what fits.
+    snip::train::ResNet deeper = make_resnet(34, true);
+    const std::string w34 = (fs::temp_directory_path() / "snip_backbone_resnet34.snipw").string();
+    snip::train::save_weights(*deeper, w34);
+    const torch::Tensor before = bare->conv1->weight.clone();
+    const std::string m = error_of([&] { snip::train::load_weights(*bare, w34, true, fc); });
+    CHECK(contains(m, "not in the model (strict)"));
+    CHECK(contains(m, "layer1.2.conv1.weight"));
+    CHECK_FALSE(contains(m, "fc.weight"));
+    CHECK(torch::equal(before, bare->conv1->weight));
+    const snip::train::load_report partial = snip::train::load_weights(*bare, w34, false, fc);
+    CHECK(partial.loaded.size() == snip::train::module_tensors(*bare).size());
+    CHECK(partial.unexpected.size() > 2);
+    CHECK(torch::equal(bare->conv1->weight, deeper->conv1->weight));
+    fs::remove(w34);
 }
 
 TEST_CASE("weights: save/load round trip of a module and of every dtype") {

@@ -72,7 +72,7 @@ int run_demo(const std::vector<std::string>& argv) {
         return rc;
     if (int rc = call("report", {"--chips", chips})) return rc;
     // Draw the image with the most chips: the most instructive picture.
-    const auto f = snip::io::read_chips(chips);
+    const auto f = snip::io::read_chips(chips, ds);
     std::size_t best = 0;
     for (std::size_t i = 0; i < f.images.size(); ++i)
         if (f.images[i].chips.size() > f.images[best].chips.size()) best = i;

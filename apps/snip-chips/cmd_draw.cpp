@@ -35,7 +35,8 @@ otherwise a light grey canvas of the image's size.
 
 options:
   --chips FILE        chips JSON written by `snip-chips plan` (required)
-  --annotations FILE  the COCO json the chips were planned from (required)
+  --annotations FILE  the COCO json the chips were planned from (required); the
+                      chips file is checked against it and against its config
   --image-id ID       image to draw, by COCO image id
   --index K           image to draw, by position in the chips file (default 0)
   --images DIR        folder with the image files
@@ -76,7 +77,10 @@ int run_draw(const std::vector<std::string>& argv) {
                   ": must be in [16, 65536]");
 
     // --- the image in the chips file and in the annotations -------------------------
-    const snip::io::chips_file cf = snip::io::read_chips(chips_path);
+    // The whole file is checked against the annotations and its config (validate_chips):
+    // a chip that is not the planner's is an error, not a picture of it.
+    const snip::dataset ds = snip::io::read_coco(ann_path);
+    const snip::io::chips_file cf = snip::io::read_chips(chips_path, ds);
     const snip::io::image_chips* ic = nullptr;
     if (auto id = a.get("--image-id")) {
         const long long want = a.integer("--image-id", 0);
@@ -92,7 +96,6 @@ int run_draw(const std::vector<std::string>& argv) {
                       " images (index 0..", cf.images.size() - 1, ")");
         ic = &cf.images[static_cast<std::size_t>(k)];
     }
-    const snip::dataset ds = snip::io::read_coco(ann_path);
     const snip::image_record* rec = nullptr;
     for (const auto& im : ds.images)
         if (im.id == ic->id) rec = &im;

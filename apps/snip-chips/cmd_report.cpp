@@ -148,7 +148,22 @@ int run_report(const std::vector<std::string>& argv) {
     cli::args a("report", argv, flags, {"--json"});
     std::vector<stats> all;
     if (auto c = a.get("--chips")) {
-        all.push_back(compute(snip::io::read_chips(*c)));
+        // The file is checked against its annotations (given, or the file it names) and
+        // its config first: a foreign id or a duplicated chip must not pass for coverage.
+        const snip::io::chips_file f = snip::io::read_chips(*c);
+        std::string ann;
+        if (auto given = a.get("--annotations")) {
+            ann = *given;
+        } else {
+            try {
+                ann = snip::io::chips_annotations_path(f, *c);
+            } catch (const snip::error& e) {
+                snip::fail(e.what(), "; give the COCO file the chips were planned from with "
+                                     "--annotations");
+            }
+        }
+        snip::io::validate_chips(f, snip::io::read_coco(ann), *c);
+        all.push_back(compute(f));
     } else {
         const auto presets = cli::split(a.get_or("--preset", "default"), ',');
         for (const auto& p : presets) {
@@ -188,9 +203,11 @@ int run_report(const std::vector<std::string>& argv) {
 
 const std::string usage = std::string(
     "snip-chips report: coverage, chips per image and pixels of a chip plan\n\n"
-    "usage: snip-chips report --chips chips.json [--json]\n"
+    "usage: snip-chips report --chips chips.json [--annotations FILE] [--json]\n"
     "       snip-chips report --annotations FILE [--preset default,sniper_coco] [plan options] [--json]\n\n"
-    "  --chips FILE        a chips JSON written by `snip-chips plan`\n"
+    "  --chips FILE        a chips JSON written by `snip-chips plan`; it is checked against\n"
+    "                      its annotation file (--annotations, else the one it names) and\n"
+    "                      its config before anything is counted\n"
     "  --json              print JSON instead of tables\n"
     "Without --chips the dataset is planned in memory with the plan options below; several\n"
     "comma-separated presets are planned and shown side by side.\n\n") +

@@ -4,6 +4,7 @@
 #include <snip/eval/coco_eval.hpp>
 
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,29 @@ namespace {
 using namespace snip::apps;
 
 int cmd_eval(const std::vector<std::string>& argv) {
-    const cli::args a("eval", argv, {"--annotations", "--results"}, {"--per-class"});
+    const cli::args a("eval", argv, {"--annotations", "--results", "--limit"}, {"--per-class"});
     const std::string ann = a.required("--annotations"), res = a.required("--results");
-    const snip::dataset gt = cli::load_annotations(ann);
-    const snip::io::coco_eval_result r = snip::io::evaluate_coco_file(gt, res);
+    snip::dataset gt = cli::load_annotations(ann);
+    std::vector<snip::io::detection> dets = snip::io::read_detections(res, gt);
+    const std::size_t all = gt.images.size();
+    const long long limit = a.integer("--limit", 0);
+    if (limit > 0 && std::size_t(limit) < all) {
+        gt.images.resize(std::size_t(limit));
+        std::set<std::int64_t> kept;
+        for (const auto& im : gt.images) kept.insert(im.id);
+        std::erase_if(dets, [&](const snip::io::detection& d) { return !kept.count(d.image_id); });
+    }
+    // Say which images are scored: an image without detections counts as all misses.
+    std::set<std::int64_t> with;
+    for (const auto& d : dets) with.insert(d.image_id);
+    std::printf("scoring %zu of the %zu images of %s%s\n", gt.images.size(), all, ann.c_str(),
+                gt.images.size() < all ? " (the first ones, --limit)" : "");
+    if (with.size() < gt.images.size())
+        std::fprintf(stderr,
+                     "note: %s has detections for %zu of the %zu images scored; the others count "
+                     "as misses (results of `detect --limit N`? then pass --limit N here)\n",
+                     res.c_str(), with.size(), gt.images.size());
+    const snip::io::coco_eval_result r = snip::io::evaluate_coco(gt, dets);
     std::printf("%s", snip::io::format_coco_summary(r).c_str());
     if (a.has("--per-class"))
         for (const auto& c : r.categories)
@@ -29,5 +49,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
 SNIP_COMMAND("eval", "COCO bbox AP / AR of a results file",
              "snip-train eval: COCO bbox evaluation (101-point AP, area ranges, maxDets 1/10/100,\n"
              "crowd regions) of a COCO results file against the annotations.\n\n"
-             "usage: snip-train eval --annotations FILE --results FILE [--per-class]\n",
+             "usage: snip-train eval --annotations FILE --results FILE [--limit N] [--per-class]\n\n"
+             "  --limit N    score only the first N images of the annotation file (what\n"
+             "               `snip-train detect --limit N --eval` scores)\n",
              cmd_eval);

@@ -85,7 +85,13 @@ void for_each_image(const snip::dataset& ds, const std::string& dir, std::size_t
     for (std::size_t k = 0; k < mine.size(); ++k) {
         snip::train::image img = next.get();
         if (k + 1 < mine.size()) next = std::async(std::launch::async, src, mine[k + 1]);
-        fn(mine[k], img);
+        const auto& rec = ds.images[mine[k]];
+        snip::train::out_of_memory_guard(
+            snip::concat(what, ": image id ", rec.id, " (", rec.file_name, ", ", img.w, " x ", img.h,
+                         " px)"),
+            "its largest test scale does not fit: use smaller --test-scales, or --device cuda "
+            "with more memory",
+            [&] { fn(mine[k], img); });
         if (show) bar(k + 1, mine.size());
     }
 }
@@ -104,6 +110,21 @@ loaded load(const cli::args& a) {
     loaded l;
     l.device = train_cli::device_from(a);
     l.dist = train_cli::dist_connect(a, l.device);
+    // An output that cannot be written fails now, not after all the inference.
+    auto check_out = [&] {
+        if (!l.main()) return;
+        train_cli::check_writable(a.required("--out"), "--out");
+        if (auto d = a.get("--draw")) {
+            std::error_code ec;
+            fs::create_directories(*d, ec);
+            snip::require(!ec, "--draw ", *d, ": cannot create the folder (", ec.message(), ")");
+            train_cli::check_writable((fs::path(*d) / "detections_0.png").string(), "--draw");
+        }
+    };
+    if (l.dist)
+        l.dist->agree("check the outputs", check_out);
+    else
+        check_out();
     const std::string ann = a.required("--annotations"), ck = a.required("--checkpoint");
     l.ds = cli::load_annotations(ann);
     l.classes = snip::train::class_map(l.ds);
@@ -255,6 +276,13 @@ int cmd_detect(const std::vector<std::string>& argv) {
                     std::min<long long>(draw_count, (long long)ds.images.size()), draw_score,
                     draw_dir.c_str());
     if (a.has("--eval")) {
+        std::printf("scoring the %zu images detected, of the %zu of %s%s\n", ds.images.size(),
+                    l.ds.images.size(), a.required("--annotations").c_str(),
+                    ds.images.size() < l.ds.images.size()
+                        ? snip::concat(" (the first ones; `snip-train eval --limit ", ds.images.size(),
+                                       "` scores the same)")
+                              .c_str()
+                        : "");
         const snip::io::coco_eval_result r = snip::io::evaluate_coco_file(ds, out);
         std::printf("%s", snip::io::format_coco_summary(r).c_str());
     }

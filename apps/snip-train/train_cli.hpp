@@ -12,6 +12,11 @@
 #include <torch/cuda.h>
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
 
 #include <cstdio>
 #include <filesystem>
@@ -196,6 +201,23 @@ inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t class
 inline snip::train::FasterRCNN model_from_checkpoint(const std::string& path,
                                                 snip::train::checkpoint_info* info = nullptr) {
     return snip::train::load_model(path, info);
+}
+
+/// @brief Fails now, naming `flag`, the file and errno's reason, when `path` (a file about
+/// to be written atomically, through path.tmp) cannot be written: its folder is missing or
+/// read-only, or it is a folder. Leaves nothing behind.
+inline void check_writable(const std::string& path, const std::string& flag) {
+    std::error_code ec;
+    snip::require(!std::filesystem::is_directory(path, ec), flag, " ", path, ": is a folder");
+    const std::string probe = path + ".tmp";
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST)
+        snip::fail(flag, " ", path, ": cannot write there (",
+                   std::error_code(errno, std::generic_category()).message(), ")");
+    if (fd >= 0) {
+        ::close(fd);
+        ::unlink(probe.c_str());
+    }
 }
 
 /// @brief The folder of the images: --images, or the annotation file's folder.

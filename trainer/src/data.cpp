@@ -288,7 +288,11 @@ chip_loader::slot chip_loader::build(std::size_t k) {
         if (n < std::int64_t(j1 - j0)) out.images = out.images.slice(0, 0, n);
         s.batch = std::move(out);
     } catch (const std::exception& e) {
-        s.error = std::make_exception_ptr(named_error(k, j, e.what()));
+        std::string what = e.what();
+        if (dynamic_cast<const std::bad_alloc*>(&e) || what.find("not enough memory") != std::string::npos)
+            what = "out of memory building a batch of " + std::to_string(j1 - j0) + " chips (" +
+                   what.substr(0, std::min<std::size_t>(what.find('\n'), 300)) + "); lower --batch";
+        s.error = std::make_exception_ptr(named_error(k, j, what));
     } catch (...) {
         s.error = std::make_exception_ptr(named_error(k, j, "unknown exception"));
     }

@@ -100,6 +100,17 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
                   " chips does not split over ", world,
                   " processes: use a batch that the world size divides");
     cfg.validate("train: plan config");
+    {
+        // The loader's pixels alone: Q batches in flight plus the one in use, float32 CHW.
+        const double chip_bytes = 3.0 * 4.0 * double(cfg.chip_size) * double(cfg.chip_size);
+        const double need = chip_bytes * double(o.batch_size / world) * double(o.prefetch + 1);
+        const double have = physical_memory_bytes();
+        snip::require(have == 0 || need < have, "train: a batch of ", o.batch_size / world,
+                      " chips of ", cfg.chip_size, " x ", cfg.chip_size, " px per process needs ",
+                      need / double(1 << 30), " GiB for the loader's pixels alone (", o.prefetch + 1,
+                      " batches in flight), more than this machine's ", have / double(1 << 30),
+                      " GiB: lower --batch");
+    }
     snip::require(!ds.images.empty(), "train: the dataset ", ds.source, " has no images");
     const class_map classes(ds);
     snip::require(classes.num_classes() == net->options().num_classes, "train: the dataset ",
@@ -304,12 +315,16 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
             sgd.zero_grad();
             detector_losses l;
             if (sync) sync->before_forward();
-            {
+            const std::string step_name = snip::concat(
+                "train: step ", pos.step, " (", b->targets.size(), " chips of ", cfg.chip_size,
+                " x ", cfg.chip_size, " on ", device.str(), ")");
+            const char* smaller = "lower --batch (or --workers) or use a smaller model";
+            out_of_memory_guard(step_name, smaller, [&] {
                 detail::autocast_scope amp(o.amp);
                 l = net->forward_train(b->images.to(device), b->targets,
                                        snip::mix(o.seed, std::uint64_t(pos.step)), o.rpn_only,
                                        share);
-            }
+            });
             const torch::Tensor total = l.total();
             // The losses of the global batch: each rank holds its share times W.
             std::array<double, 4> parts{l.rpn_cls.item<double>(), l.rpn_box.item<double>(),
@@ -335,10 +350,12 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
                           "): lower the learning rate or enable gradient clipping");
             bool finite = true;
             const torch::Tensor to_backward = o.amp ? total * scaler.scale : total;
-            if (sync)
-                sync->backward(to_backward); // gradients averaged over the ranks
-            else
-                to_backward.backward();
+            out_of_memory_guard(step_name, smaller, [&] {
+                if (sync)
+                    sync->backward(to_backward); // gradients averaged over the ranks
+                else
+                    to_backward.backward();
+            });
             if (o.amp) {
                 finite = scaler.unscale(params);
                 scaler.update(finite);

@@ -7,11 +7,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <new>
 #include <system_error>
 
 namespace snip::train {
@@ -110,6 +112,24 @@ run_lock::run_lock(const std::string& dir, const std::string& what) {
         if (!entry.is_regular_file(ec) || entry.path().extension() != ".tmp") continue;
         if (fs::remove(entry.path(), ec)) removed_.push_back(entry.path().string());
     }
+}
+
+bool is_out_of_memory(const std::exception& e) {
+    if (dynamic_cast<const std::bad_alloc*>(&e)) return true;
+    const std::string m = e.what();
+    return m.find("not enough memory") != std::string::npos ||
+           m.find("out of memory") != std::string::npos;
+}
+
+void fail_out_of_memory(const std::string& what, const std::string& hint, const std::exception& e) {
+    std::string m = e.what();
+    m = m.substr(0, std::min<std::size_t>(m.find('\n'), 300)); // no backtrace
+    snip::fail(what, ": out of memory (", m, ")", hint.empty() ? "" : "; ", hint);
+}
+
+double physical_memory_bytes() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? double(pages) * double(size) : 0.0;
 }
 
 run_lock::~run_lock() {

@@ -39,8 +39,13 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <system_error>
+#include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace snip::io {
@@ -467,9 +472,309 @@ inline chips_file chips_from_json(const nlohmann::json& j, const std::string& sr
     return f;
 }
 
-/// @brief Reads a chips JSON file.
+/// @brief Reads a chips JSON file. Checks its form (every field, type and range) but not
+/// its content against the annotations: use read_chips(path, ds) or validate_chips for that.
 inline chips_file read_chips(const std::string& path) {
     return chips_from_json(read_json_file(path), path);
+}
+
+/// Relative tolerance of validate_chips on a scale's factor and on a chip's box against
+/// rect / factor (|a - b| <= tol * max(1, |b|)): far below a pixel, above the rounding of
+/// a value written with 7 or more significant digits. What snip writes reads back exactly.
+inline constexpr double chips_value_tolerance = 1e-6;
+
+namespace detail {
+
+template <class T>
+std::string show_box(const snip::box<T>& b) {
+    return concat("[", b.x1, ", ", b.y1, ", ", b.x2, ", ", b.y2, "]");
+}
+
+inline bool near_value(double a, double b) {
+    return std::fabs(a - b) <= chips_value_tolerance * std::max(1.0, std::fabs(b));
+}
+
+} // namespace detail
+
+/// @brief Checks a chips file against the annotations it was planned from and against
+/// its own config, so that a report or picture of it counts what the planner planned.
+/// Every file `snip-chips plan` (make_chips_file of plan_dataset) writes passes; for
+/// anything else the snip::error names `src`, the image (index, id, file name), the
+/// scale or chip index, the field and its value. Checked:
+///  - the config is valid and `epoch` >= 0;
+///  - images: no id listed twice; each id is an image of `ds` with the same width and
+///    height (and the same file name when the chips file gives one);
+///  - scales: one per config scale; factor (within chips_value_tolerance) and scaled
+///    width and height as scale_image gives them for the image's size; stride that of
+///    epoch_stride(config, seed, epoch); valid_ids annotations of this image, not crowd,
+///    none twice; uncoverable_ids among the scale's valid_ids, none twice;
+///  - chips: scale index below the number of config scales; rect inside the scaled image;
+///    rect of the size the layout gives (aligned: min(chip_size, side) per side; sniper:
+///    that or one pixel more, the original's corner and edge chips); rect one of the
+///    layout's candidate chips at the file's stride (chip_grid); box = rect / factor
+///    (within chips_value_tolerance); no chip of the same kind, scale and rect twice in
+///    an image; ann_ids annotations of this image, none twice in a chip; a positive
+///    chip's ann_ids valid at its scale, not uncoverable there and in no other positive
+///    chip of that scale (each valid box is assigned to at most one chip, so coverage
+///    cannot pass 100%); a negative chip's proposal_ids none twice; at most
+///    negatives_per_image negative chips of an image marked sampled.
+/// Not checked: proposal_ids against the proposals file (not read here), and that every
+/// valid box is covered or uncoverable (a file with chips left out reads as less coverage).
+inline void validate_chips(const chips_file& f, const dataset& ds, const std::string& src) {
+    using detail::show_box;
+    const plan_config& cfg = f.config;
+    cfg.validate(src + ": config");
+    require(f.epoch >= 0, src, ": epoch is ", f.epoch, ", expected >= 0");
+    const int stride = epoch_stride(cfg, f.seed, f.epoch);
+    const std::string anns = ds.source.empty() ? std::string("the annotations") : ds.source;
+    const std::size_t ns = cfg.scales.size();
+    const int e = cfg.convention == pixel_convention::inclusive ? 1 : 0;
+    const bool sniper = cfg.layout == chip_layout::sniper;
+    const int c = cfg.chip_size;
+
+    // The annotations by id: image index, and (image, box) of every annotation id.
+    std::unordered_map<std::int64_t, std::size_t> image_of;
+    std::unordered_map<std::int64_t, std::pair<std::size_t, std::size_t>> ann_of;
+    image_of.reserve(ds.images.size());
+    ann_of.reserve(ds.num_boxes());
+    for (std::size_t i = 0; i < ds.images.size(); ++i) {
+        image_of.emplace(ds.images[i].id, i);
+        for (std::size_t b = 0; b < ds.images[i].ann_ids.size(); ++b)
+            ann_of.emplace(ds.images[i].ann_ids[b], std::pair{i, b});
+    }
+
+    std::unordered_map<std::int64_t, std::size_t> seen_images;
+    seen_images.reserve(f.images.size());
+    chip_grid_cache grids;
+    // Per scale of the current image: annotation id -> its state there.
+    struct id_state {
+        std::size_t valid_at = 0;  ///< index in valid_ids
+        bool uncoverable = false;
+        long long chip = -1;       ///< the positive chip that lists it
+    };
+    std::vector<std::unordered_map<std::int64_t, id_state>> at_scale(ns);
+    std::map<std::tuple<bool, int, int, int, int, int>, std::size_t> chip_seen;
+    std::unordered_map<std::int64_t, std::size_t> in_chip;
+
+    for (std::size_t i = 0; i < f.images.size(); ++i) {
+        const image_chips& im = f.images[i];
+        auto where = [&] {
+            return concat(src, ": images[", i, "] (id ", im.id, ", '", im.file_name, "')");
+        };
+        if (auto [it, fresh] = seen_images.emplace(im.id, i); !fresh)
+            fail(where(), ": id ", im.id, " is listed twice (also images[", it->second, "])");
+        const auto rit = image_of.find(im.id);
+        if (rit == image_of.end())
+            fail(where(), ": id is ", im.id, ": ", anns, " has no image with this id (were the "
+                 "chips planned from another annotation file?)");
+        const image_record& rec = ds.images[rit->second];
+        if (im.width != rec.width || im.height != rec.height)
+            fail(where(), ": width x height is ", im.width, "x", im.height, " but ", anns,
+                 " has ", rec.width, "x", rec.height, " for image ", im.id,
+                 " (were the chips planned from another annotation file?)");
+        if (!im.file_name.empty() && im.file_name != rec.file_name)
+            fail(where(), ": file_name is '", im.file_name, "' but ", anns, " names image ",
+                 im.id, " '", rec.file_name, "'");
+        if (im.scales.size() != ns)
+            fail(where(), ": has ", im.scales.size(), " scales but the config has ", ns);
+
+        // An annotation id listed in field() must be one of this image's: its box index.
+        // (Field names are built only for a message: a COCO-sized file has millions of ids.)
+        auto box_of = [&](std::int64_t id, auto field) -> std::size_t {
+            const auto a = ann_of.find(id);
+            if (a != ann_of.end() && a->second.first == rit->second) return a->second.second;
+            for (std::size_t b = 0; b < rec.ann_ids.size(); ++b)  // ids repeated across images
+                if (rec.ann_ids[b] == id) return b;
+            if (a == ann_of.end())
+                fail(where(), ": ", field(), " is ", id, ": ", anns, " has no annotation with this id");
+            const image_record& other = ds.images[a->second.first];
+            fail(where(), ": ", field(), " is ", id, ": annotation ", id, " belongs to image ",
+                 other.id, " ('", other.file_name, "') in ", anns, ", not to this image");
+        };
+
+        std::vector<scaled_image> sizes(ns);
+        for (std::size_t s = 0; s < ns; ++s) {
+            const scale_entry& se = im.scales[s];
+            auto ps = [s] { return concat("scales[", s, "]"); };
+            try {
+                sizes[s] = scale_image(cfg.scales[s], im.width, im.height);
+            } catch (const error& err) {
+                fail(where(), ": ", ps(), ": ", err.what());
+            }
+            const scaled_image& want = sizes[s];
+            if (!detail::near_value(se.factor, want.factor))
+                fail(where(), ": ", ps(), ".factor is ", se.factor, " but config scale ", s, " (",
+                     cfg.scales[s].to_string(), ") gives ", want.factor, " for this ", im.width,
+                     "x", im.height, " image");
+            if (se.width != want.width || se.height != want.height)
+                fail(where(), ": ", ps(), " width x height is ", se.width, "x", se.height,
+                     " but config scale ", s, " (", cfg.scales[s].to_string(), ") sizes this ",
+                     im.width, "x", im.height, " image to ", want.width, "x", want.height);
+            if (se.stride != stride)
+                fail(where(), ": ", ps(), ".stride is ", se.stride, " but the config's stride for "
+                     "seed ", f.seed, ", epoch ", f.epoch, " is ", stride);
+            auto& st = at_scale[s];
+            st.clear();
+            for (std::size_t q = 0; q < se.valid_ids.size(); ++q) {
+                const std::int64_t id = se.valid_ids[q];
+                auto field = [&] { return concat(ps(), ".valid_ids[", q, "]"); };
+                const std::size_t b = box_of(id, field);
+                if (b < rec.crowd.size() && rec.crowd[b])
+                    fail(where(), ": ", field(), " is ", id, ": a crowd annotation in ", anns,
+                         ", never valid");
+                if (auto [it, fresh] = st.emplace(id, id_state{q, false, -1}); !fresh)
+                    fail(where(), ": ", field(), " is ", id, ", listed twice (also valid_ids[",
+                         it->second.valid_at, "])");
+            }
+            for (std::size_t q = 0; q < se.uncoverable_ids.size(); ++q) {
+                const std::int64_t id = se.uncoverable_ids[q];
+                const auto it = st.find(id);
+                if (it == st.end())
+                    fail(where(), ": ", ps(), ".uncoverable_ids[", q, "] is ", id,
+                         ": not among the scale's valid_ids");
+                if (it->second.uncoverable)
+                    fail(where(), ": ", ps(), ".uncoverable_ids[", q, "] is ", id, ", listed twice");
+                it->second.uncoverable = true;
+            }
+        }
+
+        chip_seen.clear();
+        std::size_t sampled = 0;
+        for (std::size_t k = 0; k < im.chips.size(); ++k) {
+            const chip_entry& ch = im.chips[k];
+            auto pc = [k] { return concat("chips[", k, "]"); };
+            if (ch.scale < 0 || static_cast<std::size_t>(ch.scale) >= ns)
+                fail(where(), ": ", pc(), ".scale is ", ch.scale, ", expected a scale index below ",
+                     ns);
+            const auto s = static_cast<std::size_t>(ch.scale);
+            const scaled_image& sz = sizes[s];
+            const box<int>& r = ch.rect;
+            // Inside the scaled image: the sniper layout's chips are inclusive pixel
+            // indices whatever the convention (the last pixel is side - 1).
+            const int hx = sniper ? sz.width - 1 : sz.width - e;
+            const int hy = sniper ? sz.height - 1 : sz.height - e;
+            if (r.x1 < 0 || r.y1 < 0 || r.x2 > hx || r.y2 > hy)
+                fail(where(), ": ", pc(), ".rect is ", show_box(r), ": outside the ", sz.width,
+                     "x", sz.height, " image of scale ", s, " (x in [0, ", hx, "], y in [0, ", hy,
+                     "])");
+            // Its size: aligned min(chip, side); sniper also one pixel more (corner and edge).
+            const int ext = sniper ? 1 : e;
+            const int lw = r.x2 - r.x1 + ext, lh = r.y2 - r.y1 + ext;
+            auto size_ok = [&](int len, int side) {
+                return len == std::min(c, side) || (sniper && len == std::min(c + 1, side));
+            };
+            if (!size_ok(lw, sz.width) || !size_ok(lh, sz.height)) {
+                auto want = [&](int side) {
+                    return sniper && std::min(c + 1, side) != std::min(c, side)
+                               ? concat(std::min(c, side), " or ", std::min(c + 1, side))
+                               : concat(std::min(c, side));
+                };
+                fail(where(), ": ", pc(), ".rect is ", show_box(r), ": ", lw, " x ", lh,
+                     " px, but the config's chip_size ", c, " gives chips of ", want(sz.width),
+                     " x ", want(sz.height), " px on the ", sz.width, "x", sz.height,
+                     " image of scale ", s, " (", to_string(cfg.layout), " layout, ",
+                     to_string(cfg.convention), " pixels)");
+            }
+            // (the planner refuses a scaled image with more candidates; so does the check,
+            // rather than build an absurd grid)
+            if (candidate_grid_bound(sz.width, c, stride) * candidate_grid_bound(sz.height, c, stride) >
+                max_candidate_chips)
+                fail(where(), ": ", pc(), ": scale ", s, " is ", sz.width, "x", sz.height,
+                     " px, more than the planner's ", max_candidate_chips, " candidate chips of ", c,
+                     " px at stride ", stride, ": no plan has chips there");
+            const chip_grid& g = grids.get(cfg.layout, sz.width, sz.height, c, stride, cfg.convention);
+            const auto col = std::lower_bound(g.cols.begin(), g.cols.end(), chip_grid::span1{r.x1, r.x2});
+            const auto row = std::lower_bound(g.rows.begin(), g.rows.end(), chip_grid::span1{r.y1, r.y2});
+            const bool on_grid =
+                col != g.cols.end() && *col == chip_grid::span1{r.x1, r.x2} && row != g.rows.end() &&
+                *row == chip_grid::span1{r.y1, r.y2} &&
+                g.mask[static_cast<std::size_t>(row - g.rows.begin()) * g.cols.size() +
+                       static_cast<std::size_t>(col - g.cols.begin())];
+            if (!on_grid)
+                fail(where(), ": ", pc(), ".rect is ", show_box(r), ": not a candidate chip of the ",
+                     to_string(cfg.layout), " layout at stride ", stride, " on the ", sz.width, "x",
+                     sz.height, " image of scale ", s, " (the planner places chips only there)");
+            const box<double> want{r.x1 / sz.factor, r.y1 / sz.factor, r.x2 / sz.factor,
+                                   r.y2 / sz.factor};
+            const box<double>& b = ch.box;
+            if (!detail::near_value(b.x1, want.x1) || !detail::near_value(b.y1, want.y1) ||
+                !detail::near_value(b.x2, want.x2) || !detail::near_value(b.y2, want.y2))
+                fail(where(), ": ", pc(), ".box is ", show_box(b), " but its rect ", show_box(r),
+                     " / factor ", sz.factor, " of scale ", s, " is ", show_box(want),
+                     " (original pixels)");
+            if (auto [it, fresh] = chip_seen.emplace(
+                    std::tuple{ch.negative, ch.scale, r.x1, r.y1, r.x2, r.y2}, k);
+                !fresh)
+                fail(where(), ": ", pc(), " (", ch.negative ? "negative" : "positive", ", scale ", s,
+                     ", rect ", show_box(r), ") is listed twice (also chips[", it->second, "])");
+            in_chip.clear();
+            auto& st = at_scale[s];
+            for (std::size_t q = 0; q < ch.ann_ids.size(); ++q) {
+                const std::int64_t id = ch.ann_ids[q];
+                auto field = [&] { return concat(pc(), ".ann_ids[", q, "]"); };
+                box_of(id, field);
+                if (auto [it, fresh] = in_chip.emplace(id, q); !fresh)
+                    fail(where(), ": ", field(), " is ", id, ", listed twice in the chip (also ann_ids[",
+                         it->second, "])");
+                if (ch.negative) continue;
+                const auto v = st.find(id);
+                if (v == st.end())
+                    fail(where(), ": ", field(), " is ", id, ": not among the valid_ids of scale ", s,
+                         " (a positive chip holds only boxes valid at its scale)");
+                if (v->second.uncoverable)
+                    fail(where(), ": ", field(), " is ", id, ": listed as uncoverable at scale ", s,
+                         " (scales[", s, "].uncoverable_ids), yet in a chip");
+                if (v->second.chip >= 0)
+                    fail(where(), ": ", field(), " is ", id, ": already in positive chip chips[",
+                         v->second.chip, "] of scale ", s, " (a box is assigned to one chip)");
+                v->second.chip = static_cast<long long>(k);
+            }
+            if (ch.negative) {
+                in_chip.clear();
+                for (std::size_t q = 0; q < ch.proposal_ids.size(); ++q)
+                    if (auto [it, fresh] = in_chip.emplace(ch.proposal_ids[q], q); !fresh)
+                        fail(where(), ": ", pc(), ".proposal_ids[", q, "] is ", ch.proposal_ids[q],
+                             ", listed twice in the chip (also proposal_ids[", it->second, "])");
+                sampled += ch.sampled;
+            }
+        }
+        if (sampled > static_cast<std::size_t>(cfg.negatives_per_image))
+            fail(where(), ": ", sampled, " of its negative chips are marked sampled, more than "
+                 "the config's negatives_per_image ", cfg.negatives_per_image);
+    }
+}
+
+/// @brief Reads a chips JSON file and validates it against `ds`, the annotations it was
+/// planned from (validate_chips).
+inline chips_file read_chips(const std::string& path, const dataset& ds) {
+    chips_file f = read_chips(path);
+    validate_chips(f, ds, path);
+    return f;
+}
+
+/// @brief The annotation file a chips file names ("annotations"), as a path to open: as
+/// written when that file exists (`snip-chips plan` writes the path it was given, relative
+/// to the folder it ran in); else, for a relative path, that path from the chips file's
+/// folder; else the file of that name in the chips file's folder. Throws snip::error
+/// naming `chips_path` and every path tried when the file names none or none exists.
+inline std::string chips_annotations_path(const chips_file& f, const std::string& chips_path) {
+    namespace fs = std::filesystem;
+    require(!f.annotations.empty(), chips_path,
+            ": names no annotation file (\"annotations\" is missing or empty)");
+    const fs::path named(f.annotations), dir = fs::path(chips_path).parent_path();
+    std::vector<std::string> tried{f.annotations};
+    if (named.is_relative()) tried.push_back((dir / named).string());
+    if (named.has_filename()) tried.push_back((dir / named.filename()).string());
+    std::string others;
+    for (std::size_t k = 0; k < tried.size(); ++k) {
+        std::error_code ec;
+        if (fs::is_regular_file(tried[k], ec)) return tried[k];
+        if (k > 0 && std::find(tried.begin(), tried.begin() + std::ptrdiff_t(k), tried[k]) ==
+                         tried.begin() + std::ptrdiff_t(k))
+            others += concat(others.empty() ? " (nor '" : "', '", tried[k]);
+    }
+    fail(chips_path, ": its annotation file '", f.annotations, "' does not exist",
+         others.empty() ? std::string() : others + "')");
 }
 
 /// @brief Writes a chips JSON file atomically (temporary file, then rename), creating

@@ -12,6 +12,7 @@
 // names the file instead of a killed process.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -65,5 +66,29 @@ private:
     int fd_ = -1;
     std::vector<std::string> removed_;
 };
+
+/// @brief Whether `e` is an allocation failure: std::bad_alloc, or LibTorch's "not enough
+/// memory" (CPU) / "out of memory" (CUDA) error.
+bool is_out_of_memory(const std::exception& e);
+
+/// @brief Throws the snip::error of out_of_memory_guard.
+[[noreturn]] void fail_out_of_memory(const std::string& what, const std::string& hint,
+                                     const std::exception& e);
+
+/// @brief Runs `fn()`; an allocation failure becomes a snip::error "WHAT: out of memory
+/// (the allocator's first line, with the bytes it wanted); HINT" instead of LibTorch's
+/// message with its backtrace. Anything else passes through unchanged.
+template <class Fn>
+decltype(auto) out_of_memory_guard(const std::string& what, const std::string& hint, Fn&& fn) {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        if (!is_out_of_memory(e)) throw;
+        fail_out_of_memory(what, hint, e);
+    }
+}
+
+/// @brief Physical memory of this machine in bytes (0 when unknown).
+double physical_memory_bytes();
 
 } // namespace snip::train
