@@ -177,6 +177,20 @@ run(train-resume-1-rank ${SNIP_TRAIN} ${DTRAIN} --max-steps 1 --resume)
 if(NOT OUT MATCHES "1 steps this run \\(3 in all\\)")
   message(FATAL_ERROR "a 2-rank run did not resume in 1 process at step 2")
 endif()
+# A file that rank 1 alone needs is missing: launch prints rank 1's error last.
+file(COPY ${D}/val DESTINATION ${WORK_DIR}/val_copy)
+file(READ ${D}/val/annotations.json val_json)
+string(JSON second GET "${val_json}" images 1 file_name)
+file(REMOVE ${WORK_DIR}/val_copy/val/${second})
+execute_process(COMMAND ${SNIP_TRAIN} launch -n 2 ${DETECT} --out ${WORK_DIR}/results_bad.json
+                --images ${WORK_DIR}/val_copy/val
+                RESULT_VARIABLE rc ERROR_VARIABLE err WORKING_DIRECTORY ${WORK_DIR})
+string(STRIP "${err}" err)
+string(REGEX MATCH "[^\n]*$" last_line "${err}")
+if(rc EQUAL 0 OR NOT last_line MATCHES "^launch: rank 1 failed first: .*${second}")
+  message(FATAL_ERROR "launch with a file missing on rank 1: rc ${rc}, last line '${last_line}':\n${err}")
+endif()
+message("-- rank-1-missing-file fails as it must; launch's last line: ${last_line}")
 must_fail(odd-batch "a batch of 3 chips does not split over 2 processes"
           ${SNIP_TRAIN} launch -n 2 ${DTRAIN} --batch 3)
 must_fail(bad-rank "rank must be in \\[0, 1\\], got 2" ${SNIP_TRAIN} ${DTRAIN} --world-size 2 --rank 2

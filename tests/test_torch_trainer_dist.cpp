@@ -60,11 +60,17 @@ snip::train::train_options dist_train_options(const std::string& out_dir) {
 }
 
 /// Trains `net` on the small synthetic set (one process when `g` is null).
+/// `bad_images`: this rank cannot read any image (as a file missing on one machine only).
 snip::train::train_result train_tiny(snip::train::FasterRCNN& net, const snip::train::train_options& o,
-                                snip::train::dist_group* g) {
+                                snip::train::dist_group* g, bool bad_images = false) {
     const snip::train::synthetic_set data = trainer_test::small_synthetic(31);
-    return snip::train::train(net, data.ds, trainer_test::one_scale_plan("dist"),
-                         snip::train::synthetic_source(data), nullptr, o, g);
+    snip::train::image_source src = snip::train::synthetic_source(data);
+    if (bad_images)
+        src = [&data](std::size_t i) -> snip::train::image {
+            snip::fail("/data/", data.ds.images.at(i).file_name,
+                       ": cannot open image file (No such file or directory)");
+        };
+    return snip::train::train(net, data.ds, trainer_test::one_scale_plan("dist"), src, nullptr, o, g);
 }
 
 std::vector<torch::Tensor> weights_of(snip::train::FasterRCNN& net) {
@@ -152,7 +158,8 @@ TEST_CASE("dist: worker") {
             });
             saboteur.detach();
         }
-        const snip::train::train_result r = train_tiny(net, o, g.get());
+        const snip::train::train_result r =
+            train_tiny(net, o, g.get(), mode == "bad_image" && d.rank == 1);
         torch::save(weights_of(net), (dir / ("weights" + std::to_string(d.rank) + ".pt")).string());
         std::ostringstream hist;
         hist.precision(17);
@@ -331,6 +338,22 @@ TEST_CASE("dist: a rank that dies stops the others with a clear error") {
     CHECK(out.rfind("error distributed (rank 0 of 2): ", 0) == 0);
     CHECK(out.find("failed: another rank exited") != std::string::npos);
     std::printf("[dist] rank 0 stopped %.2f s after rank 1 died: %s", s, out.c_str());
+    fs::remove_all(dir);
+}
+
+TEST_CASE("dist: a rank whose images cannot be read stops the others, who name it and its error") {
+    const fs::path dir = case_dir("bad_image");
+    const pid_t p0 = spawn_rank("bad_image", dir, 0, 2), p1 = spawn_rank("bad_image", dir, 1, 2);
+    CHECK(wait_rank(p1, 300) == 0);
+    CHECK(wait_rank(p0, 120) == 0);
+    const std::string out1 = slurp(dir / "rank1.out"), out0 = slurp(dir / "rank0.out");
+    INFO(out0, slurp(dir / "rank0.err"));
+    CHECK(out1.find("No such file or directory") != std::string::npos);
+    // Rank 0 names rank 1 and its message, not only a lost connection.
+    CHECK(out0.rfind("error distributed (rank 0 of 2): ", 0) == 0);
+    CHECK(out0.find("rank 1 failed: ") != std::string::npos);
+    CHECK(out0.find("cannot open image file (No such file or directory)") != std::string::npos);
+    std::printf("[dist] rank 0 after rank 1's bad image: %s", out0.c_str());
     fs::remove_all(dir);
 }
 

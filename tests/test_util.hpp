@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 #include <snip/core/box.hpp>
@@ -30,10 +31,15 @@ inline std::string data_dir() {
 }
 
 /// Path of a file under the data folder; empty string (and a printed message) when
-/// the folder or file is absent, so the caller can skip.
+/// the folder or file is absent, so the caller can skip; but with SNIP_REQUIRE_DATA set
+/// (CI sets it) a missing file throws, failing the test.
 inline std::string data_file(const std::string& rel) {
     std::filesystem::path p = std::filesystem::path(data_dir()) / rel;
     if (!std::filesystem::exists(p)) {
+        if (const char* req = std::getenv("SNIP_REQUIRE_DATA"); req && *req && std::string(req) != "0")
+            throw std::runtime_error("real data not found at " + p.string() +
+                                     " and SNIP_REQUIRE_DATA is set (as in CI): the test over "
+                                     "it must run; set SNIP_DATA_DIR to the data folder");
         std::printf("[skip] real data not found at %s: test over it skipped\n", p.string().c_str());
         return {};
     }

@@ -195,98 +195,104 @@ std::size_t limit_of(const cli::args& a) {
 int cmd_proposals(const std::vector<std::string>& argv) {
     const cli::args a("proposals", argv, flags());
     loaded l = load(a);
-    const snip::plan_config cfg = cli::config_from_args(a);
-    snip::train::proposal_options po = l.net->options().test_proposals;
-    po.pre_nms = a.integer("--pre-nms", po.pre_nms);
-    po.post_nms = a.integer("--post-nms", 300);
-    po.nms_iou = a.number("--nms", po.nms_iou);
-    // The original extracts 300 proposals per TEST scale and applies NMS 0.7 over all scales
-    // of an image before mining (SNIPER lib/inference.py extract_proposals;
-    // lib/dataset/imdb.py:102).
-    const std::vector<snip::scale_spec> scales = test_pyramid(a, cfg).first;
-    const double scale_nms = a.number("--scale-nms", 0.7);
-    const std::string out = a.required("--out");
-    std::vector<snip::image_proposals> props(l.ds.images.size());
-    for_each_image(l.ds, train_cli::images_dir(a), limit_of(a), "proposals", l.dist.get(),
-                   [&](std::size_t i, const snip::train::image& img) {
-                       props[i] = snip::train::propose_image(l.net, img, scales, po, 16, {}, scale_nms);
-                   });
-    if (l.dist) gather(*l.dist, props);
-    if (!l.main()) return 0;
-    std::size_t total = 0;
-    for (const auto& p : props) total += p.boxes.size();
-    snip::train::write_proposals(out, l.ds, props);
-    std::printf("proposals: %zu boxes for %zu images (%zu scales, top %lld per scale after NMS "
-                "%.2f, then NMS %.2f over the scales) -> %s\n",
-                total, l.ds.images.size(), scales.size(), static_cast<long long>(po.post_nms),
-                po.nms_iou, scale_nms, out.c_str());
-    return 0;
+    // An error on one rank reaches the others through the store (they name it).
+    return train_cli::reporting_failure(l.dist.get(), [&]() -> int {
+        const snip::plan_config cfg = cli::config_from_args(a);
+        snip::train::proposal_options po = l.net->options().test_proposals;
+        po.pre_nms = a.integer("--pre-nms", po.pre_nms);
+        po.post_nms = a.integer("--post-nms", 300);
+        po.nms_iou = a.number("--nms", po.nms_iou);
+        // The original extracts 300 proposals per TEST scale and applies NMS 0.7 over all scales
+        // of an image before mining (SNIPER lib/inference.py extract_proposals;
+        // lib/dataset/imdb.py:102).
+        const std::vector<snip::scale_spec> scales = test_pyramid(a, cfg).first;
+        const double scale_nms = a.number("--scale-nms", 0.7);
+        const std::string out = a.required("--out");
+        std::vector<snip::image_proposals> props(l.ds.images.size());
+        for_each_image(l.ds, train_cli::images_dir(a), limit_of(a), "proposals", l.dist.get(),
+                       [&](std::size_t i, const snip::train::image& img) {
+                           props[i] = snip::train::propose_image(l.net, img, scales, po, 16, {}, scale_nms);
+                       });
+        if (l.dist) gather(*l.dist, props);
+        if (!l.main()) return 0;
+        std::size_t total = 0;
+        for (const auto& p : props) total += p.boxes.size();
+        snip::train::write_proposals(out, l.ds, props);
+        std::printf("proposals: %zu boxes for %zu images (%zu scales, top %lld per scale after NMS "
+                    "%.2f, then NMS %.2f over the scales) -> %s\n",
+                    total, l.ds.images.size(), scales.size(), static_cast<long long>(po.post_nms),
+                    po.nms_iou, scale_nms, out.c_str());
+        return 0;
+    });
 }
 
 int cmd_detect(const std::vector<std::string>& argv) {
     const cli::args a("detect", argv, flags(), {"--eval"});
     loaded l = load(a);
-    const snip::plan_config cfg = cli::config_from_args(a);
-    const auto [scales, ranges] = test_pyramid(a, cfg);
-    snip::train::inference_options io = snip::train::inference_options::for_plan(cfg, scales, ranges);
-    // The original's test setting (sniper_res101_e2e.yml TEST; lib/inference.py): scores
-    // > 1e-3, no NMS per scale, Gaussian Soft-NMS sigma 0.55 over the scales, 200 per image.
-    io.score_threshold = a.number("--score", 1e-3);
-    io.per_scale_nms = a.number("--scale-nms", 0.0);
-    io.merge.max_per_image = std::size_t(std::max(1LL, a.integer("--max-dets", 200)));
-    io.validate();
-    const std::string out = a.required("--out");
-    const std::string draw_dir = a.get_or("--draw", "");
-    const long long draw_count = a.integer("--draw-count", 8);
-    const double draw_score = a.number("--draw-score", 0.5);
-    if (!draw_dir.empty()) fs::create_directories(draw_dir);
-    const std::vector<std::string> names = train_cli::class_names(l.ds, l.classes);
+    // An error on one rank reaches the others through the store (they name it).
+    return train_cli::reporting_failure(l.dist.get(), [&]() -> int {
+        const snip::plan_config cfg = cli::config_from_args(a);
+        const auto [scales, ranges] = test_pyramid(a, cfg);
+        snip::train::inference_options io = snip::train::inference_options::for_plan(cfg, scales, ranges);
+        // The original's test setting (sniper_res101_e2e.yml TEST; lib/inference.py): scores
+        // > 1e-3, no NMS per scale, Gaussian Soft-NMS sigma 0.55 over the scales, 200 per image.
+        io.score_threshold = a.number("--score", 1e-3);
+        io.per_scale_nms = a.number("--scale-nms", 0.0);
+        io.merge.max_per_image = std::size_t(std::max(1LL, a.integer("--max-dets", 200)));
+        io.validate();
+        const std::string out = a.required("--out");
+        const std::string draw_dir = a.get_or("--draw", "");
+        const long long draw_count = a.integer("--draw-count", 8);
+        const double draw_score = a.number("--draw-score", 0.5);
+        if (!draw_dir.empty()) fs::create_directories(draw_dir);
+        const std::vector<std::string> names = train_cli::class_names(l.ds, l.classes);
 
-    const std::size_t limit = limit_of(a);
-    snip::dataset ds = l.ds; // the images detected (all, or the first --limit)
-    if (limit < ds.images.size()) ds.images.resize(limit);
-    std::vector<snip::train::image_detections> dets(ds.images.size());
-    const snip::train::image_source src = snip::train::files_in(l.ds, train_cli::images_dir(a));
-    auto draw = [&](std::size_t i, const snip::train::image& img) {
-        snip::apps::draw_detections(
-            img, dets[i], names, draw_score,
-            (fs::path(draw_dir) / ("detections_" + std::to_string(ds.images[i].id) + ".png")).string(),
-            &ds.images[i]);
-    };
-    for_each_image(l.ds, train_cli::images_dir(a), limit, "detect", l.dist.get(),
-                   [&](std::size_t i, const snip::train::image& img) {
-                       dets[i] = snip::train::detect_image(l.net, img, io);
-                       if (!l.dist && !draw_dir.empty() && (long long)i < draw_count) draw(i, img);
-                   });
-    if (l.dist) {
-        gather(*l.dist, dets);
-        if (!l.main()) return 0;
-        // Rank 0 alone writes: it draws the first images once every rank's results are here.
+        const std::size_t limit = limit_of(a);
+        snip::dataset ds = l.ds; // the images detected (all, or the first --limit)
+        if (limit < ds.images.size()) ds.images.resize(limit);
+        std::vector<snip::train::image_detections> dets(ds.images.size());
+        const snip::train::image_source src = snip::train::files_in(l.ds, train_cli::images_dir(a));
+        auto draw = [&](std::size_t i, const snip::train::image& img) {
+            snip::apps::draw_detections(
+                img, dets[i], names, draw_score,
+                (fs::path(draw_dir) / ("detections_" + std::to_string(ds.images[i].id) + ".png")).string(),
+                &ds.images[i]);
+        };
+        for_each_image(l.ds, train_cli::images_dir(a), limit, "detect", l.dist.get(),
+                       [&](std::size_t i, const snip::train::image& img) {
+                           dets[i] = snip::train::detect_image(l.net, img, io);
+                           if (!l.dist && !draw_dir.empty() && (long long)i < draw_count) draw(i, img);
+                       });
+        if (l.dist) {
+            gather(*l.dist, dets);
+            if (!l.main()) return 0;
+            // Rank 0 alone writes: it draws the first images once every rank's results are here.
+            if (!draw_dir.empty())
+                for (std::size_t i = 0; i < ds.images.size() && (long long)i < draw_count; ++i)
+                    draw(i, src(i));
+        }
+        std::size_t total = 0;
+        for (const auto& d : dets) total += d.size();
+        snip::train::write_results(out, ds, dets, l.classes);
+        std::printf("detect: %zu detections on %zu images (%zu test scales) -> %s\n", total,
+                    ds.images.size(), io.scales.size(), out.c_str());
         if (!draw_dir.empty())
-            for (std::size_t i = 0; i < ds.images.size() && (long long)i < draw_count; ++i)
-                draw(i, src(i));
-    }
-    std::size_t total = 0;
-    for (const auto& d : dets) total += d.size();
-    snip::train::write_results(out, ds, dets, l.classes);
-    std::printf("detect: %zu detections on %zu images (%zu test scales) -> %s\n", total,
-                ds.images.size(), io.scales.size(), out.c_str());
-    if (!draw_dir.empty())
-        std::printf("drew the first %lld images (score >= %.2f) into %s\n",
-                    std::min<long long>(draw_count, (long long)ds.images.size()), draw_score,
-                    draw_dir.c_str());
-    if (a.has("--eval")) {
-        std::printf("scoring the %zu images detected, of the %zu of %s%s\n", ds.images.size(),
-                    l.ds.images.size(), a.required("--annotations").c_str(),
-                    ds.images.size() < l.ds.images.size()
-                        ? snip::concat(" (the first ones; `snip-train eval --limit ", ds.images.size(),
-                                       "` scores the same)")
-                              .c_str()
-                        : "");
-        const snip::io::coco_eval_result r = snip::io::evaluate_coco_file(ds, out);
-        std::printf("%s", snip::io::format_coco_summary(r).c_str());
-    }
-    return 0;
+            std::printf("drew the first %lld images (score >= %.2f) into %s\n",
+                        std::min<long long>(draw_count, (long long)ds.images.size()), draw_score,
+                        draw_dir.c_str());
+        if (a.has("--eval")) {
+            std::printf("scoring the %zu images detected, of the %zu of %s%s\n", ds.images.size(),
+                        l.ds.images.size(), a.required("--annotations").c_str(),
+                        ds.images.size() < l.ds.images.size()
+                            ? snip::concat(" (the first ones; `snip-train eval --limit ", ds.images.size(),
+                                           "` scores the same)")
+                                  .c_str()
+                            : "");
+            const snip::io::coco_eval_result r = snip::io::evaluate_coco_file(ds, out);
+            std::printf("%s", snip::io::format_coco_summary(r).c_str());
+        }
+        return 0;
+    });
 }
 
 std::string infer_help() {

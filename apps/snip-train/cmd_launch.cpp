@@ -1,20 +1,25 @@
 // snip-train launch: starts N ranks of a snip-train command on this machine (as torchrun
 // does for one node): each child gets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR=127.0.0.1
 // and MASTER_PORT; when one fails, the others are stopped; the exit code is the first
-// failure's.
+// failure's. The ranks' stderr passes through launch, which remembers each rank's last
+// error line and prints the first failing rank's last, so that it is what a user sees.
 #include "train_cli.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,10 +94,18 @@ int cmd_launch(const std::vector<std::string>& argv) {
     ::sigaction(SIGTERM, &sa, nullptr);
 
     std::vector<pid_t> pids(std::size_t(nproc), -1);
+    std::vector<int> err_fd(std::size_t(nproc), -1); // each rank's stderr, read here
+    std::vector<std::string> partial(static_cast<std::size_t>(nproc)),
+        last_error(static_cast<std::size_t>(nproc));
     for (int r = 0; r < nproc; ++r) {
+        int fds[2] = {-1, -1};
+        snip::require(::pipe(fds) == 0, "launch: cannot make a pipe for rank ", r, "'s output");
         const pid_t pid = ::fork();
         snip::require(pid >= 0, "launch: cannot start rank ", r, " (fork failed)");
         if (pid == 0) {
+            ::close(fds[0]);
+            ::dup2(fds[1], 2);
+            ::close(fds[1]);
             ::signal(SIGINT, SIG_DFL);
             ::signal(SIGTERM, SIG_DFL);
             ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
@@ -113,10 +126,48 @@ int cmd_launch(const std::vector<std::string>& argv) {
             ::_exit(127);
         }
         pids[std::size_t(r)] = pid;
+        ::close(fds[1]);
+        ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+        ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+        err_fd[std::size_t(r)] = fds[0];
     }
+    // Copies what the ranks wrote to stderr through, remembering each one's last error line
+    // (a line with "error: "); waits at most `ms` for output.
+    auto pump = [&](int ms) {
+        std::vector<pollfd> pf;
+        for (int fd : err_fd)
+            if (fd >= 0) pf.push_back({fd, POLLIN, 0});
+        if (pf.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            return;
+        }
+        if (::poll(pf.data(), pf.size(), ms) <= 0) return;
+        for (const pollfd& q : pf) {
+            if (!(q.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            std::size_t r = 0;
+            while (err_fd[r] != q.fd) ++r;
+            char buf[4096];
+            const ssize_t n = ::read(q.fd, buf, sizeof buf);
+            if (n <= 0) {
+                if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                    ::close(q.fd);
+                    err_fd[r] = -1;
+                }
+                continue;
+            }
+            std::fwrite(buf, 1, std::size_t(n), stderr);
+            std::fflush(stderr);
+            partial[r].append(buf, std::size_t(n));
+            for (std::size_t nl; (nl = partial[r].find('\n')) != std::string::npos;) {
+                const std::string line = partial[r].substr(0, nl);
+                partial[r].erase(0, nl + 1);
+                if (line.find("error: ") != std::string::npos) last_error[r] = line;
+            }
+        }
+    };
 
     // Wait for all; on the first failure (or ^C) stop the others: SIGTERM, SIGKILL after 10 s.
-    int running = nproc, code = 0;
+    int running = nproc, code = 0, first_failed = -1;
     bool stopping = false;
     auto stop_at = std::chrono::steady_clock::time_point::max();
     bool killed = false;
@@ -139,6 +190,7 @@ int cmd_launch(const std::vector<std::string>& argv) {
             const int c = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
             if (c != 0 && !stopping) {
                 code = c;
+                first_failed = int(r);
                 std::fprintf(stderr, "launch: rank %zu %s %d; stopping the other ranks\n", r,
                              WIFEXITED(st) ? "exited with code" : "was killed by signal",
                              WIFEXITED(st) ? c : c - 128);
@@ -156,7 +208,18 @@ int cmd_launch(const std::vector<std::string>& argv) {
                 if (q > 0) ::kill(q, SIGKILL);
             killed = true;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        pump(20);
+    }
+    for (bool open = true; open;) { // what the ranks wrote last
+        pump(50);
+        open = false;
+        for (int fd : err_fd) open = open || fd >= 0;
+    }
+    if (first_failed >= 0) {
+        const std::string& why = last_error[std::size_t(first_failed)];
+        std::fprintf(stderr, "launch: rank %d failed first%s%s\n", first_failed,
+                     why.empty() ? " (it printed no error line; see its output above)" : ": ",
+                     why.c_str());
     }
     return code;
 }

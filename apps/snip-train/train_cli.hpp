@@ -220,6 +220,18 @@ inline void check_writable(const std::string& path, const std::string& flag) {
     }
 }
 
+/// @brief Runs `fn()`; on an error, leaves its message for the other ranks of `g` (when
+/// distributed) before passing it on, so that they name this rank and its message.
+template <class Fn>
+int reporting_failure(snip::train::dist_group* g, Fn&& fn) {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        if (g) g->report_failure(e.what());
+        throw;
+    }
+}
+
 /// @brief The folder of the images: --images, or the annotation file's folder.
 inline std::string images_dir(const cli::args& a) {
     if (auto d = a.get("--images")) return *d;

@@ -288,9 +288,42 @@ void dist_group::require_same(const std::string& what, const std::string& text) 
 
 [[noreturn]] void dist_group::fail_collective(const std::string& op,
                                               const std::exception& e) const {
+    const std::string others = reported_failures();
+    if (!others.empty())
+        snip::fail("distributed (", where_, "): ", op, " failed because ", others);
     snip::fail("distributed (", where_, "): ", op, " failed: another rank exited, hung for ",
                options_.timeout_s,
                " s or lost its connection (see its output): ", first_line(e.what()));
+}
+
+namespace {
+std::string failure_key(int rank) { return "snip/failed/" + std::to_string(rank); }
+} // namespace
+
+void dist_group::report_failure(const std::string& message) noexcept {
+    try {
+        if (!store_) return;
+        const std::string m = message.substr(0, 2000);
+        store_->set(failure_key(rank_), std::vector<std::uint8_t>(m.begin(), m.end()));
+    } catch (...) {
+        // the store is gone (rank 0 exited): the other ranks' messages stay generic
+    }
+}
+
+std::string dist_group::reported_failures() const noexcept {
+    std::string out;
+    try {
+        if (!store_) return out;
+        for (int r = 0; r < size_; ++r) {
+            if (r == rank_ || !store_->check({failure_key(r)})) continue;
+            const std::vector<std::uint8_t> v = store_->get(failure_key(r));
+            out += (out.empty() ? "" : "; ") + snip::concat("rank ", r, " failed: ") +
+                   std::string(v.begin(), v.end());
+        }
+    } catch (...) {
+        // the store is gone with rank 0: say what could be read
+    }
+    return out;
 }
 
 std::string dist_group::first_line(const char* what) {

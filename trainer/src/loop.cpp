@@ -89,9 +89,33 @@ void broadcast_train_state(dist_group& g, FasterRCNN& net, torch::optim::SGD& sg
 
 } // namespace detail
 
+namespace {
+
+train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::plan_config& cfg,
+                       const image_source& source,
+                       const std::vector<snip::image_proposals>* proposals,
+                       const train_options& o, dist_group* dist);
+
+} // namespace
+
 train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_config& cfg,
                    const image_source& source, const std::vector<snip::image_proposals>* proposals,
                    const train_options& o, dist_group* dist) {
+    try {
+        return train_run(net, ds, cfg, source, proposals, o, dist);
+    } catch (const std::exception& e) {
+        // The other ranks, stuck in their next collective, will name this rank and message.
+        if (dist) dist->report_failure(e.what());
+        throw;
+    }
+}
+
+namespace {
+
+train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::plan_config& cfg,
+                       const image_source& source,
+                       const std::vector<snip::image_proposals>* proposals,
+                       const train_options& o, dist_group* dist) {
     o.validate();
     const int world = dist ? dist->size() : 1;
     const int rank = dist ? dist->rank() : 0;
@@ -420,5 +444,7 @@ train_result train(FasterRCNN& net, const snip::dataset& ds, const snip::plan_co
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
     return res;
 }
+
+} // namespace
 
 } // namespace snip::train

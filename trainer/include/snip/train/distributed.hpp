@@ -168,6 +168,16 @@ public:
     }
     [[noreturn]] void fail_collective(const std::string& op, const std::exception& e) const;
 
+    /// @brief Leaves this rank's error in the rendezvous store (best effort, never throws),
+    /// so that the other ranks, whose next collective fails when this rank exits, name this
+    /// rank and its message instead of a lost connection. train() calls it on its way out
+    /// with an error; programs call it for errors outside train().
+    void report_failure(const std::string& message) noexcept;
+
+    /// @brief "rank R: MESSAGE" of every other rank that reported a failure ("" if none, or
+    /// when the store is gone with rank 0).
+    std::string reported_failures() const noexcept;
+
     static std::string first_line(const char* what);
 
 private:
