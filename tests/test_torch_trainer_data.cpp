@@ -968,3 +968,62 @@ TEST_CASE("coco128 copy: a truncated JPEG and a deleted file are named, or skipp
     MESSAGE("coco128 copy: " << jobs.size() << " chips planned, " << chips
                              << " loaded with 2 bad images skipped");
 }
+
+TEST_CASE("decode_image refuses, before decoding, a header claiming more pixels than its limit "
+          "and a JPEG Huffman table of more than 256 codes") {
+    temp_dir dir;
+    std::vector<std::uint8_t> bytes;
+    auto sink = [](void* ctx, void* data, int size) {
+        auto* v = static_cast<std::vector<std::uint8_t>*>(ctx);
+        v->insert(v->end(), static_cast<std::uint8_t*>(data),
+                  static_cast<std::uint8_t*>(data) + size);
+    };
+    const image small = test_image(2, 2, 5);
+    auto put_be32 = [](std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i)
+            b[at + std::size_t(i)] = std::uint8_t(v >> (24 - 8 * i));
+    };
+    auto put_le32 = [](std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i)
+            b[at + std::size_t(i)] = std::uint8_t(v >> (8 * i));
+    };
+
+    // A 2 x 2 PNG whose header (IHDR width and height, bytes 16..23) claims 100000 x 100000.
+    REQUIRE(stbi_write_png_to_func(sink, &bytes, 2, 2, 3, small.px.data(), 6) != 0);
+    put_be32(bytes, 16, 100000);
+    put_be32(bytes, 20, 100000);
+    const std::string png = dir.write("huge.png", bytes);
+    check_contains(error_of([&] { (void)snip::train::decode_image(png); }),
+                   {png, "100000 x 100000", "10000000000 pixels", "limit of 268435456"});
+
+    // A 2 x 2 BMP claiming 20000 x 20000: 1.2 GB that stb_image would allocate and fill
+    // from nothing (below its own limit of 2^31 bytes), refused by snip's 2^28 pixels.
+    bytes.clear();
+    REQUIRE(stbi_write_bmp_to_func(sink, &bytes, 2, 2, 3, small.px.data()) != 0);
+    put_le32(bytes, 18, 20000);
+    put_le32(bytes, 22, 20000);
+    const std::string bmp = dir.write("huge.bmp", bytes);
+    check_contains(error_of([&] { (void)snip::train::decode_image(bmp); }),
+                   {bmp, "20000 x 20000", "limit"});
+
+    // The limit is a parameter: an image of exactly max_pixels decodes, one more refuses.
+    const auto jpeg = encode_jpeg(test_image(64, 48, 6));
+    const std::string ok = dir.write("ok.jpg", jpeg);
+    CHECK(snip::train::decode_image(ok, 64 * 48).w == 64);
+    check_contains(error_of([&] { (void)snip::train::decode_image(ok, 64 * 48 - 1); }),
+                   {ok, "64 x 48", "limit of 3071"});
+    CHECK(snip::train::decode_image(jpeg.data(), jpeg.size(), "in memory").h == 48);
+
+    // A DHT segment whose 16 code counts add up to more than 256 (stb_image 2.27 would
+    // write past its tables).
+    std::vector<std::uint8_t> bad = jpeg;
+    std::size_t dht = 0;
+    for (std::size_t i = 2; i + 21 < bad.size() && !dht; ++i)
+        if (bad[i] == 0xFF && bad[i + 1] == 0xC4) dht = i;
+    REQUIRE(dht > 0);
+    bad[dht + 5 + 14] = 200; // the counts of 15- and 16-bit codes
+    bad[dht + 5 + 15] = 200;
+    const std::string huff = dir.write("bad_huffman.jpg", bad);
+    check_contains(error_of([&] { (void)snip::train::decode_image(huff); }),
+                   {huff, "corrupt JPEG", "Huffman table", "more than the 256"});
+}

@@ -1,6 +1,9 @@
 // weights.cpp: the SNIPW1 weight files (declared in snip/train/weights.hpp).
 #include <snip/train/weights.hpp>
 
+#include <algorithm>
+#include <cstdint>
+
 namespace snip::train {
 
 namespace detail {
@@ -87,6 +90,19 @@ named_tensors read_weights(const std::string& path) {
             if (sizes[d] < 0)
                 snip::fail("read_weights: ", path, ": ", name, ": negative size ", sizes[d],
                            " in dimension ", static_cast<int>(d));
+        }
+        // LibTorch counts elements and strides in int64: the product of the sizes, a zero
+        // counted as one, must fit, even for a tensor without data. (LibTorch 1.13's
+        // torch::empty throws c10::Error for [2^40, 2^40, 0], found by tests/fuzz/fuzz_weights,
+        // and makes [0, 2^40, 2^40] with a wrapped stride.)
+        std::uint64_t span = 1;
+        for (const std::int64_t s : sizes) {
+            const auto u = static_cast<std::uint64_t>(std::max<std::int64_t>(s, 1));
+            if (span > static_cast<std::uint64_t>(INT64_MAX) / u)
+                snip::fail("read_weights: ", path, ": ", name, ": shape ", detail::sizes_str(sizes),
+                           " has more elements than a tensor can index (the product of its "
+                           "sizes, zeros counted as ones, is above 2^63 - 1)");
+            span *= u;
         }
         // The data's byte count, or "more than the file holds" (which also avoids overflow).
         bool empty = false;

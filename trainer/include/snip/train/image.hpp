@@ -61,15 +61,30 @@ struct image {
     std::uint8_t at(int x, int y, int c) const { return row(y)[3 * x + c]; }
 };
 
+/// @brief The most pixels (width x height) that decode_image accepts unless told otherwise:
+/// 2^28 = 268,435,456 (16384 x 16384; the decoded RGB image alone is 768 MiB, and decoding
+/// needs about three times that at its peak). A corrupt or hostile file of a few bytes can
+/// claim any size up to 2^24 x 2^24 in its header, and stb_image would allocate (up to
+/// 2 GiB) and fill the claimed pixels from nothing; decode_image reads the header first
+/// (stbi_info_from_memory) and refuses such a file before anything is allocated.
+inline constexpr std::int64_t max_image_pixels = std::int64_t(1) << 28;
+
 /// @brief Decodes an encoded image (JPEG, PNG or BMP) held in memory to 8-bit RGB.
 /// @param name names the data in error messages (usually its file path).
-/// @throws snip::error naming `name`: empty data, a truncated JPEG (no end-of-image
-/// marker), or anything else stb_image rejects (with its reason).
-image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name);
+/// @param max_pixels the largest width x height accepted (max_image_pixels by default),
+///        checked against the header before decoding.
+/// @throws snip::error naming `name`: empty data, a header claiming more than `max_pixels`
+/// pixels (the message gives the claimed size and the limit), a JPEG Huffman table of more
+/// than 256 codes (checked before stb_image, which would write past its tables), a
+/// truncated JPEG (no end-of-image marker), or anything else stb_image rejects (with its
+/// reason).
+image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name,
+                   std::int64_t max_pixels = max_image_pixels);
 
 /// @brief Reads and decodes an image file (JPEG, PNG or BMP) to 8-bit RGB.
-/// @throws snip::error naming the file: missing or unreadable, empty, truncated, corrupt.
-image decode_image(const std::string& path);
+/// @throws snip::error naming the file: missing or unreadable, empty, larger than
+/// `max_pixels` (see above), truncated, corrupt.
+image decode_image(const std::string& path, std::int64_t max_pixels = max_image_pixels);
 
 /// @brief Per-channel normalisation of a float output: out = (v / 255 - mean) / std for
 /// an 8-bit value v, channels in RGB order.
@@ -132,10 +147,6 @@ inline void reset_stb_failure_reason() { snip::stb::reset_failure_reason(); }
 bool jpeg_has_end_marker(const std::uint8_t* d, std::size_t n);
 
 } // namespace detail
-
-image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name);
-
-image decode_image(const std::string& path);
 
 } // namespace snip::train
 
