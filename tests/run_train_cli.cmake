@@ -191,6 +191,23 @@ if(rc EQUAL 0 OR NOT last_line MATCHES "^launch: rank 1 failed first: .*${second
   message(FATAL_ERROR "launch with a file missing on rank 1: rc ${rc}, last line '${last_line}':\n${err}")
 endif()
 message("-- rank-1-missing-file fails as it must; launch's last line: ${last_line}")
+# SIGTERM to launch (a scheduler's preemption): passed to both ranks, which stop after the
+# same step; rank 0 writes the checkpoint; launch exits 143; one process resumes from it.
+execute_process(COMMAND timeout --preserve-status -s TERM 15 ${SNIP_TRAIN} launch -n 2 ${DTRAIN}
+                --out ${WORK_DIR}/sigrun --epochs 400 --checkpoint-every 1000
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err WORKING_DIRECTORY ${WORK_DIR})
+if(NOT rc EQUAL 143 OR NOT err MATCHES "stopped by SIGTERM after step [0-9]+" OR NOT EXISTS ${WORK_DIR}/sigrun/checkpoint.pt)
+  message(FATAL_ERROR "launch under SIGTERM: rc ${rc} (expected 143), no clean stop:\n${err}")
+endif()
+string(REGEX MATCH "stopped by SIGTERM after step ([0-9]+)" m "${err}")
+set(sig_step ${CMAKE_MATCH_1})
+message("-- launch under SIGTERM: both ranks stopped after step ${sig_step}, exit 143")
+run(sigrun-resume ${SNIP_TRAIN} ${DTRAIN} --out ${WORK_DIR}/sigrun --epochs 400
+    --checkpoint-every 1000 --max-steps 1 --resume)
+math(EXPR next "${sig_step} + 1")
+if(NOT OUT MATCHES "1 steps this run \\(${next} in all\\)")
+  message(FATAL_ERROR "the SIGTERM-stopped run did not resume at step ${sig_step}:\n${OUT}")
+endif()
 must_fail(odd-batch "a batch of 3 chips does not split over 2 processes"
           ${SNIP_TRAIN} launch -n 2 ${DTRAIN} --batch 3)
 must_fail(bad-rank "rank must be in \\[0, 1\\], got 2" ${SNIP_TRAIN} ${DTRAIN} --world-size 2 --rank 2

@@ -28,8 +28,13 @@ namespace {
 
 using namespace snip::apps;
 
-volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_signal(int) { g_interrupted = 1; }
+volatile std::sig_atomic_t g_interrupted = 0; // the signal launch got
+volatile std::sig_atomic_t g_from_terminal = 0; // sent by the kernel (a terminal's ^C) to the
+                                                // whole foreground group, ranks included
+extern "C" void on_signal(int signo, siginfo_t* info, void*) {
+    g_interrupted = signo;
+    g_from_terminal = info && info->si_code == SI_KERNEL;
+}
 
 /// A free TCP port on 127.0.0.1 (the kernel's pick; free when we return it).
 int free_port() {
@@ -88,7 +93,8 @@ int cmd_launch(const std::vector<std::string>& argv) {
     std::fflush(stderr);
 
     struct sigaction sa{};
-    sa.sa_handler = on_signal;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     ::sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
@@ -166,7 +172,7 @@ int cmd_launch(const std::vector<std::string>& argv) {
         }
     };
 
-    // Wait for all; on the first failure (or ^C) stop the others: SIGTERM, SIGKILL after 10 s.
+    // Wait for all; on the first failure stop the others: SIGTERM, SIGKILL after 10 s.
     int running = nproc, code = 0, first_failed = -1;
     bool stopping = false;
     auto stop_at = std::chrono::steady_clock::time_point::max();
@@ -199,9 +205,23 @@ int cmd_launch(const std::vector<std::string>& argv) {
             continue;
         }
         if (g_interrupted && !stopping) {
-            std::fprintf(stderr, "launch: interrupted; stopping the ranks\n");
-            code = 130;
-            stop_others();
+            // A training rank finishes its step, writes a checkpoint and exits 128 + signal;
+            // a second signal to it would end it at once, so a terminal's ^C, which every
+            // rank got too, is not passed on again. SIGKILL after 2 minutes, the last resort.
+            const int sig = g_interrupted;
+            code = 128 + sig;
+            stopping = true;
+            stop_at = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+            if (g_from_terminal) {
+                std::fprintf(stderr, "launch: interrupted: the ranks got it too; training ranks "
+                                     "finish their step, write a checkpoint and stop\n");
+            } else {
+                std::fprintf(stderr, "launch: %s: passed to the ranks; training ranks finish "
+                                     "their step, write a checkpoint and stop\n",
+                             snip::train::signal_name(sig).c_str());
+                for (pid_t q : pids)
+                    if (q > 0) ::kill(q, sig);
+            }
         }
         if (stopping && !killed && std::chrono::steady_clock::now() > stop_at) {
             for (pid_t q : pids)
@@ -230,7 +250,11 @@ SNIP_COMMAND("launch", "start N local ranks of a command (distributed training o
              "snip-train launch: runs N processes of a snip-train command on this machine, rank\n"
              "0..N-1, with WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR=127.0.0.1 and MASTER_PORT set\n"
              "(the variables every snip-train command reads; on CUDA rank r uses cuda:r). When a\n"
-             "rank fails, the others are stopped and its exit code is returned.\n\n"
+             "rank fails, the others are stopped and its exit code is returned; launch prints\n"
+             "the ranks' output and, last, the first failing rank's error line. SIGTERM (or a\n"
+             "SIGINT sent to launch alone) is passed to the ranks; a terminal's Ctrl-C reaches\n"
+             "them directly: training ranks finish their step, write a checkpoint and exit\n"
+             "130 / 143, and so does launch.\n\n"
              "usage: snip-train launch -n N [--port P] [--threads-per-process T] COMMAND [ARGS...]\n\n"
              "  -n, --nproc N       processes (one per GPU on a GPU machine)\n"
              "  --port P            rendezvous port on 127.0.0.1 (default: a free one)\n"
