@@ -24,6 +24,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -541,6 +543,31 @@ TEST_CASE("train: a bad image stops the run before its step, naming it; skip_bad
     CHECK(r.finished);
     REQUIRE(r.skipped_images.size() == 1);
     CHECK(r.skipped_images[0].find("toy_2.png") != std::string::npos);
+}
+
+TEST_CASE("out_of_memory_guard: an allocation failure names the step or image, without "
+          "LibTorch's backtrace; anything else passes through") {
+    const std::string m = snip_test::error_of([] {
+        snip::train::out_of_memory_guard("detect: image id 9 (big.jpg, 12000 x 9000 px)", "use smaller --test-scales",
+                                         [] {
+                                             throw std::runtime_error(
+                                                 "[enforce fail at alloc_cpu.cpp:75] data. "
+                                                 "DefaultCPUAllocator: not enough memory: you tried "
+                                                 "to allocate 41472000000 bytes.\nException raised "
+                                                 "from alloc_cpu at ...\nframe #0: ...");
+                                         });
+    });
+    CHECK(m.find("detect: image id 9 (big.jpg, 12000 x 9000 px): out of memory") == 0);
+    CHECK(m.find("41472000000 bytes") != std::string::npos);
+    CHECK(m.find("use smaller --test-scales") != std::string::npos);
+    CHECK(m.find("frame #0") == std::string::npos);
+    CHECK(snip_test::error_of([] {
+              snip::train::out_of_memory_guard("train: step 3", "", [] { throw std::bad_alloc(); });
+          }).find("train: step 3: out of memory") == 0);
+    // Other errors pass through unchanged.
+    CHECK_THROWS_WITH_AS(snip::train::out_of_memory_guard("x", "", [] { throw std::runtime_error("other"); }),
+                         "other", std::runtime_error);
+    CHECK(snip::train::out_of_memory_guard("x", "", [] { return 7; }) == 7);
 }
 
 TEST_CASE("train: the loss scaler skips overflowed steps, backs off and grows") {
