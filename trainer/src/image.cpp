@@ -118,6 +118,29 @@ bool png_bmp_size(const std::uint8_t* d, std::size_t n, std::int64_t& w, std::in
     return false;
 }
 
+/// A PNG's chunks as stb_image walks them (length, type, data, CRC from byte 8 to IEND):
+/// "" when every chunk's stated length fits in the bytes that follow it, else what is
+/// wrong. stb_image 2.27 grows its IDAT buffer to the length a chunk states before it reads
+/// the chunk, so a file of a few hundred bytes stating a 1 GB IDAT makes it allocate 2 GB
+/// (found by tests/fuzz/fuzz_image); a chunk longer than the rest of the file cannot be
+/// whole anyway.
+std::string png_chunk_error(const std::uint8_t* d, std::size_t n) {
+    static constexpr std::uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n < 8 || std::memcmp(d, png_magic, 8) != 0) return {};
+    for (std::size_t at = 8; at + 8 <= n;) {
+        const std::uint64_t len = std::uint64_t(d[at]) << 24 | std::uint64_t(d[at + 1]) << 16 |
+                                  std::uint64_t(d[at + 2]) << 8 | d[at + 3];
+        const std::string type(reinterpret_cast<const char*>(d + at + 4), 4);
+        const std::uint64_t left = n - at - 8;
+        if (len + 4 > left)
+            return snip::concat("the chunk at byte ", at, " states ", len, " bytes of data, but ",
+                                left, " bytes are left in the file (truncated or corrupt)");
+        if (type == "IEND") break;
+        at += 12 + std::size_t(len);
+    }
+    return {};
+}
+
 } // namespace
 
 snip::pixel_transform transform_of(const normalisation& norm) {
@@ -179,6 +202,9 @@ image decode_image(const std::uint8_t* data, std::size_t size, const std::string
         hw = jw.w;
         hh = jw.h;
     } else {
+        const std::string png = png_chunk_error(data, size);
+        if (!png.empty())
+            snip::fail(name, ": cannot decode image: corrupt PNG: ", png, " (", size, " bytes)");
         png_bmp_size(data, size, hw, hh);
     }
     int w = 0, h = 0, comp = 0;
