@@ -19,6 +19,9 @@ std::vector<std::string> all_flags() {
 
 int run_training(const std::string& cmd, const std::vector<std::string>& argv, bool rpn_only) {
     const cli::args a(cmd, argv, all_flags(), train_cli::train_switches);
+    // Ctrl-C / SIGTERM, from here on (also while loading and connecting): finish the step in
+    // flight (the first, when it comes earlier), write a checkpoint, exit 130 / 143 (run.hpp).
+    const snip::train::stop_signals signals;
     train_cli::set_threads(a);
     const torch::Device device = train_cli::device_from(a);
     const std::shared_ptr<snip::train::dist_group> dist = train_cli::dist_connect(a, device);
@@ -71,8 +74,6 @@ int run_training(const std::string& cmd, const std::vector<std::string>& argv, b
                      cfg.chip_size, o.batch_size,
                      dist ? (" (" + std::to_string(o.batch_size / dist->size()) + " per process)").c_str() : "",
                      o.base_lr, o.base_lr * o.batch_size / 16.0, o.epochs);
-    // Ctrl-C / SIGTERM: finish the step, write a checkpoint, exit 130 / 143 (run.hpp).
-    const snip::train::stop_signals signals;
     const snip::train::train_result r =
         snip::train::train(net, ds, cfg, snip::train::files_in(ds, train_cli::images_dir(a)),
                       prop_path.empty() ? nullptr : &props, o, dist.get());

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <new>
@@ -21,13 +22,24 @@ namespace snip::train {
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+std::int64_t g_first_ns = 0; // when the first stop signal came (CLOCK_MONOTONIC)
+
+std::int64_t now_ns() {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t); // async-signal-safe
+    return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
 
 void on_stop_signal(int signo) {
-    if (g_stop != 0) { // the second one: the default action, now
-        std::signal(signo, SIG_DFL);
+    if (g_stop != 0) {
+        // One signal often arrives twice: a scheduler or `timeout` signals the whole process
+        // group, and `snip-train launch` passes it on too. Within a second it is the same one.
+        if (now_ns() - g_first_ns < 1000000000) return;
+        std::signal(signo, SIG_DFL); // a second one, later: the default action, now
         std::raise(signo);
         return;
     }
+    g_first_ns = now_ns();
     g_stop = signo;
 }
 
