@@ -92,7 +92,8 @@ TEST_CASE("registry: the library registers every op of torch/ops.hpp under snip:
     const std::vector<std::string> names = ops::library_ops();
     CHECK(names == std::vector<std::string>{"snip::roi_align", "snip::roi_pool", "snip::nms",
                                             "snip::batched_nms", "snip::box_iou",
-                                            "snip::encode_boxes", "snip::decode_boxes"});
+                                            "snip::encode_boxes", "snip::decode_boxes",
+                                            "snip::deform_conv2d"});
     for (const std::string& name : names) {
         CAPTURE(name);
         const auto op = c10::Dispatcher::singleton().findSchema({name, ""});
@@ -221,4 +222,42 @@ TEST_CASE("registry: errors come through the dispatcher as the direct calls' sni
                          "decode_boxes: convention must be \"continuous\" or \"inclusive\", got "
                          "\"pixels\"",
                          snip::error);
+}
+
+TEST_CASE("registry: deform_conv2d through the dispatcher equals the direct call, forward and "
+          "backward, with and without bias") {
+    using fn = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                          const c10::optional<at::Tensor>&, std::int64_t, std::int64_t,
+                          std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                          std::int64_t);
+    static const auto op = snip_op("snip::deform_conv2d").typed<fn>();
+    at::manual_seed(41);
+    const at::Tensor x = at::randn({2, 4, 7, 8}, at::kDouble);
+    const at::Tensor w = at::randn({6, 2, 3, 3}, at::kDouble);
+    const at::Tensor off = at::randn({2, 2 * 2 * 9, 4, 4}, at::kDouble) * 2;
+    const at::Tensor b = at::randn({6}, at::kDouble);
+    for (const bool with_bias : {false, true}) {
+        CAPTURE(with_bias);
+        std::vector<at::Tensor> d, c;
+        for (auto* v : {&d, &c})
+            for (const at::Tensor& t : {x, w, off, b})
+                v->push_back(t.detach().requires_grad_(true));
+        const at::Tensor yd = op.call(d[0], d[1], d[2],
+                                      with_bias ? c10::optional<at::Tensor>(d[3]) : c10::nullopt,
+                                      2, 2, 1, 1, 1, 1, 2, 2);
+        const at::Tensor yc = ops::deform_conv2d(c[0], c[1], c[2], with_bias ? c[3] : at::Tensor(),
+                                                 2, 2, 1, 1, 1, 1, 2, 2);
+        REQUIRE(yd.requires_grad());
+        CHECK(at::equal(yd.detach(), yc.detach()));
+        const at::Tensor g = at::randn(yc.sizes(), at::kDouble);
+        yd.backward(g);
+        yc.backward(g);
+        for (std::size_t i = 0; i < 3; ++i)
+            CHECK(at::equal(d[i].grad(), c[i].grad()));
+        CHECK(d[3].grad().defined() == with_bias);
+        if (with_bias) CHECK(at::equal(d[3].grad(), c[3].grad()));
+    }
+    CHECK(snip_test::error_of([&] {
+              (void)op.call(x, w, off, c10::nullopt, 0, 2, 1, 1, 1, 1, 2, 2);
+          }).find("deform_conv2d: stride_h must be >= 1, got 0") != std::string::npos);
 }

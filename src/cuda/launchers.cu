@@ -4,6 +4,7 @@
 // lives next to the headers (and is installed with them) so that a project without snip's
 // CMake can add it to its own nvcc sources. Header-only users on the CPU never compile it.
 // Never includes torch headers (they fail under nvcc at C++20).
+#include <snip/cuda/deform_conv.cuh>
 #include <snip/cuda/iou.cuh>
 #include <snip/cuda/launchers.hpp>
 #include <snip/cuda/nms.cuh>
@@ -90,6 +91,26 @@ int iou_run(const T* a, int na, const T* b, int nb, T* out, stream_t stream) noe
     return static_cast<int>(snip::cuda::iou_matrix<T>(a, na, b, nb, out, stream));
 }
 
+template <class T>
+int dconv_columns(const T* input, const T* offset, T* columns, const deform_conv_geometry& g,
+                  stream_t stream) noexcept {
+    return static_cast<int>(snip::cuda::deform_conv_columns<T>(input, offset, columns, g, stream));
+}
+
+template <class T>
+int dconv_col2im(const T* grad_columns, const T* offset, T* grad_input,
+                 const deform_conv_geometry& g, stream_t stream) noexcept {
+    return static_cast<int>(
+        snip::cuda::deform_conv_col2im<T>(grad_columns, offset, grad_input, g, stream));
+}
+
+template <class T>
+int dconv_offset_grad(const T* grad_columns, const T* input, const T* offset, T* grad_offset,
+                      const deform_conv_geometry& g, stream_t stream) noexcept {
+    return static_cast<int>(snip::cuda::deform_conv_offset_grad<T>(grad_columns, input, offset,
+                                                                   grad_offset, g, stream));
+}
+
 } // namespace
 
 int roi_align_forward(const float* features, int n, int c, int h, int w, const float* rois, int k,
@@ -152,6 +173,35 @@ int iou_matrix(const float* a, int na, const float* b, int nb, float* out,
 int iou_matrix(const double* a, int na, const double* b, int nb, double* out,
                stream_t stream) noexcept {
     return iou_run(a, na, b, nb, out, stream);
+}
+
+int deform_conv_columns(const float* input, const float* offset, float* columns,
+                        const deform_conv_geometry& g, stream_t stream) noexcept {
+    return dconv_columns(input, offset, columns, g, stream);
+}
+int deform_conv_columns(const double* input, const double* offset, double* columns,
+                        const deform_conv_geometry& g, stream_t stream) noexcept {
+    return dconv_columns(input, offset, columns, g, stream);
+}
+
+int deform_conv_col2im(const float* grad_columns, const float* offset, float* grad_input,
+                       const deform_conv_geometry& g, stream_t stream) noexcept {
+    return dconv_col2im(grad_columns, offset, grad_input, g, stream);
+}
+int deform_conv_col2im(const double* grad_columns, const double* offset, double* grad_input,
+                       const deform_conv_geometry& g, stream_t stream) noexcept {
+    return dconv_col2im(grad_columns, offset, grad_input, g, stream);
+}
+
+int deform_conv_offset_grad(const float* grad_columns, const float* input, const float* offset,
+                            float* grad_offset, const deform_conv_geometry& g,
+                            stream_t stream) noexcept {
+    return dconv_offset_grad(grad_columns, input, offset, grad_offset, g, stream);
+}
+int deform_conv_offset_grad(const double* grad_columns, const double* input,
+                            const double* offset, double* grad_offset,
+                            const deform_conv_geometry& g, stream_t stream) noexcept {
+    return dconv_offset_grad(grad_columns, input, offset, grad_offset, g, stream);
 }
 
 } // namespace snip::cuda::launchers

@@ -28,6 +28,16 @@ at::Tensor roi_pool(const at::Tensor& input, const at::Tensor& rois, double spat
     return ops::RoIPoolFunction::apply(input, rois, spatial_scale, pooled_height, pooled_width);
 }
 
+at::Tensor deform_conv2d(const at::Tensor& input, const at::Tensor& weight,
+                         const at::Tensor& offset, const c10::optional<at::Tensor>& bias,
+                         std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
+                         std::int64_t pad_w, std::int64_t dilation_h, std::int64_t dilation_w,
+                         std::int64_t groups, std::int64_t offset_groups) {
+    return ops::deform_conv2d(input, weight, offset, bias.has_value() ? *bias : at::Tensor(),
+                              stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups,
+                              offset_groups);
+}
+
 std::array<double, 4> four(const char* op, const char* name, c10::ArrayRef<double> v) {
     snip::require(v.size() == 4, op, ": ", name, " must hold 4 values, got ", v.size());
     return {v[0], v[1], v[2], v[3]};
@@ -57,7 +67,7 @@ at::Tensor decode_boxes(const at::Tensor& reference, const at::Tensor& deltas,
 }
 
 /// The schemas, in the order of torch/library.hpp.
-constexpr std::array<const char*, 7> schemas = {
+constexpr std::array<const char*, 8> schemas = {
     "roi_align(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
     "int pooled_width, int sampling_ratio, bool aligned) -> Tensor",
     "roi_pool(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
@@ -69,6 +79,9 @@ constexpr std::array<const char*, 7> schemas = {
     "float[] stds=[1., 1., 1., 1.], str convention=\"continuous\") -> Tensor",
     "decode_boxes(Tensor reference, Tensor deltas, float[] means=[0., 0., 0., 0.], "
     "float[] stds=[1., 1., 1., 1.], str convention=\"continuous\") -> Tensor",
+    "deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor? bias, int stride_h, "
+    "int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, "
+    "int offset_groups) -> Tensor",
 };
 
 } // namespace
@@ -83,6 +96,7 @@ TORCH_LIBRARY(snip, m) {
 TORCH_LIBRARY_IMPL(snip, CompositeImplicitAutograd, m) {
     m.impl("roi_align", &roi_align);
     m.impl("roi_pool", &roi_pool);
+    m.impl("deform_conv2d", &deform_conv2d);
 }
 
 // Not differentiable: one kernel for every backend (the functions dispatch on the device

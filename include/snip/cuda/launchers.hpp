@@ -22,6 +22,7 @@
 // Never includes CUDA or torch headers; compiles with any C++20 compiler.
 #pragma once
 
+#include <snip/ops/deform_conv.hpp>
 #include <snip/ops/nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>
@@ -113,5 +114,34 @@ int iou_matrix(const float* a, int na, const float* b, int nb, float* out,
                stream_t stream = nullptr) noexcept;
 int iou_matrix(const double* a, int na, const double* b, int nb, double* out,
                stream_t stream = nullptr) noexcept;
+
+/// @brief Deformable convolution, the columns of one image: snip::cuda::deform_conv_columns<T>.
+/// @param input contiguous C x H x W device array (one image); @param offset contiguous
+/// (2 offset_groups kh kw) x Ho x Wo device array (that image's); @param columns contiguous
+/// (C kh kw) x (Ho Wo) device array, fully written; @param g from
+/// snip::make_deform_conv_geometry.
+/// @return 0, or the cudaError_t value (1 = invalid value for a geometry that
+/// make_deform_conv_geometry refuses).
+int deform_conv_columns(const float* input, const float* offset, float* columns,
+                        const deform_conv_geometry& g, stream_t stream = nullptr) noexcept;
+int deform_conv_columns(const double* input, const double* offset, double* columns,
+                        const deform_conv_geometry& g, stream_t stream = nullptr) noexcept;
+
+/// @brief Deformable convolution, the input gradient of one image from the column gradient:
+/// snip::cuda::deform_conv_col2im<T>; ADDS to grad_input (C x H x W) with atomicAdd.
+int deform_conv_col2im(const float* grad_columns, const float* offset, float* grad_input,
+                       const deform_conv_geometry& g, stream_t stream = nullptr) noexcept;
+int deform_conv_col2im(const double* grad_columns, const double* offset, double* grad_input,
+                       const deform_conv_geometry& g, stream_t stream = nullptr) noexcept;
+
+/// @brief Deformable convolution, the offset gradient of one image from the column gradient:
+/// snip::cuda::deform_conv_offset_grad<T>; WRITES grad_offset ((2 offset_groups kh kw) x
+/// (Ho Wo)), deterministic.
+int deform_conv_offset_grad(const float* grad_columns, const float* input, const float* offset,
+                            float* grad_offset, const deform_conv_geometry& g,
+                            stream_t stream = nullptr) noexcept;
+int deform_conv_offset_grad(const double* grad_columns, const double* input,
+                            const double* offset, double* grad_offset,
+                            const deform_conv_geometry& g, stream_t stream = nullptr) noexcept;
 
 } // namespace snip::cuda::launchers

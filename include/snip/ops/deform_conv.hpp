@@ -295,18 +295,18 @@ namespace detail {
 /// The element types of a deformable convolution: floating-point inputs (all of one type)
 /// and, when given, mutable outputs of that type.
 template <class I, class W, class F, class... O>
-concept deform_conv_types =
+concept dconv_types =
     std::floating_point<std::remove_cv_t<I>> &&
     std::is_same_v<std::remove_cv_t<I>, std::remove_cv_t<W>> &&
     std::is_same_v<std::remove_cv_t<I>, std::remove_cv_t<F>> &&
     (std::is_same_v<std::remove_cv_t<I>, O> && ...);
 
 template <class V>
-std::array<std::ptrdiff_t, 4> extents_of(const V& v) {
+std::array<std::ptrdiff_t, 4> dconv_extents(const V& v) {
     return {v.extent(0), v.extent(1), v.extent(2), v.extent(3)};
 }
 
-inline void require_extents(const char* op, const char* what, const std::array<std::ptrdiff_t, 4>& e,
+inline void dconv_require_extents(const char* op, const char* what, const std::array<std::ptrdiff_t, 4>& e,
                             const std::array<std::ptrdiff_t, 4>& want) {
     if (e != want)
         fail(op, ": ", what, " has extents (", e[0], ", ", e[1], ", ", e[2], ", ", e[3],
@@ -385,7 +385,7 @@ inline deform_conv_geometry make_deform_conv_geometry(const char* op,
     g.out_w = out_size("x", g.width, o.pad_w, g.kernel_w, o.dilation_w, o.stride_w);
     require(static_cast<long long>(g.out_h) * g.out_w <= INT_MAX, op, ": the output of ", g.out_h,
             " x ", g.out_w, " positions is too large");
-    detail::require_extents(op, "offset", offset,
+    detail::dconv_require_extents(op, "offset", offset,
                             {g.batch, g.offset_channels(), g.out_h, g.out_w});
     require(bias_size < 0 || bias_size == g.out_channels, op, ": bias has ", bias_size,
             " elements, expected O = ", g.out_channels);
@@ -400,7 +400,7 @@ namespace detail {
 /// One precomputed sampling point of the CPU path: plane offsets of the corners (strides
 /// included) and bilinear weights; `valid` as deform_corners, 0 for points not sampled.
 template <class T>
-struct deform_tap {
+struct dconv_tap {
     std::ptrdiff_t o[4];
     T w[4];
     unsigned valid;
@@ -409,9 +409,9 @@ struct deform_tap {
 /// The taps of image n: row (og * kh * kw + k) holds the positions' taps of offset group og,
 /// kernel tap k, in output order. Parallel over rows.
 template <class T>
-void build_deform_taps(const deform_offsets<T>& off, const deform_conv_geometry& g,
+void dconv_build_taps(const deform_offsets<T>& off, const deform_conv_geometry& g,
                        std::ptrdiff_t stride_y, std::ptrdiff_t stride_x,
-                       std::vector<deform_tap<T>>& taps, unsigned threads) {
+                       std::vector<dconv_tap<T>>& taps, unsigned threads) {
     const std::ptrdiff_t P = g.positions();
     const std::ptrdiff_t rows = std::ptrdiff_t(g.o.offset_groups) * g.taps();
     taps.resize(static_cast<std::size_t>(rows * P));
@@ -420,13 +420,13 @@ void build_deform_taps(const deform_offsets<T>& off, const deform_conv_geometry&
         [&](std::ptrdiff_t first, std::ptrdiff_t last) {
             for (std::ptrdiff_t r = first; r < last; ++r) {
                 const int og = static_cast<int>(r / g.taps()), k = static_cast<int>(r % g.taps());
-                deform_tap<T>* row = taps.data() + r * P;
+                dconv_tap<T>* row = taps.data() + r * P;
                 for (int oy = 0; oy < g.out_h; ++oy)
                     for (int ox = 0; ox < g.out_w; ++ox) {
                         T y, x;
                         off.point(g, og, k, oy, ox, &y, &x);
                         const deform_corners<T> c = deform_corners_at(y, x, g.height, g.width);
-                        deform_tap<T>& t = row[std::ptrdiff_t(oy) * g.out_w + ox];
+                        dconv_tap<T>& t = row[std::ptrdiff_t(oy) * g.out_w + ox];
                         t.valid = c.sampled ? c.valid : 0u;
                         c.weights(t.w);
                         deform_corner_offsets(c, stride_y, stride_x, t.o);
@@ -438,9 +438,9 @@ void build_deform_taps(const deform_offsets<T>& off, const deform_conv_geometry&
 
 /// col[p] = bilinear value of tap p on `plane`, for one row of taps.
 template <class T>
-void fill_deform_row(const T* plane, const deform_tap<T>* taps, std::ptrdiff_t n, T* col) {
+void dconv_fill_row(const T* plane, const dconv_tap<T>* taps, std::ptrdiff_t n, T* col) {
     for (std::ptrdiff_t p = 0; p < n; ++p) {
-        const deform_tap<T>& t = taps[p];
+        const dconv_tap<T>& t = taps[p];
         if (t.valid == 15u) {
             col[p] = t.w[0] * plane[t.o[0]] + t.w[1] * plane[t.o[1]] + t.w[2] * plane[t.o[2]] +
                      t.w[3] * plane[t.o[3]];
@@ -457,9 +457,9 @@ void fill_deform_row(const T* plane, const deform_tap<T>* taps, std::ptrdiff_t n
 
 /// plane[corner] += g[p] * weight for every valid corner of every tap of one row.
 template <class T>
-void scatter_deform_row(T* plane, const deform_tap<T>* taps, std::ptrdiff_t n, const T* g) {
+void dconv_scatter_row(T* plane, const dconv_tap<T>* taps, std::ptrdiff_t n, const T* g) {
     for (std::ptrdiff_t p = 0; p < n; ++p) {
-        const deform_tap<T>& t = taps[p];
+        const dconv_tap<T>& t = taps[p];
         const T v = g[p];
         if (t.valid == 15u) {
             plane[t.o[0]] += v * t.w[0];
@@ -474,29 +474,29 @@ void scatter_deform_row(T* plane, const deform_tap<T>* taps, std::ptrdiff_t n, c
 }
 
 template <class T>
-deform_offsets<T> offsets_of(const feature_view<const T>& offset, std::ptrdiff_t n) {
+deform_offsets<T> dconv_offsets_of(const feature_view<const T>& offset, std::ptrdiff_t n) {
     return {offset.data_handle() + n * offset.stride(0), offset.stride(1), offset.stride(2),
             offset.stride(3)};
 }
 
-inline void check_columns(const char* op, const char* what, std::size_t size,
+inline void dconv_check_columns(const char* op, const char* what, std::size_t size,
                           const deform_conv_geometry& g) {
     const auto want = static_cast<std::size_t>(g.column_rows()) * std::size_t(g.positions());
     require(size == want, op, ": ", what, " hold ", size, " values, expected (C * kh * kw) x (Ho * Wo) = ",
             g.column_rows(), " x ", g.positions(), " = ", want);
 }
 
-inline void check_image(const char* op, const deform_conv_geometry& g, std::ptrdiff_t n) {
+inline void dconv_check_image(const char* op, const deform_conv_geometry& g, std::ptrdiff_t n) {
     require(n >= 0 && n < g.batch, op, ": image ", n, " is out of range [0, ", g.batch, ")");
 }
 
 template <class T>
-void deform_columns_cpu(feature_view<const T> input, feature_view<const T> offset,
+void dconv_columns_cpu(feature_view<const T> input, feature_view<const T> offset,
                         std::ptrdiff_t n, const deform_conv_geometry& g, T* columns,
-                        std::vector<deform_tap<T>>& taps, unsigned threads) {
+                        std::vector<dconv_tap<T>>& taps, unsigned threads) {
     const std::ptrdiff_t P = g.positions(), K = g.taps();
     if (g.channels == 0) return;
-    build_deform_taps(offsets_of(offset, n), g, input.stride(2), input.stride(3), taps, threads);
+    dconv_build_taps(dconv_offsets_of(offset, n), g, input.stride(2), input.stride(3), taps, threads);
     const int cpg = g.offset_group_channels();
     parallel_for(
         g.channels, 1,
@@ -505,7 +505,7 @@ void deform_columns_cpu(feature_view<const T> input, feature_view<const T> offse
                 const T* plane = input.data_handle() + n * input.stride(0) + c * input.stride(1);
                 const std::ptrdiff_t og = c / cpg;
                 for (std::ptrdiff_t k = 0; k < K; ++k)
-                    fill_deform_row(plane, taps.data() + (og * K + k) * P, P,
+                    dconv_fill_row(plane, taps.data() + (og * K + k) * P, P,
                                     columns + (c * K + k) * P);
             }
         },
@@ -513,16 +513,16 @@ void deform_columns_cpu(feature_view<const T> input, feature_view<const T> offse
 }
 
 template <class T>
-void deform_columns_backward_cpu(const T* grad_columns, feature_view<const T> input,
+void dconv_columns_backward_cpu(const T* grad_columns, feature_view<const T> input,
                                  feature_view<const T> offset, std::ptrdiff_t n,
                                  const deform_conv_geometry& g, feature_view<T> grad_input,
-                                 feature_view<T> grad_offset, std::vector<deform_tap<T>>& taps,
+                                 feature_view<T> grad_offset, std::vector<dconv_tap<T>>& taps,
                                  unsigned threads) {
     const std::ptrdiff_t P = g.positions(), K = g.taps();
     if (g.channels == 0) return;
-    const deform_offsets<T> off = offsets_of(offset, n);
+    const deform_offsets<T> off = dconv_offsets_of(offset, n);
     // The input gradient: each plane updated by one thread, taps in ascending order.
-    build_deform_taps(off, g, grad_input.stride(2), grad_input.stride(3), taps, threads);
+    dconv_build_taps(off, g, grad_input.stride(2), grad_input.stride(3), taps, threads);
     const int cpg = g.offset_group_channels();
     parallel_for(
         g.channels, 1,
@@ -532,7 +532,7 @@ void deform_columns_backward_cpu(const T* grad_columns, feature_view<const T> in
                            c * grad_input.stride(1);
                 const std::ptrdiff_t og = c / cpg;
                 for (std::ptrdiff_t k = 0; k < K; ++k)
-                    scatter_deform_row(plane, taps.data() + (og * K + k) * P, P,
+                    dconv_scatter_row(plane, taps.data() + (og * K + k) * P, P,
                                        grad_columns + (c * K + k) * P);
             }
         },
@@ -574,20 +574,20 @@ void deform_columns_backward_cpu(const T* grad_columns, feature_view<const T> in
 /// any strides; @param g from make_deform_conv_geometry; @param columns written in full.
 /// @param threads 0: snip::default_threads(); parallel over channels.
 template <class I, class F>
-    requires detail::deform_conv_types<I, I, F>
+    requires detail::dconv_types<I, I, F>
 void deform_conv_columns(feature_view<I> input, feature_view<F> offset, std::ptrdiff_t n,
                          const deform_conv_geometry& g, std::span<std::remove_cv_t<I>> columns,
                          unsigned threads = 0) {
     using T = std::remove_cv_t<I>;
     constexpr const char* op = "deform_conv_columns";
-    detail::check_image(op, g, n);
-    detail::require_extents(op, "input", detail::extents_of(input),
+    detail::dconv_check_image(op, g, n);
+    detail::dconv_require_extents(op, "input", detail::dconv_extents(input),
                             {g.batch, g.channels, g.height, g.width});
-    detail::require_extents(op, "offset", detail::extents_of(offset),
+    detail::dconv_require_extents(op, "offset", detail::dconv_extents(offset),
                             {g.batch, g.offset_channels(), g.out_h, g.out_w});
-    detail::check_columns(op, "columns", columns.size(), g);
-    std::vector<detail::deform_tap<T>> taps;
-    detail::deform_columns_cpu<T>(input, offset, n, g, columns.data(), taps, threads);
+    detail::dconv_check_columns(op, "columns", columns.size(), g);
+    std::vector<detail::dconv_tap<T>> taps;
+    detail::dconv_columns_cpu<T>(input, offset, n, g, columns.data(), taps, threads);
 }
 
 /// @brief The backward of deform_conv_columns for image n: ADDS to grad_input[n] the
@@ -599,23 +599,23 @@ void deform_conv_columns(feature_view<I> input, feature_view<F> offset, std::ptr
 /// @param threads parallel over channels (input) and output positions (offsets); every
 /// element is updated by one thread: deterministic, and identical for every thread count.
 template <class I, class F, class O>
-    requires detail::deform_conv_types<I, I, F, O>
+    requires detail::dconv_types<I, I, F, O>
 void deform_conv_columns_backward(std::span<const O> grad_columns, feature_view<I> input,
                                   feature_view<F> offset, std::ptrdiff_t n,
                                   const deform_conv_geometry& g, feature_view<O> grad_input,
                                   feature_view<O> grad_offset, unsigned threads = 0) {
     using T = O;
     constexpr const char* op = "deform_conv_columns_backward";
-    detail::check_image(op, g, n);
+    detail::dconv_check_image(op, g, n);
     const std::array<std::ptrdiff_t, 4> in{g.batch, g.channels, g.height, g.width};
     const std::array<std::ptrdiff_t, 4> of{g.batch, g.offset_channels(), g.out_h, g.out_w};
-    detail::require_extents(op, "input", detail::extents_of(input), in);
-    detail::require_extents(op, "offset", detail::extents_of(offset), of);
-    detail::require_extents(op, "grad_input", detail::extents_of(grad_input), in);
-    detail::require_extents(op, "grad_offset", detail::extents_of(grad_offset), of);
-    detail::check_columns(op, "grad_columns", grad_columns.size(), g);
-    std::vector<detail::deform_tap<T>> taps;
-    detail::deform_columns_backward_cpu<T>(grad_columns.data(), input, offset, n, g, grad_input,
+    detail::dconv_require_extents(op, "input", detail::dconv_extents(input), in);
+    detail::dconv_require_extents(op, "offset", detail::dconv_extents(offset), of);
+    detail::dconv_require_extents(op, "grad_input", detail::dconv_extents(grad_input), in);
+    detail::dconv_require_extents(op, "grad_offset", detail::dconv_extents(grad_offset), of);
+    detail::dconv_check_columns(op, "grad_columns", grad_columns.size(), g);
+    std::vector<detail::dconv_tap<T>> taps;
+    detail::dconv_columns_backward_cpu<T>(grad_columns.data(), input, offset, n, g, grad_input,
                                            grad_offset, taps, threads);
 }
 
@@ -631,7 +631,7 @@ void deform_conv_columns_backward(std::span<const O> grad_columns, feature_view<
 /// @throws snip::error on bad options or extents (make_deform_conv_geometry's messages, op
 /// "deform_conv2d"). Memory: the columns of one image and its taps.
 template <class I, class W, class F, class O>
-    requires detail::deform_conv_types<I, W, F, O>
+    requires detail::dconv_types<I, W, F, O>
 void deform_conv2d(feature_view<I> input, feature_view<W> weight, feature_view<F> offset,
                    std::span<const std::type_identity_t<O>> bias, feature_view<O> out,
                    const deform_conv_options& opts,
@@ -639,17 +639,17 @@ void deform_conv2d(feature_view<I> input, feature_view<W> weight, feature_view<F
     using T = O;
     constexpr const char* op = "deform_conv2d";
     const deform_conv_geometry g = make_deform_conv_geometry(
-        op, detail::extents_of(input), detail::extents_of(weight), detail::extents_of(offset),
+        op, detail::dconv_extents(input), detail::dconv_extents(weight), detail::dconv_extents(offset),
         bias.empty() ? -1 : static_cast<std::ptrdiff_t>(bias.size()), opts);
-    detail::require_extents(op, "the output", detail::extents_of(out),
+    detail::dconv_require_extents(op, "the output", detail::dconv_extents(out),
                             {g.batch, g.out_channels, g.out_h, g.out_w});
     const feature_view<const T> in(input), wt(weight), of(offset);
     const std::ptrdiff_t P = g.positions(), K = g.taps();
     const std::ptrdiff_t rows = std::ptrdiff_t(g.group_channels()) * K;
     std::vector<T> columns(static_cast<std::size_t>(g.column_rows() * P));
-    std::vector<detail::deform_tap<T>> taps;
+    std::vector<detail::dconv_tap<T>> taps;
     for (std::ptrdiff_t n = 0; n < g.batch; ++n) {
-        detail::deform_columns_cpu<T>(in, of, n, g, columns.data(), taps, threads);
+        detail::dconv_columns_cpu<T>(in, of, n, g, columns.data(), taps, threads);
         detail::parallel_for(
             g.out_channels, 1,
             [&](std::ptrdiff_t first, std::ptrdiff_t last) {
@@ -681,7 +681,7 @@ void deform_conv2d(feature_view<I> input, feature_view<W> weight, feature_view<F
 /// @param threads parallel over channels, rows and positions, each element updated by one
 /// thread: deterministic, identical for every thread count.
 template <class G, class I, class W, class F, class O>
-    requires detail::deform_conv_types<G, I, W, O> && detail::deform_conv_types<F, F, F, O>
+    requires detail::dconv_types<G, I, W, O> && detail::dconv_types<F, F, F, O>
 void deform_conv2d_backward(feature_view<G> grad_output, feature_view<I> input,
                             feature_view<W> weight, feature_view<F> offset,
                             feature_view<O> grad_input, feature_view<O> grad_weight,
@@ -690,16 +690,16 @@ void deform_conv2d_backward(feature_view<G> grad_output, feature_view<I> input,
     using T = O;
     constexpr const char* op = "deform_conv2d_backward";
     const deform_conv_geometry g = make_deform_conv_geometry(
-        op, detail::extents_of(input), detail::extents_of(weight), detail::extents_of(offset),
+        op, detail::dconv_extents(input), detail::dconv_extents(weight), detail::dconv_extents(offset),
         grad_bias.empty() ? -1 : static_cast<std::ptrdiff_t>(grad_bias.size()), opts);
-    detail::require_extents(op, "grad_output", detail::extents_of(grad_output),
+    detail::dconv_require_extents(op, "grad_output", detail::dconv_extents(grad_output),
                             {g.batch, g.out_channels, g.out_h, g.out_w});
-    detail::require_extents(op, "grad_input", detail::extents_of(grad_input),
-                            detail::extents_of(input));
-    detail::require_extents(op, "grad_weight", detail::extents_of(grad_weight),
-                            detail::extents_of(weight));
-    detail::require_extents(op, "grad_offset", detail::extents_of(grad_offset),
-                            detail::extents_of(offset));
+    detail::dconv_require_extents(op, "grad_input", detail::dconv_extents(grad_input),
+                            detail::dconv_extents(input));
+    detail::dconv_require_extents(op, "grad_weight", detail::dconv_extents(grad_weight),
+                            detail::dconv_extents(weight));
+    detail::dconv_require_extents(op, "grad_offset", detail::dconv_extents(grad_offset),
+                            detail::dconv_extents(offset));
     const feature_view<const T> go(grad_output), in(input), wt(weight), of(offset);
     const std::ptrdiff_t P = g.positions(), K = g.taps();
     const std::ptrdiff_t rows = std::ptrdiff_t(g.group_channels()) * K;
@@ -707,7 +707,7 @@ void deform_conv2d_backward(feature_view<G> grad_output, feature_view<I> input,
     std::vector<T> columns(static_cast<std::size_t>(g.column_rows() * P));
     std::vector<T> grad_columns(columns.size());
     std::vector<T> gout(static_cast<std::size_t>(std::ptrdiff_t(g.out_channels) * P));
-    std::vector<detail::deform_tap<T>> taps;
+    std::vector<detail::dconv_tap<T>> taps;
     for (std::ptrdiff_t n = 0; n < g.batch; ++n) {
         for (std::ptrdiff_t o = 0; o < g.out_channels; ++o) // grad_output[n], contiguous O x P
             for (std::ptrdiff_t p = 0; p < P; ++p)
@@ -728,10 +728,10 @@ void deform_conv2d_backward(feature_view<G> grad_output, feature_view<I> input,
                 }
             },
             threads);
-        detail::deform_columns_backward_cpu<T>(grad_columns.data(), in, of, n, g, grad_input,
+        detail::dconv_columns_backward_cpu<T>(grad_columns.data(), in, of, n, g, grad_input,
                                                grad_offset, taps, threads);
         // grad_weight += grad_output[n] x columns^T, grad_bias += sum over positions.
-        detail::deform_columns_cpu<T>(in, of, n, g, columns.data(), taps, threads);
+        detail::dconv_columns_cpu<T>(in, of, n, g, columns.data(), taps, threads);
         detail::parallel_for(
             g.out_channels, 1,
             [&](std::ptrdiff_t first, std::ptrdiff_t last) {

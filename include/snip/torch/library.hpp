@@ -16,11 +16,15 @@
 //                float[] stds=[1, 1, 1, 1], str convention="continuous") -> Tensor
 //   decode_boxes(Tensor reference, Tensor deltas, float[] means=[0, 0, 0, 0],
 //                float[] stds=[1, 1, 1, 1], str convention="continuous") -> Tensor
+//   deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor? bias, int stride_h,
+//                 int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w,
+//                 int groups, int offset_groups) -> Tensor
 //
 // Each runs the function of the same name in torch/ops.hpp (same results, same errors).
 // roi_align and roi_pool are CompositeImplicitAutograd kernels: called through the
 // dispatcher they record RoIAlignFunction / RoIPoolFunction, so backward (to any order)
-// works as for the direct call; the others are not differentiable.
+// works as for the direct call; so is deform_conv2d (DeformConv2dFunction, first order);
+// the others are not differentiable.
 #pragma once
 
 #include <string>

@@ -1,6 +1,8 @@
 // torch/ops.hpp: snip's detection ops on LibTorch tensors, with torchvision's argument order
 // and semantics (torchvision 0.14): RoIAlign and RoIPool as autograd functions, NMS,
-// per-class NMS, the IoU matrix and the box coder. Link snip::torch. One header per op
+// per-class NMS, the IoU matrix, the box coder and deformable convolution v1 (deform_conv2d,
+// torch/deform_conv.hpp: torchvision.ops.deform_conv2d without a mask; snip fills the
+// deformable columns, LibTorch's GEMM multiplies them). Link snip::torch. One header per op
 // (torch/roi_align.hpp, roi_pool.hpp, nms.hpp, box_iou.hpp, box_coder.hpp), the autograd
 // functions (torch/autograd.hpp) and the device dispatch they share (torch/dispatch.hpp);
 // this header includes them all. The same ops registered with the dispatcher
@@ -48,7 +50,9 @@
 // Gradients. roi_align and roi_pool are differentiable w.r.t. the features (RoIAlignFunction,
 // RoIPoolFunction), to any order: their backward is itself an autograd function whose
 // gradient is the forward (RoIAlign is linear) or a gather at the argmax (RoIPool). No
-// gradient flows to the RoIs (as torchvision). nms, batched_nms, box_iou, encode_boxes and
+// gradient flows to the RoIs (as torchvision). deform_conv2d is differentiable w.r.t. input,
+// weight, offset and bias, to first order (as torchvision's: the gradient of its backward
+// throws); its CPU backward is deterministic, its CUDA input gradient uses atomicAdd. nms, batched_nms, box_iou, encode_boxes and
 // decode_boxes are not differentiable: their outputs never require grad (write box_iou with
 // LibTorch operations if you need its gradient).
 #pragma once
@@ -56,6 +60,7 @@
 #include <snip/torch/autograd.hpp>
 #include <snip/torch/box_coder.hpp>
 #include <snip/torch/box_iou.hpp>
+#include <snip/torch/deform_conv.hpp>
 #include <snip/torch/dispatch.hpp>
 #include <snip/torch/nms.hpp>
 #include <snip/torch/roi_align.hpp>
