@@ -93,7 +93,7 @@ TEST_CASE("registry: the library registers every op of torch/ops.hpp under snip:
     CHECK(names == std::vector<std::string>{"snip::roi_align", "snip::roi_pool", "snip::nms",
                                             "snip::batched_nms", "snip::box_iou",
                                             "snip::encode_boxes", "snip::decode_boxes",
-                                            "snip::deform_conv2d"});
+                                            "snip::deform_conv2d", "snip::deform_roi_pool"});
     for (const std::string& name : names) {
         CAPTURE(name);
         const auto op = c10::Dispatcher::singleton().findSchema({name, ""});

@@ -5,6 +5,7 @@
 // CMake can add it to its own nvcc sources. Header-only users on the CPU never compile it.
 // Never includes torch headers (they fail under nvcc at C++20).
 #include <snip/cuda/deform_conv.cuh>
+#include <snip/cuda/deform_roi_pool.cuh>
 #include <snip/cuda/iou.cuh>
 #include <snip/cuda/launchers.hpp>
 #include <snip/cuda/nms.cuh>
@@ -59,6 +60,24 @@ int pool_backward(const T* grad_out, const std::int32_t* argmax, const T* rois, 
                   stream_t stream) noexcept {
     return static_cast<int>(snip::cuda::roi_pool_backward<T>(
         grad_out, argmax, rois, k, grad_features, n, c, h, w, opts, stream));
+}
+
+template <class T>
+int droi_forward(const T* features, int n, int c, int h, int w, const T* rois, int k,
+                   const T* offsets, int offset_channels, T* out,
+                   const deform_roi_pool_options& opts, stream_t stream) noexcept {
+    return static_cast<int>(snip::cuda::deform_roi_pool_forward<T>(
+        features, n, c, h, w, rois, k, offsets, offset_channels, out, opts, stream));
+}
+
+template <class T>
+int droi_backward(const T* grad_out, const T* features, int n, int c, int h, int w,
+                    const T* rois, int k, const T* offsets, int offset_channels,
+                    T* grad_features, T* grad_offsets, const deform_roi_pool_options& opts,
+                    stream_t stream) noexcept {
+    return static_cast<int>(snip::cuda::deform_roi_pool_backward<T>(
+        grad_out, features, n, c, h, w, rois, k, offsets, offset_channels, grad_features,
+        grad_offsets, opts, stream));
 }
 
 template <class T>
@@ -153,6 +172,35 @@ int roi_pool_backward(const double* grad_out, const std::int32_t* argmax, const 
                       double* grad_features, int n, int c, int h, int w,
                       const roi_pool_options& opts, stream_t stream) noexcept {
     return pool_backward(grad_out, argmax, rois, k, grad_features, n, c, h, w, opts, stream);
+}
+
+int deform_roi_pool_forward(const float* features, int n, int c, int h, int w, const float* rois,
+                            int k, const float* offsets, int offset_channels, float* out,
+                            const deform_roi_pool_options& opts, stream_t stream) noexcept {
+    return droi_forward(features, n, c, h, w, rois, k, offsets, offset_channels, out, opts,
+                          stream);
+}
+int deform_roi_pool_forward(const double* features, int n, int c, int h, int w,
+                            const double* rois, int k, const double* offsets, int offset_channels,
+                            double* out, const deform_roi_pool_options& opts,
+                            stream_t stream) noexcept {
+    return droi_forward(features, n, c, h, w, rois, k, offsets, offset_channels, out, opts,
+                          stream);
+}
+
+int deform_roi_pool_backward(const float* grad_out, const float* features, int n, int c, int h,
+                             int w, const float* rois, int k, const float* offsets,
+                             int offset_channels, float* grad_features, float* grad_offsets,
+                             const deform_roi_pool_options& opts, stream_t stream) noexcept {
+    return droi_backward(grad_out, features, n, c, h, w, rois, k, offsets, offset_channels,
+                           grad_features, grad_offsets, opts, stream);
+}
+int deform_roi_pool_backward(const double* grad_out, const double* features, int n, int c, int h,
+                             int w, const double* rois, int k, const double* offsets,
+                             int offset_channels, double* grad_features, double* grad_offsets,
+                             const deform_roi_pool_options& opts, stream_t stream) noexcept {
+    return droi_backward(grad_out, features, n, c, h, w, rois, k, offsets, offset_channels,
+                           grad_features, grad_offsets, opts, stream);
 }
 
 int nms_sorted(const float* boxes_sorted, std::int64_t n, double iou_threshold,

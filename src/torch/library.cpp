@@ -38,6 +38,16 @@ at::Tensor deform_conv2d(const at::Tensor& input, const at::Tensor& weight,
                               offset_groups);
 }
 
+at::Tensor deform_roi_pool(const at::Tensor& input, const at::Tensor& rois,
+                           const c10::optional<at::Tensor>& offset, double spatial_scale,
+                           std::int64_t output_dim, std::int64_t group_size,
+                           std::int64_t pooled_size, std::int64_t part_size,
+                           std::int64_t sample_per_part, double trans_std) {
+    return ops::deform_roi_pool(input, rois, offset.has_value() ? *offset : at::Tensor(),
+                                spatial_scale, output_dim, group_size, pooled_size, part_size,
+                                sample_per_part, trans_std);
+}
+
 std::array<double, 4> four(const char* op, const char* name, c10::ArrayRef<double> v) {
     snip::require(v.size() == 4, op, ": ", name, " must hold 4 values, got ", v.size());
     return {v[0], v[1], v[2], v[3]};
@@ -67,7 +77,7 @@ at::Tensor decode_boxes(const at::Tensor& reference, const at::Tensor& deltas,
 }
 
 /// The schemas, in the order of torch/library.hpp.
-constexpr std::array<const char*, 8> schemas = {
+constexpr std::array<const char*, 9> schemas = {
     "roi_align(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
     "int pooled_width, int sampling_ratio, bool aligned) -> Tensor",
     "roi_pool(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
@@ -82,6 +92,9 @@ constexpr std::array<const char*, 8> schemas = {
     "deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor? bias, int stride_h, "
     "int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, "
     "int offset_groups) -> Tensor",
+    "deform_roi_pool(Tensor input, Tensor rois, Tensor? offset, float spatial_scale, "
+    "int output_dim, int group_size, int pooled_size, int part_size, int sample_per_part, "
+    "float trans_std) -> Tensor",
 };
 
 } // namespace
@@ -97,6 +110,7 @@ TORCH_LIBRARY_IMPL(snip, CompositeImplicitAutograd, m) {
     m.impl("roi_align", &roi_align);
     m.impl("roi_pool", &roi_pool);
     m.impl("deform_conv2d", &deform_conv2d);
+    m.impl("deform_roi_pool", &deform_roi_pool);
 }
 
 // Not differentiable: one kernel for every backend (the functions dispatch on the device

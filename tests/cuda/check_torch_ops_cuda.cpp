@@ -33,3 +33,12 @@ at::Tensor snip_check_torch_ops_cuda(const at::Tensor& x, const at::Tensor& rois
 at::Tensor snip_check_torch_ops_cuda_boxes(const at::Tensor& boxes, const at::Tensor& scores) {
     return ops::nms(boxes, scores, 0.5).to(at::kDouble).sum() + ops::box_iou(boxes, boxes);
 }
+
+at::Tensor snip_check_torch_deform_roi_pool_cuda(const at::Tensor& x, const at::Tensor& rois,
+                                                  const at::Tensor& offset) {
+    snip::deform_roi_pool_options o;
+    at::Tensor y = ops::deform_roi_pool(x, rois, offset, 1.0 / 16, 256, 1, 7, 7, 4, 0.1);
+    auto [gi, go] = ops::deform_roi_pool_backward(y, x, rois, offset, o, true, true);
+    o.no_trans = true; // the first pass of SNIPER's head
+    return gi.sum() + go.sum() + ops::deform_roi_pool_forward(x, rois, at::Tensor(), o).sum();
+}

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <snip/ops/deform_conv.hpp>
+#include <snip/ops/deform_roi_pool.hpp>
 #include <snip/ops/nms.hpp>
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>
@@ -83,6 +84,36 @@ int roi_pool_backward(const float* grad_out, const std::int32_t* argmax, const f
 int roi_pool_backward(const double* grad_out, const std::int32_t* argmax, const double* rois, int k,
                       double* grad_features, int n, int c, int h, int w,
                       const roi_pool_options& opts, stream_t stream = nullptr) noexcept;
+
+/// @brief Deformable PS RoI pooling forward: snip::cuda::deform_roi_pool_forward<T>.
+/// @param features contiguous n x c x h x w device array (c = output_dim * group_size^2);
+/// @param rois contiguous k x 5 device array, trusted; @param offsets contiguous
+/// k x offset_channels x Q x Q device array, or nullptr with opts.no_trans; @param out
+/// contiguous k x output_dim x P x P device array, fully written.
+/// @return 0, or the cudaError_t value (1 = invalid value for bad options or extents:
+/// snip::validate_deform_roi_pool names the reason).
+int deform_roi_pool_forward(const float* features, int n, int c, int h, int w, const float* rois,
+                            int k, const float* offsets, int offset_channels, float* out,
+                            const deform_roi_pool_options& opts,
+                            stream_t stream = nullptr) noexcept;
+int deform_roi_pool_forward(const double* features, int n, int c, int h, int w,
+                            const double* rois, int k, const double* offsets, int offset_channels,
+                            double* out, const deform_roi_pool_options& opts,
+                            stream_t stream = nullptr) noexcept;
+
+/// @brief Deformable PS RoI pooling backward: snip::cuda::deform_roi_pool_backward<T>; ADDS
+/// to grad_features (n x c x h x w) and grad_offsets (the offsets' extents), either of which
+/// may be nullptr to skip it (zero them first for the plain gradients).
+int deform_roi_pool_backward(const float* grad_out, const float* features, int n, int c, int h,
+                             int w, const float* rois, int k, const float* offsets,
+                             int offset_channels, float* grad_features, float* grad_offsets,
+                             const deform_roi_pool_options& opts,
+                             stream_t stream = nullptr) noexcept;
+int deform_roi_pool_backward(const double* grad_out, const double* features, int n, int c, int h,
+                             int w, const double* rois, int k, const double* offsets,
+                             int offset_channels, double* grad_features, double* grad_offsets,
+                             const deform_roi_pool_options& opts,
+                             stream_t stream = nullptr) noexcept;
 
 /// @brief Hard NMS of `n` device boxes in rank order: snip::cuda::nms_sorted<T> (the bitmask
 /// kernel, then the greedy pass on the host; kept boxes identical to snip::nms on the CPU).

@@ -19,12 +19,16 @@
 //   deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor? bias, int stride_h,
 //                 int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w,
 //                 int groups, int offset_groups) -> Tensor
+//   deform_roi_pool(Tensor input, Tensor rois, Tensor? offset, float spatial_scale,
+//                   int output_dim, int group_size, int pooled_size, int part_size,
+//                   int sample_per_part, float trans_std) -> Tensor
 //
 // Each runs the function of the same name in torch/ops.hpp (same results, same errors).
 // roi_align and roi_pool are CompositeImplicitAutograd kernels: called through the
 // dispatcher they record RoIAlignFunction / RoIPoolFunction, so backward (to any order)
 // works as for the direct call; so is deform_conv2d (DeformConv2dFunction, first order);
-// the others are not differentiable.
+// so is deform_roi_pool (DeformRoIPoolFunction, first order; offset None pools without
+// offsets); the others are not differentiable.
 #pragma once
 
 #include <string>

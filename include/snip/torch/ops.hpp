@@ -55,12 +55,22 @@
 // throws); its CPU backward is deterministic, its CUDA input gradient uses atomicAdd. nms, batched_nms, box_iou, encode_boxes and
 // decode_boxes are not differentiable: their outputs never require grad (write box_iou with
 // LibTorch operations if you need its gradient).
+//
+// Deformable RoI pooling. deform_roi_pool(input, rois, offset, spatial_scale, output_dim,
+// group_size, pooled_size, part_size, sample_per_part, trans_std) is the DeformablePSROIPooling
+// operator of Deformable-ConvNets and SNIPER (torch/deform_roi_pool.hpp, semantics in
+// ops/deform_roi_pool.hpp): K x output_dim x pooled_size x pooled_size; an undefined `offset`
+// pools without offsets. Differentiable w.r.t. the input and the offsets, first order only,
+// with the original operator's offset gradient (0 along an axis where a sample sits on a
+// whole pixel or is clamped to the map); no gradient flows to the RoIs. CPU and (with
+// SNIP_TORCH_CUDA) CUDA, like roi_align; its CPU backward is deterministic too.
 #pragma once
 
 #include <snip/torch/autograd.hpp>
 #include <snip/torch/box_coder.hpp>
 #include <snip/torch/box_iou.hpp>
 #include <snip/torch/deform_conv.hpp>
+#include <snip/torch/deform_roi_pool.hpp>
 #include <snip/torch/dispatch.hpp>
 #include <snip/torch/nms.hpp>
 #include <snip/torch/roi_align.hpp>
