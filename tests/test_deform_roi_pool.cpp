@@ -24,8 +24,8 @@ namespace {
 using namespace roi_test;
 using snip_test::error_of;
 
-snip::deform_roi_pool_options options(double scale, int output_dim, int group, int pooled,
-                                      int part, int samples, double trans_std, bool no_trans) {
+snip::deform_roi_pool_options options(double scale, int output_dim, int group, int pooled, int part,
+                                      int samples, double trans_std, bool no_trans) {
     snip::deform_roi_pool_options o;
     o.spatial_scale = scale;
     o.output_dim = output_dim;
@@ -126,8 +126,8 @@ tensor4<T> ref_forward(const tensor4<T>& f, const std::vector<roi>& rois, const 
                     int count = 0;
                     for (int ih = 0; ih < o.sample_per_part; ++ih)
                         for (int iw = 0; iw < o.sample_per_part; ++iw) {
-                            const auto s = ref_sample_at(b.x0 + T(iw) * b.sub_w,
-                                                         b.y0 + T(ih) * b.sub_h, W, H);
+                            const auto s =
+                                ref_sample_at(b.x0 + T(iw) * b.sub_w, b.y0 + T(ih) * b.sub_h, W, H);
                             if (!s.kept) continue;
                             const auto U = [&](idx y, idx x) { return f(n, b.channel, y, x); };
                             sum += (1 - s.dx) * (1 - s.dy) * U(s.y0, s.x0) +
@@ -159,15 +159,15 @@ void ref_backward(const tensor4<T>& grad, const tensor4<T>& f, const std::vector
                     int count = 0;
                     for (int ih = 0; ih < o.sample_per_part; ++ih)
                         for (int iw = 0; iw < o.sample_per_part; ++iw)
-                            count += ref_sample_at(b.x0 + T(iw) * b.sub_w, b.y0 + T(ih) * b.sub_h,
-                                                   W, H)
-                                         .kept;
+                            count +=
+                                ref_sample_at(b.x0 + T(iw) * b.sub_w, b.y0 + T(ih) * b.sub_h, W, H)
+                                    .kept;
                     if (count == 0) continue;
                     const T diff = grad(k, c, ph, pw) / T(count);
                     for (int ih = 0; ih < o.sample_per_part; ++ih)
                         for (int iw = 0; iw < o.sample_per_part; ++iw) {
-                            const auto s = ref_sample_at(b.x0 + T(iw) * b.sub_w,
-                                                         b.y0 + T(ih) * b.sub_h, W, H);
+                            const auto s =
+                                ref_sample_at(b.x0 + T(iw) * b.sub_w, b.y0 + T(ih) * b.sub_h, W, H);
                             if (!s.kept) continue;
                             gf(n, b.channel, s.y0, s.x0) += (1 - s.dx) * (1 - s.dy) * diff;
                             gf(n, b.channel, s.y1, s.x0) += (1 - s.dx) * s.dy * diff;
@@ -283,8 +283,8 @@ TEST_CASE("deform_roi_pool: hand-computed values") {
     SUBCASE("offsets move a bin by offset * trans_std * RoI size") {
         // RoI [1, 2]^2 -> [0.5, 2.5]^2 (size 2); offset (x 1, y -0.5) with trans_std 0.5:
         // x moves by 1, y by -0.5. Samples x 1.5, 2.5 and y 0, 1.
-        const auto v = pool_one(f, {0, 1, 1, 2, 2}, options(1, 1, 1, 1, 0, 2, 0.5, false),
-                                {1.0, -0.5});
+        const auto v =
+            pool_one(f, {0, 1, 1, 2, 2}, options(1, 1, 1, 1, 0, 2, 0.5, false), {1.0, -0.5});
         CHECK(v[0] == doctest::Approx(10 * 0.5 + 2.0));
         // Zero offsets: the pass without offsets, exactly.
         CHECK(pool_one(f, {0, 1, 1, 2, 2}, options(1, 1, 1, 1, 0, 2, 0.5, false), {0.0, 0.0}) ==
@@ -311,8 +311,8 @@ TEST_CASE("deform_roi_pool: hand-computed values") {
         const double v = pool_one(f, {0, 3, 1, 1, 1}, options(1, 1, 1, 1, 0, 2, 0, true))[0];
         CHECK(v == doctest::Approx(10 * 0.75 + 2.525));
         // At scale 1/16 a 1-pixel RoI is 1/16 wide on the map: the 0.1 floor applies.
-        const double t = pool_one(f, {0, 16, 16, 16, 16}, options(1.0 / 16, 1, 1, 1, 0, 2, 0,
-                                                                  true))[0];
+        const double t =
+            pool_one(f, {0, 16, 16, 16, 16}, options(1.0 / 16, 1, 1, 1, 0, 2, 0, true))[0];
         CHECK(t == doctest::Approx(10 * (0.5 + 0.025) + 0.5 + 0.025));
     }
 }
@@ -330,9 +330,9 @@ TEST_CASE("deform_roi_pool: position-sensitive groups and offset parts") {
     const auto o = options(1, int(D), int(G), int(P), 2, 1, 0.25, false);
     std::vector<double> off(2 * 2 * 2 * 2, 0.0);
     off[1 * 4 + 3] = 1.0; // class 0, y offsets, part (1, 1): +1 * 0.25 * 4 = +1 pixel
-    const auto out = snip::deform_roi_pool(f.view(), snip::roi_view<const double>(r, 1),
-                                           snip::feature_view<const double>(off.data(), 1, 2, 2, 2),
-                                           o);
+    const auto out =
+        snip::deform_roi_pool(f.view(), snip::roi_view<const double>(r, 1),
+                              snip::feature_view<const double>(off.data(), 1, 2, 2, 2), o);
     for (idx c = 0; c < D; ++c)
         for (int ph = 0; ph < P; ++ph)
             for (int pw = 0; pw < P; ++pw) {
@@ -346,19 +346,18 @@ TEST_CASE("deform_roi_pool: position-sensitive groups and offset parts") {
             }
 }
 
-TEST_CASE_TEMPLATE("deform_roi_pool: forward and backward match the reference", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("deform_roi_pool: forward and backward match the reference", T, float, double) {
     struct config {
         int group, pooled, part, samples, classes; // classes 0: no offsets
         double scale, trans_std;
     };
     const config configs[] = {
-        {1, 7, 0, 4, 1, 0.25, 0.1},  // SNIPER's head
-        {1, 3, 0, 1, 0, 0.5, 0.0},   // no offsets, one sample
-        {2, 4, 2, 2, 2, 0.5, 0.3},   // position-sensitive, two classes, coarse parts
-        {3, 3, 3, 3, 1, 0.25, 0.5},  // group = pooled (R-FCN), large offsets
-        {1, 2, 3, 4, 3, 0.5, 0.2},   // more parts than bins, three classes
-        {2, 5, 0, 1, 0, 1.0, 0.1},   // no offsets, groups not dividing the bins
+        {1, 7, 0, 4, 1, 0.25, 0.1}, // SNIPER's head
+        {1, 3, 0, 1, 0, 0.5, 0.0},  // no offsets, one sample
+        {2, 4, 2, 2, 2, 0.5, 0.3},  // position-sensitive, two classes, coarse parts
+        {3, 3, 3, 3, 1, 0.25, 0.5}, // group = pooled (R-FCN), large offsets
+        {1, 2, 3, 4, 3, 0.5, 0.2},  // more parts than bins, three classes
+        {2, 5, 0, 1, 0, 1.0, 0.1},  // no offsets, groups not dividing the bins
     };
     std::size_t nonzero = 0, total = 0;
     std::uint64_t seed = 1;
@@ -366,8 +365,8 @@ TEST_CASE_TEMPLATE("deform_roi_pool: forward and backward match the reference", 
         ++seed;
         const int D = 6;
         const bool no_trans = cf.classes == 0;
-        const auto o = options(cf.scale, D, cf.group, cf.pooled, cf.part, cf.samples, cf.trans_std,
-                               no_trans);
+        const auto o =
+            options(cf.scale, D, cf.group, cf.pooled, cf.part, cf.samples, cf.trans_std, no_trans);
         CAPTURE(cf.group);
         CAPTURE(cf.pooled);
         CAPTURE(cf.samples);
@@ -426,8 +425,8 @@ TEST_CASE_TEMPLATE("deform_roi_pool: strided features, RoIs, offsets and outputs
     const auto off = random_offsets<T>(12, 1, 3, 44, 1.0);
     const auto want = snip::deform_roi_pool(f.view(), base_rois.view, off.view(), o);
     const auto grad = random_features<T>({12, 2, 3, 3}, 45);
-    const auto want_g = snip::deform_roi_pool_backward(grad.view(), f.view(), base_rois.view,
-                                                       off.view(), o);
+    const auto want_g =
+        snip::deform_roi_pool_backward(grad.view(), f.view(), base_rois.view, off.view(), o);
     for (layout l : {layout::nchw, layout::nhwc, layout::padded, layout::flipped_x})
         for (int rk : {0, 1, 2}) {
             const std::string lname = name(l);
@@ -443,10 +442,9 @@ TEST_CASE_TEMPLATE("deform_roi_pool: strided features, RoIs, offsets and outputs
             auto gl = lay_out(tensor4<T>(fext), l);
             auto gol = lay_out(tensor4<T>(off.ext), l);
             const auto gin = lay_out(grad, l);
-            snip::deform_roi_pool_backward(snip::feature_view<const T>(gin.view),
-                                           snip::feature_view<const T>(fl.view), rs.view,
-                                           snip::feature_view<const T>(ol.view), gl.view, gol.view,
-                                           o);
+            snip::deform_roi_pool_backward(
+                snip::feature_view<const T>(gin.view), snip::feature_view<const T>(fl.view),
+                rs.view, snip::feature_view<const T>(ol.view), gl.view, gol.view, o);
             CHECK(read_back(gl.view).v == want_g.features);
             CHECK(read_back(gol.view).v == want_g.offsets);
             if (l == layout::padded) CHECK(out.buf[0] == T(-77)); // the gaps were not touched
@@ -464,12 +462,12 @@ TEST_CASE("deform_roi_pool: results do not depend on the thread count") {
         const auto off = random_offsets<float>(K, 1, 7, 8, 1.0);
         const auto grad = random_features<float>({K, 40, 7, 7}, 7);
         const auto one = run(f, rs, off, o, 1);
-        const auto one_g = snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view,
-                                                          off.view(), o, 1);
+        const auto one_g =
+            snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view, off.view(), o, 1);
         for (unsigned t : {2u, 3u, 8u}) {
             CHECK(run(f, rs, off, o, t) == one);
-            const auto g = snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view,
-                                                          off.view(), o, t);
+            const auto g =
+                snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view, off.view(), o, t);
             CHECK(g.features == one_g.features);
             CHECK(g.offsets == one_g.offsets);
         }
@@ -489,8 +487,8 @@ TEST_CASE_TEMPLATE("deform_roi_pool: zero offsets equal the pass without offsets
         const tensor4<T> zero({20, 2 * classes, 7, 7});
         CHECK(run(f, rs, zero, o) == run(f, rs, tensor4<T>(), none));
         const auto grad = random_features<T>({20, 12, 7, 7}, 11);
-        const auto a = snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view, zero.view(),
-                                                      o);
+        const auto a =
+            snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view, zero.view(), o);
         const auto b = snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view,
                                                       snip::feature_view<const T>(), none);
         CHECK(a.features == b.features);
@@ -602,8 +600,8 @@ TEST_CASE("deform_roi_pool: float64 central finite differences of both gradients
                 s += out[i] * w.v[i];
             return s;
         };
-        const auto grads = snip::deform_roi_pool_backward(w.view(), f.view(), rs.view, off.view(),
-                                                          o);
+        const auto grads =
+            snip::deform_roi_pool_backward(w.view(), f.view(), rs.view, off.view(), o);
         double worst_f = 0, worst_off = 0, largest_off = 0;
         for (std::size_t i = 0; i < f.v.size(); ++i) {
             const double v = f.v[i], h = 1e-3;
@@ -638,12 +636,12 @@ TEST_CASE("deform_roi_pool: the original's offset gradient where it is not the d
         for (idx x = 0; x < 6; ++x)
             f(0, 0, y, x) = double(x * x);
     const auto o = options(1, 1, 1, 1, 0, 1, 0.5, false); // one bin, one sample
-    const double r[5] = {0, 1, 1, 1, 1};                 // [0.5, 1.5]^2, size 1
+    const double r[5] = {0, 1, 1, 1, 1};                  // [0.5, 1.5]^2, size 1
     const snip::roi_view<const double> rv(r, 1);
     auto value = [&](double ox, double oy) {
         const double off[2] = {ox, oy};
-        return snip::deform_roi_pool(f.view(), rv, snip::feature_view<const double>(off, 1, 2, 1, 1),
-                                     o)[0];
+        return snip::deform_roi_pool(f.view(), rv,
+                                     snip::feature_view<const double>(off, 1, 2, 1, 1), o)[0];
     };
     auto gradient = [&](double ox, double oy) {
         const double off[2] = {ox, oy}, one = 1.0;
@@ -700,8 +698,8 @@ TEST_CASE_TEMPLATE("deform_roi_pool: the per-element functions of the GPU kernel
     const auto off = random_offsets<T>(K, 2, 2, 33, 1.5);
     const auto grad = random_features<T>({K, D, P, P}, 34);
     const auto cpu = snip::deform_roi_pool(f.view(), rs.view, off.view(), o);
-    const auto cpu_g = snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view, off.view(),
-                                                      o);
+    const auto cpu_g =
+        snip::deform_roi_pool_backward(grad.view(), f.view(), rs.view, off.view(), o);
     std::vector<T> out(cpu.size());
     tensor4<T> gf(fext), go(off.ext);
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -733,17 +731,17 @@ TEST_CASE("deform_roi_pool: empty inputs") {
     SUBCASE("no RoIs: no-op") {
         const snip::roi_view<const float> none;
         CHECK(snip::deform_roi_pool(f.view(), none, snip::feature_view<const float>(), o).empty());
-        const auto g = snip::deform_roi_pool_backward(
-            snip::feature_view<const float>(nullptr, 0, 4, 2, 2), f.view(), none,
-            snip::feature_view<const float>(), o);
+        const auto g =
+            snip::deform_roi_pool_backward(snip::feature_view<const float>(nullptr, 0, 4, 2, 2),
+                                           f.view(), none, snip::feature_view<const float>(), o);
         CHECK(g.features == std::vector<float>(100, 0.0f));
     }
     SUBCASE("an empty feature map: every sample is skipped") {
         const float r[5] = {0, 0, 0, 2, 2};
         const tensor4<float> empty({1, 4, 0, 5});
         CHECK(snip::deform_roi_pool(empty.view(), snip::roi_view<const float>(r, 1),
-                                    snip::feature_view<const float>(), o) ==
-              std::vector<float>(16, 0.0f));
+                                    snip::feature_view<const float>(),
+                                    o) == std::vector<float>(16, 0.0f));
     }
 }
 
@@ -796,8 +794,9 @@ TEST_CASE("deform_roi_pool: bad input throws snip::error naming the field and th
     CHECK(error_of([&] { snip::deform_roi_pool(f.view(), rv, three.view(), o); }) ==
           "deform_roi_pool: output_dim = 2 is not a multiple of the offsets' 3 classes (6 "
           "channels)");
-    CHECK(error_of([&] { snip::deform_roi_pool(f.view(), rv, two_rois.view(), o); })
-              .find("the offsets have extents (2, 2, 2, 2)") != std::string::npos);
+    CHECK(error_of([&] {
+              snip::deform_roi_pool(f.view(), rv, two_rois.view(), o);
+          }).find("the offsets have extents (2, 2, 2, 2)") != std::string::npos);
     // With no_trans the offsets are ignored, whatever their shape.
     auto none = o;
     none.no_trans = true;
@@ -835,9 +834,10 @@ TEST_CASE("deform_roi_pool: bad input throws snip::error naming the field and th
     CHECK(snip::validate_deform_roi_pool(o, {2, 8, 4, 4}, 1, {1, 2, 2, 2}) == 1);
     CHECK(snip::validate_deform_roi_pool(none, {2, 8, 4, 4}, 5) == 1);
     CHECK(snip::validate_deform_roi_pool(o, {2, 8, 4, 4}, 1, {1, 4, 2, 2}) == 2);
-    CHECK(error_of([&] { snip::validate_deform_roi_pool(o, {2, 8, 4, 4}, 1, {1, 2, 3, 3}); }) ==
-          "deform_roi_pool: the offsets have extents (1, 2, 3, 3), expected (K, 2 * classes, "
-          "part_size, part_size) with K = 1, part_size = 2, classes >= 1");
+    CHECK(error_of([&] {
+              snip::validate_deform_roi_pool(o, {2, 8, 4, 4}, 1, {1, 2, 3, 3});
+          }) == "deform_roi_pool: the offsets have extents (1, 2, 3, 3), expected (K, 2 * classes, "
+                "part_size, part_size) with K = 1, part_size = 2, classes >= 1");
     CHECK(!snip::deform_roi_pool_valid(o, 9, 2));
     CHECK(snip::deform_roi_pool_valid(o, 8, 2));
 }

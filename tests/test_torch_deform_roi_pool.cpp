@@ -31,12 +31,11 @@ at::Tensor d_deform_roi_pool(const at::Tensor& x, const at::Tensor& rois,
                              const c10::optional<at::Tensor>& offset, double scale,
                              std::int64_t output_dim, std::int64_t group, std::int64_t pooled,
                              std::int64_t part, std::int64_t samples, double trans_std) {
-    using fn = at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
-                          double, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                          std::int64_t, double);
-    static const auto op = c10::Dispatcher::singleton()
-                               .findSchemaOrThrow("snip::deform_roi_pool", "")
-                               .typed<fn>();
+    using fn =
+        at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, double,
+                   std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, double);
+    static const auto op =
+        c10::Dispatcher::singleton().findSchemaOrThrow("snip::deform_roi_pool", "").typed<fn>();
     return op.call(x, rois, offset, scale, output_dim, group, pooled, part, samples, trans_std);
 }
 
@@ -74,13 +73,14 @@ TEST_CASE_TEMPLATE("torch deform_roi_pool: equals snip's CPU op, forward and gra
         o.no_trans = classes == 0;
         const auto fv = snip::as_feature_view<const T>(x);
         const auto rv = snip::as_roi_view<const T>(rois);
-        const auto ov = classes ? snip::as_feature_view<const T>(off) : snip::feature_view<const T>();
+        const auto ov =
+            classes ? snip::as_feature_view<const T>(off) : snip::feature_view<const T>();
         CHECK(to_vector<T>(y.detach()) == snip::deform_roi_pool(fv, rv, ov, o, 1));
 
         const at::Tensor w = at::randn(y.sizes(), dtype);
         (y * w).sum().backward();
-        const auto want = snip::deform_roi_pool_backward(
-            snip::as_feature_view<const T>(w), fv, rv, ov, o, 1);
+        const auto want =
+            snip::deform_roi_pool_backward(snip::as_feature_view<const T>(w), fv, rv, ov, o, 1);
         CHECK(to_vector<T>(xg.grad()) == want.features);
         if (classes) CHECK(to_vector<T>(og.grad()) == want.offsets);
     }
@@ -162,8 +162,10 @@ TEST_CASE_TEMPLATE("torch deform_roi_pool: through the dispatcher equals the dir
         (yd * w).sum().backward();
         (yc * w).sum().backward();
         CHECK(at::equal(xd.grad(), xc.grad()));
-        if (with_offsets) CHECK(at::equal(od.grad(), oc.grad()));
-        else CHECK(!od.grad().defined());
+        if (with_offsets)
+            CHECK(at::equal(od.grad(), oc.grad()));
+        else
+            CHECK(!od.grad().defined());
     }
     const auto names = ops::library_ops();
     CHECK(std::find(names.begin(), names.end(), "snip::deform_roi_pool") != names.end());

@@ -109,13 +109,14 @@ void check(const problem& p, std::uint64_t seed, double tol) {
     const snip::feature_view<const T> fv(feat.data(), p.n, c, p.h, p.w);
     const snip::roi_view<const T> rv(rois.data(), p.k);
     const snip::feature_view<const T> ov =
-        p.no_trans ? snip::feature_view<const T>() : snip::feature_view<const T>(offsets.data(), p.k, oc, q, q);
+        p.no_trans ? snip::feature_view<const T>()
+                   : snip::feature_view<const T>(offsets.data(), p.k, oc, q, q);
     snip::validate_rois(rv, p.n, p.scale);
     const auto cpu = snip::deform_roi_pool(fv, rv, ov, o);
     const auto grad = uniform<T>(cpu.size(), -0.5, 0.5, g);
     const auto cpu_g = snip::deform_roi_pool_backward(
-        snip::feature_view<const T>(grad.data(), p.k, p.output_dim, p.pooled, p.pooled), fv, rv,
-        ov, o);
+        snip::feature_view<const T>(grad.data(), p.k, p.output_dim, p.pooled, p.pooled), fv, rv, ov,
+        o);
 
     device_array<T> dfeat(feat), drois(rois), doff(offsets), dout(std::vector<T>(cpu.size())),
         dgrad(grad), dgf(std::vector<T>(feat.size(), T(0))),
@@ -181,7 +182,7 @@ int main() {
         return g_failures ? 1 : 77; // CTest SKIP_RETURN_CODE
     }
     for (std::uint64_t seed : {1ull, 2ull, 3ull, 4ull}) {
-        problem p; // SNIPER's head in small: G 1, one class
+        problem p;      // SNIPER's head in small: G 1, one class
         problem ps = p; // position-sensitive, two offset classes, parts coarser than bins
         ps.group_size = 2;
         ps.classes = 2;

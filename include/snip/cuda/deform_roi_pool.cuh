@@ -27,16 +27,16 @@ template <class T>
 struct deform_roi_element {
     deform_roi_geometry<T> g;
     T y0 = 0, x0 = 0;
-    long long plane = 0;       ///< (b * C + input channel) * H * W
-    long long offset_x = -1;   ///< index of its x offset in the offsets array (-1: none)
-    long long offset_y = -1;   ///< index of its y offset
+    long long plane = 0;     ///< (b * C + input channel) * H * W
+    long long offset_x = -1; ///< index of its x offset in the offsets array (-1: none)
+    long long offset_y = -1; ///< index of its y offset
     bool valid = false;
 };
 
 template <class T>
-__device__ deform_roi_element<T> locate_deform_roi_element(long long i, const T* rois, const T* offsets,
-                                                   int n, int c, int h, int w, int classes,
-                                                   const deform_roi_pool_options& o) {
+__device__ deform_roi_element<T>
+locate_deform_roi_element(long long i, const T* rois, const T* offsets, int n, int c, int h, int w,
+                          int classes, const deform_roi_pool_options& o) {
     deform_roi_element<T> e;
     const int p = o.pooled_size, q = o.parts();
     const int pw = static_cast<int>(i % p);
@@ -70,7 +70,8 @@ __global__ void deform_roi_pool_forward_kernel(const T* features, int n, int c, 
                                                long long total, deform_roi_pool_options o, T* out) {
     for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
          i += static_cast<long long>(blockDim.x) * gridDim.x) {
-        const deform_roi_element<T> e = locate_deform_roi_element(i, rois, offsets, n, c, h, w, classes, o);
+        const deform_roi_element<T> e =
+            locate_deform_roi_element(i, rois, offsets, n, c, h, w, classes, o);
         out[i] = e.valid ? deform_roi_pool_value(features + e.plane, w, 1, h, w, e.g, e.y0, e.x0,
                                                  o.sample_per_part)
                          : T(0);
@@ -78,14 +79,14 @@ __global__ void deform_roi_pool_forward_kernel(const T* features, int n, int c, 
 }
 
 template <class T>
-__global__ void deform_roi_pool_backward_kernel(const T* grad_out, const T* features, int n, int c,
-                                                int h, int w, const T* rois, const T* offsets,
-                                                int classes, long long total,
-                                                deform_roi_pool_options o, T* grad_features,
-                                                T* grad_offsets) {
+__global__ void
+deform_roi_pool_backward_kernel(const T* grad_out, const T* features, int n, int c, int h, int w,
+                                const T* rois, const T* offsets, int classes, long long total,
+                                deform_roi_pool_options o, T* grad_features, T* grad_offsets) {
     for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
          i += static_cast<long long>(blockDim.x) * gridDim.x) {
-        const deform_roi_element<T> e = locate_deform_roi_element(i, rois, offsets, n, c, h, w, classes, o);
+        const deform_roi_element<T> e =
+            locate_deform_roi_element(i, rois, offsets, n, c, h, w, classes, o);
         if (!e.valid) continue;
         const bool want_offsets = grad_offsets != nullptr && e.offset_x >= 0;
         T* plane = grad_features == nullptr ? nullptr : grad_features + e.plane;
@@ -168,8 +169,8 @@ cudaError_t deform_roi_pool_backward(const T* grad_out, const T* features, int n
     const int classes = opts.no_trans ? 1 : offset_channels / 2;
     detail::deform_roi_pool_backward_kernel<T>
         <<<detail::deform_roi_blocks(total), detail::deform_roi_threads, 0, stream>>>(
-            grad_out, features, n, c, h, w, rois, opts.no_trans ? nullptr : offsets, classes,
-            total, opts, grad_features, grad_offsets);
+            grad_out, features, n, c, h, w, rois, opts.no_trans ? nullptr : offsets, classes, total,
+            opts, grad_features, grad_offsets);
     return cudaGetLastError();
 }
 

@@ -149,7 +149,9 @@ struct deform_roi_bin {
 };
 
 namespace detail {
-SNIP_HD inline int deform_roi_clamp(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
+SNIP_HD inline int deform_roi_clamp(int v, int hi) {
+    return v < 0 ? 0 : (v > hi ? hi : v);
+}
 } // namespace detail
 
 /// @brief Part and group of bin (ph, pw), computed in T as the original does
@@ -158,10 +160,14 @@ template <class T>
 SNIP_HD deform_roi_bin deform_roi_pool_bin(int ph, int pw, const deform_roi_pool_options& o) {
     const int q = o.parts(), gs = o.group_size, p = o.pooled_size;
     deform_roi_bin b;
-    b.part_y = detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(ph) / T(p) * T(q))), q - 1);
-    b.part_x = detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(pw) / T(p) * T(q))), q - 1);
-    b.group_y = detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(ph) * T(gs) / T(p))), gs - 1);
-    b.group_x = detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(pw) * T(gs) / T(p))), gs - 1);
+    b.part_y =
+        detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(ph) / T(p) * T(q))), q - 1);
+    b.part_x =
+        detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(pw) / T(p) * T(q))), q - 1);
+    b.group_y =
+        detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(ph) * T(gs) / T(p))), gs - 1);
+    b.group_x =
+        detail::deform_roi_clamp(static_cast<int>(detail::floor_(T(pw) * T(gs) / T(p))), gs - 1);
     return b;
 }
 
@@ -236,10 +242,9 @@ struct deform_roi_offset_grad {
 /// w.r.t. the bin's two offsets (the original's formula, see the header comment), reading
 /// the features from `plane` (strides as deform_roi_pool_value).
 template <class T, class Add>
-SNIP_HD deform_roi_offset_grad<T>
-deform_roi_pool_value_backward(T grad, const T* plane, std::ptrdiff_t stride_y,
-                               std::ptrdiff_t stride_x, int height, int width,
-                               const deform_roi_geometry<T>& g, T y0, T x0, int samples, Add&& add) {
+SNIP_HD deform_roi_offset_grad<T> deform_roi_pool_value_backward(
+    T grad, const T* plane, std::ptrdiff_t stride_y, std::ptrdiff_t stride_x, int height, int width,
+    const deform_roi_geometry<T>& g, T y0, T x0, int samples, Add&& add) {
     deform_roi_offset_grad<T> r;
     int ny = 0, nx = 0; // kept samples per axis: count = ny * nx, as the forward's
     for (int i = 0; i < samples; ++i) {
@@ -298,9 +303,8 @@ namespace detail {
 
 /// The element types of the op: all the same floating-point type, outputs mutable.
 template <class F, class... A>
-concept deform_roi_pool_types =
-    std::floating_point<std::remove_cv_t<F>> &&
-    (std::is_same_v<std::remove_cv_t<F>, std::remove_cv_t<A>> && ...);
+concept deform_roi_pool_types = std::floating_point<std::remove_cv_t<F>> &&
+    (std::is_same_v<std::remove_cv_t<F>, std::remove_cv_t<A>>&&...);
 
 /// Every check of the options and shapes; returns the number of offset classes M (1 without
 /// offsets). `features` and `offsets` are extents (N, C, H, W) and (K', 2M, Q', Q'').
@@ -332,14 +336,14 @@ inline int check_deform_roi_pool_shapes(const char* op, const deform_roi_pool_op
     if (offsets[0] != num_rois || offsets[1] < 2 || offsets[1] % 2 != 0 || offsets[2] != q ||
         offsets[3] != q)
         fail(op, ": the offsets have extents (", offsets[0], ", ", offsets[1], ", ", offsets[2],
-             ", ", offsets[3], "), expected (K, 2 * classes, part_size, part_size) with K = ",
-             num_rois, ", part_size = ", q, ", classes >= 1");
+             ", ", offsets[3],
+             "), expected (K, 2 * classes, part_size, part_size) with K = ", num_rois,
+             ", part_size = ", q, ", classes >= 1");
     require(offsets[1] / 2 <= INT_MAX, op, ": the offsets have too many channels (", offsets[1],
             ")");
     const int classes = static_cast<int>(offsets[1] / 2);
     require(o.output_dim % classes == 0, op, ": output_dim = ", o.output_dim,
-            " is not a multiple of the offsets' ", classes, " classes (", offsets[1],
-            " channels)");
+            " is not a multiple of the offsets' ", classes, " classes (", offsets[1], " channels)");
     return classes;
 }
 
@@ -353,8 +357,8 @@ template <class T>
 int check_deform_roi_pool(const char* op, const deform_roi_pool_options& o,
                           const feature_view<const T>& features, roi_view<const T> rois,
                           const feature_view<const T>& offsets) {
-    const int classes =
-        check_deform_roi_pool_shapes(op, o, deform_roi_extents(features), rois.size(), deform_roi_extents(offsets));
+    const int classes = check_deform_roi_pool_shapes(op, o, deform_roi_extents(features),
+                                                     rois.size(), deform_roi_extents(offsets));
     check_plane(op, "features", features);
     check_rois(op, rois, features.extent(0), o.spatial_scale);
     return classes;
@@ -388,8 +392,8 @@ inline std::size_t deform_roi_tap_capacity(const deform_roi_pool_options& o) {
 /// Appends the taps of one axis of one bin at taps[n..], merging samples that share a pixel.
 /// Returns the number of kept samples along this axis.
 template <class T>
-int append_deform_roi_axis(deform_roi_tap<T>* taps, std::size_t& n, T first, T step, int samples, int size,
-                       std::ptrdiff_t stride) {
+int append_deform_roi_axis(deform_roi_tap<T>* taps, std::size_t& n, T first, T step, int samples,
+                           int size, std::ptrdiff_t stride) {
     const std::size_t begin = n;
     auto add = [&](std::ptrdiff_t offset, T w, T d) {
         for (std::size_t i = begin; i < n; ++i)
@@ -415,9 +419,9 @@ int append_deform_roi_axis(deform_roi_tap<T>* taps, std::size_t& n, T first, T s
 /// with strides (stride_y, stride_x). Uses the SNIP_HD maths of the GPU path.
 template <class T>
 void build_deform_roi_tables(const deform_roi_geometry<T>& g, const deform_roi_pool_options& o,
-                         const feature_view<const T>& offsets, std::ptrdiff_t k, int m, int height,
-                         int width, std::ptrdiff_t stride_y, std::ptrdiff_t stride_x,
-                         const deform_roi_tables<T>& t) {
+                             const feature_view<const T>& offsets, std::ptrdiff_t k, int m,
+                             int height, int width, std::ptrdiff_t stride_y,
+                             std::ptrdiff_t stride_x, const deform_roi_tables<T>& t) {
     const int p = o.pooled_size, s = o.sample_per_part;
     std::size_t n = 0;
     for (int ph = 0; ph < p; ++ph)
@@ -447,7 +451,8 @@ struct deform_roi_layout {
     std::vector<int> part;
 };
 template <class T>
-deform_roi_layout make_deform_roi_layout(const deform_roi_pool_options& o, std::ptrdiff_t channel_stride) {
+deform_roi_layout make_deform_roi_layout(const deform_roi_pool_options& o,
+                                         std::ptrdiff_t channel_stride) {
     deform_roi_layout l;
     const int p = o.pooled_size;
     for (int ph = 0; ph < p; ++ph)
@@ -464,8 +469,8 @@ deform_roi_layout make_deform_roi_layout(const deform_roi_pool_options& o, std::
 /// `cstride` the distance between the input channels of consecutive output channels.
 template <int NC, class T>
 void deform_roi_channels(const T* base, std::ptrdiff_t cstride, const std::ptrdiff_t* bin_channel,
-                     const deform_roi_tables<T>& t, int pooled, const feature_view<T>& out,
-                     std::ptrdiff_t k, std::ptrdiff_t c) {
+                         const deform_roi_tables<T>& t, int pooled, const feature_view<T>& out,
+                         std::ptrdiff_t k, std::ptrdiff_t c) {
     for (int ph = 0; ph < pooled; ++ph)
         for (int pw = 0; pw < pooled; ++pw) {
             const std::size_t b = std::size_t(ph) * std::size_t(pooled) + std::size_t(pw);
@@ -543,21 +548,64 @@ void deform_roi_pool_forward_cpu(feature_view<const T> f, roi_view<const T> rois
                     const std::ptrdiff_t end = std::min(c1, (m + 1) * per_class);
                     if (k != built_k || m != built_m) { // the tables of (k, m): all its channels
                         build_deform_roi_tables(g, o, offsets, k, int(m), H, W, f.stride(2),
-                                            f.stride(3), t);
+                                                f.stride(3), t);
                         built_k = k;
                         built_m = m;
                     }
                     for (; c + roi_align_group <= end; c += roi_align_group)
-                        deform_roi_channels<roi_align_group>(base, cstride, layout.channel.data(), t, P,
-                                                         out, k, c);
+                        deform_roi_channels<roi_align_group>(base, cstride, layout.channel.data(),
+                                                             t, P, out, k, c);
                     for (; c < end; ++c)
-                        deform_roi_channels<1>(base, cstride, layout.channel.data(), t, P, out, k, c);
+                        deform_roi_channels<1>(base, cstride, layout.channel.data(), t, P, out, k,
+                                               c);
                 }
             }
         },
         threads);
 }
 
+/// The offset slopes of channels [c, c + NC) of RoI k, summed per bin into tx, ty: for each
+/// bin, sum_rows wy * sum_cols dx * U and sum_rows dy * sum_cols wx * U, times the output
+/// gradient, added channel after channel (the order does not depend on NC).
+template <int NC, class T>
+void deform_roi_offset_slopes(const feature_view<const T>& grad_out, std::ptrdiff_t k,
+                              std::ptrdiff_t c, const T* base, std::ptrdiff_t cstride,
+                              const std::ptrdiff_t* bin_channel, const deform_roi_tables<T>& t,
+                              int pooled, std::vector<T>& tx, std::vector<T>& ty) {
+    for (int ph = 0; ph < pooled; ++ph)
+        for (int pw = 0; pw < pooled; ++pw) {
+            const std::size_t b = std::size_t(ph) * std::size_t(pooled) + std::size_t(pw);
+            if (t.count[b] == T(0)) continue;
+            const T* plane[NC];
+            for (int j = 0; j < NC; ++j)
+                plane[j] = base + (c + j) * cstride + bin_channel[b];
+            const std::size_t y1 = t.start[2 * b + 1], x1 = t.start[2 * b + 2];
+            T ax[NC] = {}, ay[NC] = {};
+            for (std::size_t yi = t.start[2 * b]; yi < y1; ++yi) {
+                const std::ptrdiff_t row = t.taps[yi].offset;
+                T rw[NC] = {}, rd[NC] = {};
+                for (std::size_t xi = y1; xi < x1; ++xi) {
+                    const std::ptrdiff_t at = row + t.taps[xi].offset;
+                    const T w = t.taps[xi].w, d = t.taps[xi].d;
+                    for (int j = 0; j < NC; ++j) {
+                        const T u = plane[j][at];
+                        rw[j] += w * u;
+                        rd[j] += d * u;
+                    }
+                }
+                const T wy = t.taps[yi].w, dy = t.taps[yi].d;
+                for (int j = 0; j < NC; ++j) {
+                    ax[j] += wy * rd[j];
+                    ay[j] += dy * rw[j];
+                }
+            }
+            for (int j = 0; j < NC; ++j) {
+                const T gr = grad_out(k, c + j, ph, pw);
+                tx[b] += gr * ax[j];
+                ty[b] += gr * ay[j];
+            }
+        }
+}
 
 /// The offset gradient of RoI k (geometry g): for every class, channel and bin the
 /// original's per-sample slopes, summed in the separable form, added to grad_offsets in a
@@ -580,29 +628,14 @@ void deform_roi_offsets_backward(const feature_view<const T>& grad_out,
         build_deform_roi_tables(g, o, off, k, m, H, W, f.stride(2), f.stride(3), t);
         std::fill(tx.begin(), tx.end(), T(0));
         std::fill(ty.begin(), ty.end(), T(0));
-        for (std::ptrdiff_t c = m * per_class; c < (m + 1) * per_class; ++c)
-            for (int ph = 0; ph < P; ++ph)
-                for (int pw = 0; pw < P; ++pw) {
-                    const std::size_t b = std::size_t(ph) * std::size_t(P) + std::size_t(pw);
-                    if (t.count[b] == T(0)) continue;
-                    const T* plane = base + c * cstride + layout.channel[b];
-                    const std::size_t y1 = t.start[2 * b + 1], x1 = t.start[2 * b + 2];
-                    T ax = 0, ay = 0;
-                    for (std::size_t yi = t.start[2 * b]; yi < y1; ++yi) {
-                        const std::ptrdiff_t row = t.taps[yi].offset;
-                        T rw = 0, rd = 0;
-                        for (std::size_t xi = y1; xi < x1; ++xi) {
-                            const T u = plane[row + t.taps[xi].offset];
-                            rw += t.taps[xi].w * u;
-                            rd += t.taps[xi].d * u;
-                        }
-                        ax += t.taps[yi].w * rd;
-                        ay += t.taps[yi].d * rw;
-                    }
-                    const T gr = grad_out(k, c, ph, pw);
-                    tx[b] += gr * ax;
-                    ty[b] += gr * ay;
-                }
+        std::ptrdiff_t c = m * per_class;
+        const std::ptrdiff_t end = (m + 1) * per_class;
+        for (; c + roi_align_group <= end; c += roi_align_group)
+            deform_roi_offset_slopes<roi_align_group>(grad_out, k, c, base, cstride,
+                                                      layout.channel.data(), t, P, tx, ty);
+        for (; c < end; ++c)
+            deform_roi_offset_slopes<1>(grad_out, k, c, base, cstride, layout.channel.data(), t, P,
+                                        tx, ty);
         for (std::size_t b = 0; b < nbins; ++b) {
             if (t.count[b] == T(0)) continue;
             const int qy = layout.part[b] / Q, qx = layout.part[b] % Q;
@@ -612,24 +645,36 @@ void deform_roi_offsets_backward(const feature_view<const T>& grad_out,
     }
 }
 
-/// The feature gradient of output channel c of RoI k from its tables (strides of the
-/// gradient): grad / count * wy * wx at every (row, column) of every bin.
-template <class T>
-void deform_roi_channel_backward(const feature_view<const T>& grad_out, std::ptrdiff_t k,
-                             std::ptrdiff_t c, T* plane_base, const std::ptrdiff_t* bin_channel,
-                             const deform_roi_tables<T>& t, int pooled) {
+/// The feature gradient of output channels [c, c + NC) of RoI k from its tables (strides of
+/// the gradient): grad / count * wy * wx at every (row, column) of every bin. Each plane sees
+/// its additions in the same order for every NC.
+template <int NC, class T>
+void deform_roi_channels_backward(const feature_view<const T>& grad_out, std::ptrdiff_t k,
+                                  std::ptrdiff_t c, T* base, std::ptrdiff_t cstride,
+                                  const std::ptrdiff_t* bin_channel, const deform_roi_tables<T>& t,
+                                  int pooled) {
     for (int ph = 0; ph < pooled; ++ph)
         for (int pw = 0; pw < pooled; ++pw) {
             const std::size_t b = std::size_t(ph) * std::size_t(pooled) + std::size_t(pw);
             if (t.count[b] == T(0)) continue;
-            const T gv = grad_out(k, c, ph, pw) / t.count[b];
-            T* plane = plane_base + bin_channel[b];
+            T* plane[NC];
+            T gv[NC];
+            for (int j = 0; j < NC; ++j) {
+                plane[j] = base + (c + j) * cstride + bin_channel[b];
+                gv[j] = grad_out(k, c + j, ph, pw) / t.count[b];
+            }
             const std::size_t y1 = t.start[2 * b + 1], x1 = t.start[2 * b + 2];
             for (std::size_t yi = t.start[2 * b]; yi < y1; ++yi) {
                 const std::ptrdiff_t row = t.taps[yi].offset;
-                const T gy = gv * t.taps[yi].w;
-                for (std::size_t xi = y1; xi < x1; ++xi)
-                    plane[row + t.taps[xi].offset] += gy * t.taps[xi].w;
+                T gy[NC];
+                for (int j = 0; j < NC; ++j)
+                    gy[j] = gv[j] * t.taps[yi].w;
+                for (std::size_t xi = y1; xi < x1; ++xi) {
+                    const std::ptrdiff_t at = row + t.taps[xi].offset;
+                    const T w = t.taps[xi].w;
+                    for (int j = 0; j < NC; ++j)
+                        plane[j][at] += gy[j] * w;
+                }
             }
         }
 }
@@ -664,10 +709,9 @@ void deform_roi_pool_backward_cpu(feature_view<const T> grad_out, feature_view<c
                 std::vector<T> count(nbins), tx(nbins), ty(nbins);
                 const deform_roi_tables<T> t{taps.data(), start.data(), count.data()};
                 for (std::ptrdiff_t k = first; k < last; ++k)
-                    deform_roi_offsets_backward(grad_out, f, off, goff, o,
-                                                make_deform_roi_geometry(rois[k], o), layout, k,
-                                                static_cast<std::ptrdiff_t>(rois(k, 0)), classes,
-                                                t, tx, ty);
+                    deform_roi_offsets_backward(
+                        grad_out, f, off, goff, o, make_deform_roi_geometry(rois[k], o), layout, k,
+                        static_cast<std::ptrdiff_t>(rois(k, 0)), classes, t, tx, ty);
             },
             threads);
     }
@@ -697,7 +741,7 @@ void deform_roi_pool_backward_cpu(feature_view<const T> grad_out, feature_view<c
         auto table = [&](std::ptrdiff_t k, std::ptrdiff_t m) {
             const std::size_t i = std::size_t(k - k0) * std::size_t(classes) + std::size_t(m);
             return deform_roi_tables<T>{taps.data() + i * cap, start.data() + i * starts,
-                                    count.data() + i * nbins};
+                                        count.data() + i * nbins};
         };
         parallel_for(
             k1 - k0, 1,
@@ -706,7 +750,7 @@ void deform_roi_pool_backward_cpu(feature_view<const T> grad_out, feature_view<c
                     const deform_roi_geometry<T> g = make_deform_roi_geometry(rois[k], o);
                     for (int m = 0; m < classes; ++m)
                         build_deform_roi_tables(g, o, off, k, m, H, W, gf.stride(2), gf.stride(3),
-                                            table(k, m));
+                                                table(k, m));
                 }
             },
             threads);
@@ -717,9 +761,17 @@ void deform_roi_pool_backward_cpu(feature_view<const T> grad_out, feature_view<c
                 for (std::ptrdiff_t k = k0; k < k1; ++k) {
                     const auto n = static_cast<std::ptrdiff_t>(rois(k, 0));
                     T* base = gf.data_handle() + n * gf.stride(0);
-                    for (std::ptrdiff_t c = c0; c < c1; ++c)
-                        deform_roi_channel_backward(grad_out, k, c, base + c * cstride,
-                                                layout.channel.data(), table(k, c / per_class), P);
+                    for (std::ptrdiff_t c = c0; c < c1;) { // runs of one offset class
+                        const std::ptrdiff_t m = c / per_class;
+                        const std::ptrdiff_t end = std::min(c1, (m + 1) * per_class);
+                        const deform_roi_tables<T> t = table(k, m);
+                        for (; c + roi_align_group <= end; c += roi_align_group)
+                            deform_roi_channels_backward<roi_align_group>(
+                                grad_out, k, c, base, cstride, layout.channel.data(), t, P);
+                        for (; c < end; ++c)
+                            deform_roi_channels_backward<1>(grad_out, k, c, base, cstride,
+                                                            layout.channel.data(), t, P);
+                    }
                 }
             },
             threads);
@@ -763,10 +815,11 @@ inline int validate_deform_roi_pool(const deform_roi_pool_options& opts,
 /// the value), or a RoI whose batch index is not an integer in [0, N) or whose coordinates
 /// are not finite.
 template <class F, class R, class Off, class O>
-    requires detail::deform_roi_pool_types<F, R, Off, O> && (!std::is_const_v<O>)
-void deform_roi_pool(feature_view<F> features, roi_view<R> rois, feature_view<Off> offsets,
-                     feature_view<O> out, const deform_roi_pool_options& opts,
-                     unsigned threads = 0) {
+requires detail::deform_roi_pool_types<F, R, Off, O> &&
+    (!std::is_const_v<O>)void deform_roi_pool(feature_view<F> features, roi_view<R> rois,
+                                              feature_view<Off> offsets, feature_view<O> out,
+                                              const deform_roi_pool_options& opts,
+                                              unsigned threads = 0) {
     using T = std::remove_cv_t<F>;
     detail::deform_roi_pool_forward_cpu<T>(feature_view<const T>(features), roi_view<const T>(rois),
                                            feature_view<const T>(offsets), out, opts, threads);
@@ -775,14 +828,13 @@ void deform_roi_pool(feature_view<F> features, roi_view<R> rois, feature_view<Of
 /// @brief Deformable PS RoI pooling forward into a new contiguous K x output_dim x P x P
 /// array (NCHW).
 template <class F, class R, class Off>
-    requires detail::deform_roi_pool_types<F, R, Off>
-std::vector<std::remove_cv_t<F>> deform_roi_pool(feature_view<F> features, roi_view<R> rois,
-                                                 feature_view<Off> offsets,
-                                                 const deform_roi_pool_options& opts,
-                                                 unsigned threads = 0) {
+requires detail::deform_roi_pool_types<F, R, Off> std::vector<std::remove_cv_t<F>>
+deform_roi_pool(feature_view<F> features, roi_view<R> rois, feature_view<Off> offsets,
+                const deform_roi_pool_options& opts, unsigned threads = 0) {
     using T = std::remove_cv_t<F>;
-    detail::check_deform_roi_pool_shapes("deform_roi_pool", opts, detail::deform_roi_extents(features),
-                                         rois.size(), detail::deform_roi_extents(offsets));
+    detail::check_deform_roi_pool_shapes("deform_roi_pool", opts,
+                                         detail::deform_roi_extents(features), rois.size(),
+                                         detail::deform_roi_extents(offsets));
     const std::ptrdiff_t K = rois.size(), D = opts.output_dim, P = opts.pooled_size;
     std::vector<T> out(static_cast<std::size_t>(K * D * P * P));
     deform_roi_pool(features, rois, offsets, feature_view<T>(out.data(), K, D, P, P), opts,
@@ -803,16 +855,16 @@ std::vector<std::remove_cv_t<F>> deform_roi_pool(feature_view<F> features, roi_v
 /// of channels (each plane updated by one thread, RoIs in ascending order), the offset
 /// gradient over RoIs: deterministic, bit-identical for every thread count.
 template <class G, class F, class R, class Off, class O>
-    requires detail::deform_roi_pool_types<G, F, R, Off, O> && (!std::is_const_v<O>)
-void deform_roi_pool_backward(feature_view<G> grad_output, feature_view<F> features,
-                              roi_view<R> rois, feature_view<Off> offsets,
-                              feature_view<O> grad_features, feature_view<O> grad_offsets,
-                              const deform_roi_pool_options& opts, unsigned threads = 0) {
+requires detail::deform_roi_pool_types<G, F, R, Off, O> &&
+    (!std::is_const_v<O>)void deform_roi_pool_backward(
+        feature_view<G> grad_output, feature_view<F> features, roi_view<R> rois,
+        feature_view<Off> offsets, feature_view<O> grad_features, feature_view<O> grad_offsets,
+        const deform_roi_pool_options& opts, unsigned threads = 0) {
     using T = std::remove_cv_t<G>;
-    detail::deform_roi_pool_backward_cpu<T>(
-        feature_view<const T>(grad_output), feature_view<const T>(features),
-        roi_view<const T>(rois), feature_view<const T>(offsets), grad_features, grad_offsets, opts,
-        threads);
+    detail::deform_roi_pool_backward_cpu<T>(feature_view<const T>(grad_output),
+                                            feature_view<const T>(features),
+                                            roi_view<const T>(rois), feature_view<const T>(offsets),
+                                            grad_features, grad_offsets, opts, threads);
 }
 
 /// @brief The two gradients of deform_roi_pool_backward as new contiguous arrays.
@@ -824,8 +876,7 @@ struct deform_roi_pool_grads {
 
 /// @brief Deformable PS RoI pooling backward into new zero-initialised contiguous arrays.
 template <class G, class F, class R, class Off>
-    requires detail::deform_roi_pool_types<G, F, R, Off>
-deform_roi_pool_grads<std::remove_cv_t<G>>
+requires detail::deform_roi_pool_types<G, F, R, Off> deform_roi_pool_grads<std::remove_cv_t<G>>
 deform_roi_pool_backward(feature_view<G> grad_output, feature_view<F> features, roi_view<R> rois,
                          feature_view<Off> offsets, const deform_roi_pool_options& opts,
                          unsigned threads = 0) {

@@ -31,13 +31,10 @@ inline int deform_roi_pool_int(const char* op, const char* what, std::int64_t v)
 
 /// The options of the op from its arguments (no_trans = no offsets). Values outside int are
 /// refused here; every other check is the core op's (its messages name field and value).
-inline deform_roi_pool_options deform_roi_pool_opts(const char* op, double spatial_scale,
-                                                    std::int64_t output_dim,
-                                                    std::int64_t group_size,
-                                                    std::int64_t pooled_size,
-                                                    std::int64_t part_size,
-                                                    std::int64_t sample_per_part, double trans_std,
-                                                    bool no_trans) {
+inline deform_roi_pool_options
+deform_roi_pool_opts(const char* op, double spatial_scale, std::int64_t output_dim,
+                     std::int64_t group_size, std::int64_t pooled_size, std::int64_t part_size,
+                     std::int64_t sample_per_part, double trans_std, bool no_trans) {
     deform_roi_pool_options o;
     o.spatial_scale = spatial_scale;
     o.output_dim = deform_roi_pool_int(op, "output_dim", output_dim);
@@ -92,11 +89,10 @@ inline at::Tensor deform_roi_pool_forward(const at::Tensor& input, const at::Ten
         const feature_view<const T> off =
             o.no_trans ? feature_view<const T>()
                        : as_feature_view<const T>(offset, "deform_roi_pool: offset");
-        snip::detail::check_deform_roi_pool_shapes(op, o, snip::detail::deform_roi_extents(f), r.size(),
-                                             snip::detail::deform_roi_extents(off));
-        at::Tensor out =
-            at::empty({r.size(), std::int64_t(o.output_dim), o.pooled_size, o.pooled_size},
-                      input.options());
+        snip::detail::check_deform_roi_pool_shapes(op, o, snip::detail::deform_roi_extents(f),
+                                                   r.size(), snip::detail::deform_roi_extents(off));
+        at::Tensor out = at::empty(
+            {r.size(), std::int64_t(o.output_dim), o.pooled_size, o.pooled_size}, input.options());
         snip::deform_roi_pool(f, r, off, as_feature_view<T>(out, "deform_roi_pool: output"), o,
                               op_threads());
         return out;
@@ -149,8 +145,8 @@ deform_roi_pool_backward(const at::Tensor& grad, const at::Tensor& input, const 
         const feature_view<const T> off =
             o.no_trans ? feature_view<const T>()
                        : as_feature_view<const T>(offset, "deform_roi_pool_backward: offset");
-        snip::detail::check_deform_roi_pool_shapes(op, o, snip::detail::deform_roi_extents(f), r.size(),
-                                             snip::detail::deform_roi_extents(off));
+        snip::detail::check_deform_roi_pool_shapes(op, o, snip::detail::deform_roi_extents(f),
+                                                   r.size(), snip::detail::deform_roi_extents(off));
         at::Tensor gi, go;
         feature_view<T> gi_view, go_view;
         if (want_input) {
@@ -185,12 +181,11 @@ deform_roi_pool_backward(const at::Tensor& grad, const at::Tensor& input, const 
         if (want_offset) go = at::zeros(offset.sizes(), g.options());
         if (g.numel() == 0 || x.numel() == 0 || (!want_input && !want_offset))
             return std::tuple<at::Tensor, at::Tensor>(gi, go);
-        detail::check_cuda(op, snip::cuda::launchers::deform_roi_pool_backward(
-                                   g.data_ptr<T>(), x.data_ptr<T>(), e.n, e.c, e.h, e.w,
-                                   r.data_ptr<T>(), k, d.data, d.channels,
-                                   want_input ? gi.data_ptr<T>() : nullptr,
-                                   want_offset ? go.data_ptr<T>() : nullptr, o,
-                                   detail::cuda_stream()));
+        detail::check_cuda(
+            op, snip::cuda::launchers::deform_roi_pool_backward(
+                    g.data_ptr<T>(), x.data_ptr<T>(), e.n, e.c, e.h, e.w, r.data_ptr<T>(), k,
+                    d.data, d.channels, want_input ? gi.data_ptr<T>() : nullptr,
+                    want_offset ? go.data_ptr<T>() : nullptr, o, detail::cuda_stream()));
         return std::tuple<at::Tensor, at::Tensor>(gi, go);
     };
 #else
@@ -200,8 +195,9 @@ deform_roi_pool_backward(const at::Tensor& grad, const at::Tensor& input, const 
     if (o.no_trans)
         return detail::on_device(op, shape, cpu, cuda,
                                  {{grad, "grad"}, {input, "input"}, {rois, "rois"}});
-    return detail::on_device(op, shape, cpu, cuda,
-                             {{grad, "grad"}, {input, "input"}, {rois, "rois"}, {offset, "offset"}});
+    return detail::on_device(
+        op, shape, cpu, cuda,
+        {{grad, "grad"}, {input, "input"}, {rois, "rois"}, {offset, "offset"}});
 }
 
 /// @brief Deformable PS RoI pooling as a torch::autograd::Function: apply(input, rois,
