@@ -131,6 +131,9 @@ must_fail(no-checkpoint "none.pt: no such checkpoint file" ${SNIP_TRAIN} detect
           --checkpoint ${WORK_DIR}/none.pt --annotations ${D}/val/annotations.json
           --out ${WORK_DIR}/x.json)
 must_fail(wrong-model "checkpoint of another model" ${TRAIN} --width 16 --resume)
+must_fail(wrong-network "its network is `sniper`, this run's `plain`" ${TRAIN} --model plain --resume)
+must_fail(bad-network "--model: unknown network 'fpn'" ${TRAIN} --model fpn)
+must_fail(bad-head "--head: unknown RoI pooling 'psroi'" ${TRAIN} --head psroi)
 must_fail(bad-device "--device: expected cpu, cuda or cuda:N, got 'tpu'" ${TRAIN} --device tpu)
 must_fail(cuda-absent "no usable CUDA" ${TRAIN} --device cuda)
 must_fail(bad-flag "unknown option '--epoch-count'" ${TRAIN} --epoch-count 3)

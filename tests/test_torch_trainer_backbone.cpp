@@ -265,6 +265,80 @@ TEST_CASE("backbone: res4/res5 shapes, parameter counts and names for ResNet-18/
                    "input must be N x 3 x H x W, got a tensor of rank 4 with 1 channels"));
 }
 
+TEST_CASE("backbone: the original's deformable res5 starts as the dilated one and loads ImageNet names") {
+    // resnet_mx_101_e2e.py residual_unit_deform: every res5 unit's 3x3 conv deformable, 4
+    // offset groups (72 offset channels for a 3x3 kernel), dilation 2, stride 1, offsets zero.
+    temp_dir dir("deform");
+    for (const int depth : {18, 50}) {
+        CAPTURE(depth);
+        torch::manual_seed(3);
+        snip::train::resnet_options o;
+        o.depth = depth;
+        o.width = 16;
+        o.dilate_first_res5_block = true;
+        snip::train::ResNet plain(o);
+        o.deformable_res5_groups = 4;
+        snip::train::ResNet deform(o);
+        // The plain backbone's file (an ImageNet file's names) loads strictly; only the offset
+        // convs are absent from it, and they stay at zero.
+        const std::string file = dir.file(depth == 18 ? "r18.snipw" : "r50.snipw");
+        snip::train::save_weights(*plain, file);
+        std::vector<std::string> offsets;
+        for (const auto& p : deform->named_parameters())
+            if (contains(p.key(), ".offset.")) offsets.push_back(p.key());
+        const std::size_t convs = depth == 18 ? 4 : 3; // BasicBlock: both 3x3 convs of 2 blocks
+        CHECK(offsets.size() == 2 * convs);
+        CHECK(contains(error_of([&] { snip::train::load_weights(*deform, file); }),
+                       "missing from the file: layer4.0."));
+        const snip::train::load_report r =
+            snip::train::load_weights(*deform, file, /*strict=*/true, {}, offsets);
+        CHECK(r.kept == offsets);
+        CHECK(r.unexpected.empty());
+        for (const auto& p : deform->named_parameters())
+            if (contains(p.key(), ".offset.")) CHECK(p.value().abs().max().item<double>() == 0.0);
+        const auto* d = depth == 18 ? deform->layer4->ptr(0)->as<snip::train::BasicBlock>()->deform1.get()
+                                    : deform->layer4->ptr(0)->as<snip::train::Bottleneck>()->deform2.get();
+        REQUIRE(d != nullptr);
+        CHECK(d->offset->weight.size(0) == 72);
+        CHECK(d->offset->options.dilation()->at(0) == 2);
+        CHECK(d->offset->options.stride()->at(0) == 1);
+
+        // Same weights, zero offsets: the same maps (eval and train mode alike).
+        const torch::Tensor x = torch::randn({2, 3, 96, 80});
+        plain->eval();
+        deform->eval();
+        {
+            torch::NoGradGuard ng;
+            const snip::train::resnet_features a = plain->forward(x), b = deform->forward(x);
+            CHECK(torch::equal(a.res4, b.res4));
+            const double diff = (a.res5 - b.res5).abs().max().item<double>();
+            const double scale = a.res5.abs().max().item<double>();
+            std::printf("[backbone] ResNet-%d deformable res5 at init vs dilated: max |diff| %.3g "
+                        "(values up to %.3g)\n", depth, diff, scale);
+            CHECK(diff <= 1e-5 * std::max(1.0, scale));
+        }
+        // The offsets learn: a loss on res5 reaches every offset conv.
+        deform->train();
+        deform->forward(x).res5.square().mean().backward();
+        for (const auto& p : deform->named_parameters())
+            if (contains(p.key(), ".offset.weight")) {
+                CAPTURE(p.key());
+                REQUIRE(p.value().grad().defined());
+                CHECK(p.value().grad().abs().sum().item<double>() > 0.0);
+            }
+    }
+    snip::train::resnet_options bad;
+    bad.depth = 18;
+    bad.deformable_res5_groups = 4;
+    bad.dilate_res5 = false;
+    CHECK(contains(error_of([&] { snip::train::ResNet n(bad); }),
+                   "a deformable res5 needs dilate_res5"));
+    bad.dilate_res5 = true;
+    bad.deformable_res5_groups = 3; // layer4 reads 256 channels: not divisible by 3
+    CHECK(contains(error_of([&] { snip::train::ResNet n(bad); }),
+                   "offset_groups must be >= 1 and divide the 256 input channels, got 3"));
+}
+
 TEST_CASE("backbone: frozen BatchNorm formula, frozen stem + layer1, BN never updated") {
     torch::manual_seed(1);
     // y = x * scale + shift, scale = w / sqrt(var + eps), shift = b - mean * scale, in float64.

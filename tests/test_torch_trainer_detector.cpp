@@ -7,22 +7,32 @@
 //  - overfitting: 40 SGD steps on 2 fixed synthetic chips (coloured rectangles on grey) bring
 //    the total loss below 50% of its start (numbers printed);
 //  - forward_test: at most max detections, boxes inside the chip, labels in 1..K;
-//  - a target with an out-of-range class id is a snip::error naming it.
+//  - a target with an out-of-range class id is a snip::error naming it;
+//  - the two networks (sniper, the default, and plain): layer shapes, the offset FC's
+//    learning-rate group, identities (the plain one as written before the sniper network
+//    existed), a plain checkpoint refused by a sniper model with the hint.
 // LibTorch first: its headers bring glog, whose CHECK would otherwise replace doctest's.
+#include <snip/train/checkpoint.hpp>
 #include <snip/train/detector.hpp>
 
 #include <torch/optim/sgd.h>
 
 #include "test_util.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <cstdio>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace {
+
+using snip_test::contains;
+using snip_test::error_of;
 
 constexpr std::int64_t kChip = 128;
 constexpr std::int64_t kClasses = 3;
@@ -103,7 +113,7 @@ TEST_CASE("detector: shapes of the intermediate outputs") {
     CHECK(f.res4.sizes() == torch::IntArrayRef({2, 256, 8, 8}));
     CHECK(f.res5.sizes() == torch::IntArrayRef({2, 512, 8, 8}));
     CHECK(net->num_anchors() == 21);
-    const snip::train::rpn_output r = net->rpn_forward(f.res4);
+    const snip::train::rpn_output r = net->rpn_forward(net->rpn_input(f));
     CHECK(r.objectness.sizes() == torch::IntArrayRef({2, 21, 8, 8}));
     CHECK(r.deltas.sizes() == torch::IntArrayRef({2, 84, 8, 8}));
     CHECK(r.flat_objectness().sizes() == torch::IntArrayRef({2, 8 * 8 * 21}));
@@ -237,6 +247,9 @@ TEST_CASE("detector: losses at random init, and where the gradients go") {
     CHECK(has_grad(net->fc6->weight));
     CHECK(has_grad(net->cls_score->weight));
     CHECK(has_grad(net->bbox_pred->weight));
+    REQUIRE(net->offset_fc); // the sniper network's deformable head: its offsets learn too
+    CHECK(has_grad(net->offset_fc->weight));
+    CHECK(has_grad(net->offset_fc->bias));
     for (auto* layer : {&net->backbone->layer2, &net->backbone->layer3, &net->backbone->layer4})
         for (const auto& p : (*layer)->parameters()) CHECK(has_grad(p));
     // frozen: stem and layer1 (resnet_options::frozen_stages = 1)
@@ -442,4 +455,70 @@ TEST_CASE("detector: --lr is the original's: the step equals lr x the sum of per
     for (std::size_t i = 0; i < params.size(); ++i)
         CHECK((params[i].detach() - (before[i] - lr * want[i])).abs().max().item<double>() <=
               1e-4 * lr * scale + 1e-7);
+}
+
+TEST_CASE("detector: the sniper network (default) and the plain one") {
+    using snip::train::detector_options;
+    CHECK(detector_options{}.model_name() == "sniper");
+    CHECK(detector_options::sniper().model_name() == "sniper");
+    CHECK(detector_options::plain().model_name() == "plain");
+    detector_options mixed = detector_options::sniper();
+    mixed.head_pooling = snip::train::roi_pooling::roialign;
+    CHECK(mixed.model_name() == "custom");
+
+    torch::manual_seed(4);
+    detector_options so = small_options();
+    snip::train::FasterRCNN sniper(so);
+    detector_options po = detector_options::plain();
+    po.backbone.depth = 18;
+    po.num_classes = kClasses;
+    snip::train::FasterRCNN plain(po);
+    // RPN on concat(res4, res5) = 256 + 512 channels, or on res4.
+    CHECK(sniper->rpn_conv->weight.size(1) == 768);
+    CHECK(plain->rpn_conv->weight.size(1) == 256);
+    // The offset FC: 256 x 7 x 7 -> 2 x 7 x 7, zero at the start; none in the plain head.
+    REQUIRE(sniper->offset_fc);
+    CHECK(sniper->offset_fc->weight.sizes() == torch::IntArrayRef({98, 256 * 49}));
+    CHECK(sniper->offset_fc->weight.abs().max().item<double>() == 0.0);
+    CHECK_FALSE(plain->offset_fc);
+    std::size_t sniper_offsets = 0, plain_offsets = 0;
+    for (const auto& p : sniper->named_parameters()) sniper_offsets += contains(p.key(), ".offset.");
+    for (const auto& p : plain->named_parameters()) plain_offsets += contains(p.key(), ".offset.");
+    CHECK(sniper_offsets == 8); // weight and bias of the 4 deformable 3x3 convs of res5
+    CHECK(plain_offsets == 0);
+
+    // Learning-rate groups: everything at 1, offset_fc at 0.01, each parameter once.
+    const auto groups = sniper->parameter_groups();
+    REQUIRE(groups.size() == 2);
+    CHECK(groups[0].second == 1.0);
+    CHECK(groups[1].second == 0.01);
+    REQUIRE(groups[1].first.size() == 2);
+    CHECK(groups[1].first[0].is_same(sniper->offset_fc->weight));
+    CHECK(groups[1].first[1].is_same(sniper->offset_fc->bias));
+    CHECK(groups[0].first.size() + 2 == sniper->trainable_parameters().size());
+    CHECK(plain->parameter_groups().size() == 1);
+
+    // Identities: the plain one is what earlier versions wrote (their checkpoints load into it),
+    // the sniper one adds its parts; both read back.
+    const std::string pid = snip::train::detector_identity(po);
+    CHECK(pid == "resnet18 width 64 dilate_res5 1 dilate_first 0 frozen 1 train_bn 1 classes 3 "
+                 "anchors 21 stride 16 rpn 512 head 256 fc 1024 pool 7");
+    CHECK(snip::train::options_from_identity(pid, "old").model_name() == "plain");
+    const std::string sid = snip::train::detector_identity(so);
+    CHECK(sid == "resnet18 width 64 dilate_res5 1 dilate_first 1 frozen 1 train_bn 1 classes 3 "
+                 "anchors 21 stride 16 rpn 512 head 256 fc 1024 pool 7 deform_res5 4 rpn_concat 1 "
+                 "deform_pool 4 trans_std 0.1");
+    const detector_options back = snip::train::options_from_identity(sid, "new");
+    CHECK(back.model_name() == "sniper");
+    CHECK(snip::train::detector_identity(back) == sid);
+
+    // A plain checkpoint into a sniper model: refused, naming the network and the flag.
+    const std::string ck = (std::filesystem::temp_directory_path() /
+                            ("snip_test_detector_" + std::to_string(::getpid()) + ".pt"))
+                               .string();
+    snip::train::save_checkpoint(ck, plain, nullptr, {}, "setup", {}, {1, 2, 3});
+    const std::string e = error_of([&] { snip::train::load_checkpoint(ck, sniper); });
+    std::filesystem::remove(ck);
+    CHECK(contains(e, ": checkpoint of another model"));
+    CHECK(contains(e, "(its network is `plain`, this run's `sniper`; snip-train's --model plain builds it)"));
 }

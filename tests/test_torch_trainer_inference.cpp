@@ -397,7 +397,7 @@ TEST_CASE("propose_image: RPN proposals of every scale in original pixels") {
     const auto in = snip::train::whole_image(img, scales[0]);
     torch::NoGradGuard ng;
     const auto f = net->backbone->forward(in.tensor);
-    const auto r = net->rpn_forward(f.res4);
+    const auto r = net->rpn_forward(net->rpn_input(f));
     const auto [rb, rs] =
         net->proposals(r.flat_objectness()[0], r.flat_deltas()[0],
                        net->anchors(f.res4.size(2), f.res4.size(3)), in.width, in.height, po);

@@ -209,7 +209,7 @@ TEST_CASE("train: a tiny model's loss falls; outputs are written") {
     // The log hook (the programs draw loss.png from it) saw every row at the last log point.
     CHECK(log_calls >= 2);
     CHECK(last_logged == r.history.size());
-    CHECK(log_title.find("training: ResNet-") == 0);
+    CHECK(log_title.find("training: sniper network, ResNet-") == 0);
     CHECK(fs::exists(out / "checkpoint.pt"));
     CHECK_FALSE(fs::exists(out / "checkpoint.pt.tmp"));
 }

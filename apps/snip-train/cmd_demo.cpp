@@ -49,7 +49,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
     const cli::args a("demo", argv,
                       {"--out", "--train-images", "--val-images", "--epochs", "--rpn-epochs",
                        "--depth", "--width", "--batch", "--lr", "--seed", "--threads", "--classes",
-                       "--bn"},
+                       "--bn", "--model", "--head"},
                       {"--quiet"});
     train_cli::set_threads(a);
     const auto t0 = std::chrono::steady_clock::now();
@@ -79,7 +79,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
                 train.ds.images.size(), train.ds.num_boxes(), out.c_str(), val.ds.images.size(),
                 val.ds.num_boxes(), out.c_str(), out.c_str());
     const snip::train::class_map classes(train.ds);
-    snip::train::detector_options mo;
+    snip::train::detector_options mo = train_cli::network_from(a);
     mo.backbone.depth = int(a.integer("--depth", 18));
     mo.backbone.width = a.integer("--width", 16);
     mo.backbone.frozen_stages = -1; // from scratch: nothing pretrained to keep
@@ -220,6 +220,8 @@ SNIP_COMMAND("demo", "the whole recipe on embedded synthetic data, on the CPU (t
              "  --classes K         shape classes, 1..6 (3)\n"
              "  --rpn-epochs N      stage-1 epochs (2)\n"
              "  --epochs N          stage-2 epochs (20)\n"
+             "  --model NET         sniper (the original's deformable network) | plain (sniper)\n"
+             "  --head POOL         deformable | roialign RoI pooling (the network's own)\n"
              "  --depth D, --width W  backbone (18, 16)\n"
              "  --bn MODE           trained | frozen BatchNorm (trained)\n"
              "  --batch B           chips per step (8)\n"

@@ -26,15 +26,20 @@
 namespace snip::apps::train_cli {
 
 /// Flags that pick the model and where it runs.
-inline const std::vector<std::string> model_flags = {"--depth", "--width", "--weights",
-                                                     "--device", "--threads", "--bn"};
+inline const std::vector<std::string> model_flags = {"--depth", "--width", "--weights", "--device",
+                                                     "--threads", "--bn", "--model", "--head"};
 inline const char* model_flags_help =
+    "  --model NET         sniper: the original SNIPER network (deformable res5, RPN and head on\n"
+    "                      concat(res4, res5), deformable RoI pooling with learned offsets) |\n"
+    "                      plain: dilated res5, RPN on res4, RoIAlign head (sniper)\n"
+    "  --head POOL         deformable | roialign: the head's RoI pooling (the network's own)\n"
     "  --depth D           ResNet depth: 18, 34, 50 or 101 (101)\n"
     "  --width W           backbone width: 64 is the real ResNet; smaller makes tiny CPU models (64)\n"
     "  --weights FILE      ImageNet backbone weights (.snipw, see export_torchvision_resnet.py);\n"
     "                      without it the backbone starts from scratch (a warning says so).\n"
     "                      Strict: every backbone tensor must be in the file, and the file may\n"
-    "                      hold nothing else but the ImageNet classifier (fc.*)\n"
+    "                      hold nothing else but the ImageNet classifier (fc.*); the offset\n"
+    "                      convs of a deformable res5 may be absent (they start at zero)\n"
     "  --partial-weights   load the backbone tensors the file has in common with the model\n"
     "                      (a deeper ResNet's file into a shallower model); still refuses\n"
     "                      missing or misshapen tensors\n"
@@ -160,10 +165,33 @@ inline bool bn_trained(const cli::args& a) {
 
 /// @brief A new detector for `classes` classes from the model flags; loads --weights into
 /// the backbone or says that it starts from scratch.
+/// @brief The network --model and --head name (sniper by default).
+inline snip::train::detector_options network_from(const cli::args& a) {
+    const std::string m = a.get("--model").value_or("sniper");
+    snip::train::detector_options o;
+    if (m == "sniper")
+        o = snip::train::detector_options::sniper();
+    else if (m == "plain")
+        o = snip::train::detector_options::plain();
+    else
+        snip::fail("--model: unknown network '", m, "' (sniper or plain)");
+    if (auto h = a.get("--head")) o.head_pooling = snip::train::roi_pooling_from(*h, "--head");
+    return o;
+}
+
+/// @brief The names of the deformable convs' offset tensors in `backbone` (absent from
+/// ImageNet files: they start at zero).
+inline std::vector<std::string> offset_tensors(torch::nn::Module& backbone) {
+    std::vector<std::string> out;
+    for (const auto& p : backbone.named_parameters())
+        if (p.key().find(".offset.") != std::string::npos) out.push_back(p.key());
+    return out;
+}
+
 inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t classes, bool quiet = false) {
     // The initial weights are a function of the seed, like the rest of the run.
     torch::manual_seed(std::uint64_t(a.integer("--seed", 0)));
-    snip::train::detector_options o;
+    snip::train::detector_options o = network_from(a);
     o.backbone.depth = int(a.integer("--depth", 101));
     o.backbone.width = a.integer("--width", 64);
     o.backbone.train_bn = bn_trained(a);
@@ -179,16 +207,19 @@ inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t class
         snip::train::load_report r;
         try {
             r = snip::train::load_weights(*net->backbone, *w, /*strict=*/!partial,
-                                          {"fc.weight", "fc.bias"});
+                                          {"fc.weight", "fc.bias"},
+                                          offset_tensors(*net->backbone));
         } catch (const snip::error& e) {
             if (partial) throw;
             snip::fail(e.what(), " (weights of another ResNet depth? --depth is ", o.backbone.depth,
                        "; --partial-weights loads what fits)");
         }
         if (!quiet)
-            std::fprintf(stderr, "loaded backbone weights %s: %zu tensors (%zu in the file unused%s)\n",
+            std::fprintf(stderr,
+                         "loaded backbone weights %s: %zu tensors (%zu in the file unused%s; %zu "
+                         "deformable offset tensors start at zero)\n",
                          w->c_str(), r.loaded.size(), r.unexpected.size(),
-                         partial ? ", --partial-weights" : "");
+                         partial ? ", --partial-weights" : "", r.kept.size());
     } else if (!quiet) {
         std::fprintf(stderr, "note: no --weights: the ResNet-%d backbone starts from scratch "
                              "(random init), not from ImageNet\n",

@@ -1,6 +1,8 @@
 // backbone.cpp: the ResNet backbone and its BatchNorm (declared in snip/train/backbone.hpp).
 #include <snip/train/backbone.hpp>
 
+#include <snip/torch/ops.hpp>
+
 namespace snip::train {
 
 BatchNorm2dImpl::BatchNorm2dImpl(std::int64_t num_features, const bn_spec& spec)
@@ -81,11 +83,72 @@ torch::nn::Sequential projection(std::int64_t in, std::int64_t out, std::int64_t
 
 } // namespace detail
 
+DeformConv2dImpl::DeformConv2dImpl(std::int64_t in, std::int64_t out, std::int64_t kernel,
+                                   std::int64_t stride, std::int64_t dilation,
+                                   std::int64_t offset_groups)
+    : in_(in), out_(out), kernel_(kernel), stride_(stride), dilation_(dilation),
+      groups_(offset_groups) {
+    snip::require(in >= 1 && out >= 1 && kernel >= 1 && stride >= 1 && dilation >= 1,
+                  "DeformConv2d: channels, kernel, stride and dilation must be >= 1");
+    snip::require(offset_groups >= 1 && in % offset_groups == 0,
+                  "DeformConv2d: offset_groups must be >= 1 and divide the ", in,
+                  " input channels, got ", offset_groups);
+    weight = register_parameter("weight", torch::empty({out, in, kernel, kernel}));
+    offset = register_module(
+        "offset", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, 2 * offset_groups * kernel * kernel,
+                                                             kernel)
+                                        .stride(stride)
+                                        .padding(dilation * (kernel - 1) / 2)
+                                        .dilation(dilation)
+                                        .bias(true)));
+    torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
+    reset_offsets();
+}
+
+void DeformConv2dImpl::reset_offsets() {
+    torch::NoGradGuard ng;
+    offset->weight.zero_();
+    offset->bias.zero_();
+}
+
+torch::Tensor DeformConv2dImpl::forward(const torch::Tensor& x) {
+    // snip's op takes float32 / float64: a float16 map (autocast) runs in float32.
+    const torch::Tensor in = x.scalar_type() == torch::kHalf ? x.to(torch::kFloat) : x;
+    const torch::Tensor off = offset(in).to(in.scalar_type());
+    const std::int64_t pad = dilation_ * (kernel_ - 1) / 2;
+    return snip::torch_ops::deform_conv2d(in, weight.to(in.scalar_type()), off, torch::Tensor(),
+                                          stride_, stride_, pad, pad, dilation_, dilation_, 1,
+                                          groups_);
+}
+
+void DeformConv2dImpl::pretty_print(std::ostream& os) const {
+    os << "snip::train::DeformConv2d(" << in_ << ", " << out_ << ", kernel_size=" << kernel_
+       << ", stride=" << stride_ << ", dilation=" << dilation_ << ", offset_groups=" << groups_
+       << ")";
+}
+
+namespace {
+
+DeformConv2d deform3x3(std::int64_t in, std::int64_t out, std::int64_t stride,
+                       std::int64_t dilation, std::int64_t groups) {
+    return DeformConv2d(in, out, 3, stride, dilation, groups);
+}
+
+} // namespace
+
 BasicBlockImpl::BasicBlockImpl(std::int64_t inplanes, std::int64_t planes, std::int64_t stride,
-                               std::int64_t dilation, bool project, const bn_spec& bn) {
-    conv1 = register_module("conv1", detail::conv2d(inplanes, planes, 3, stride, dilation));
+                               std::int64_t dilation, bool project, const bn_spec& bn,
+                               std::int64_t offset_groups) {
+    if (offset_groups > 0)
+        deform1 = register_module("conv1",
+                                  deform3x3(inplanes, planes, stride, dilation, offset_groups));
+    else
+        conv1 = register_module("conv1", detail::conv2d(inplanes, planes, 3, stride, dilation));
     bn1 = register_module("bn1", BatchNorm2d(planes, bn));
-    conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, 1, dilation));
+    if (offset_groups > 0)
+        deform2 = register_module("conv2", deform3x3(planes, planes, 1, dilation, offset_groups));
+    else
+        conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, 1, dilation));
     bn2 = register_module("bn2", BatchNorm2d(planes, bn));
     if (project)
         downsample = register_module("downsample",
@@ -93,17 +156,22 @@ BasicBlockImpl::BasicBlockImpl(std::int64_t inplanes, std::int64_t planes, std::
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-    torch::Tensor y = bn1(conv1(x)).relu_();
-    y = bn2(conv2(y));
+    torch::Tensor y = bn1(conv1 ? conv1(x) : deform1(x)).relu_();
+    y = bn2(conv2 ? conv2(y) : deform2(y));
     y += downsample ? downsample->forward(x) : x;
     return y.relu_();
 }
 
 BottleneckImpl::BottleneckImpl(std::int64_t inplanes, std::int64_t planes, std::int64_t stride,
-                               std::int64_t dilation, bool project, const bn_spec& bn) {
+                               std::int64_t dilation, bool project, const bn_spec& bn,
+                               std::int64_t offset_groups) {
     conv1 = register_module("conv1", detail::conv2d(inplanes, planes, 1));
     bn1 = register_module("bn1", BatchNorm2d(planes, bn));
-    conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, stride, dilation));
+    if (offset_groups > 0)
+        deform2 = register_module("conv2",
+                                  deform3x3(planes, planes, stride, dilation, offset_groups));
+    else
+        conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, stride, dilation));
     bn2 = register_module("bn2", BatchNorm2d(planes, bn));
     conv3 = register_module("conv3", detail::conv2d(planes, planes * expansion, 1));
     bn3 = register_module("bn3", BatchNorm2d(planes * expansion, bn));
@@ -114,7 +182,7 @@ BottleneckImpl::BottleneckImpl(std::int64_t inplanes, std::int64_t planes, std::
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
     torch::Tensor y = bn1(conv1(x)).relu_();
-    y = bn2(conv2(y)).relu_();
+    y = bn2(conv2 ? conv2(y) : deform2(y)).relu_();
     y = bn3(conv3(y));
     y += downsample ? downsample->forward(x) : x;
     return y.relu_();
@@ -143,6 +211,11 @@ ResNetImpl::ResNetImpl(const resnet_options& options) : options_(options) {
     snip::require(options.width >= 1, "ResNet: width must be >= 1, got ", options.width);
     snip::require(!options.classifier || options.num_classes > 0,
                   "ResNet: num_classes must be > 0, got ", options.num_classes);
+    snip::require(options.deformable_res5_groups >= 0, "ResNet: deformable_res5_groups must be "
+                  ">= 0, got ", options.deformable_res5_groups);
+    snip::require(options.deformable_res5_groups == 0 || options.dilate_res5,
+                  "ResNet: a deformable res5 needs dilate_res5 (the original's deformable res5 "
+                  "is dilated, at stride 16)");
     bottleneck_ = options.depth >= 50;
     expansion_ = bottleneck_ ? BottleneckImpl::expansion : BasicBlockImpl::expansion;
 
@@ -157,13 +230,17 @@ ResNetImpl::ResNetImpl(const resnet_options& options) : options_(options) {
     layer2 = register_module("layer2", make_layer(2 * w, blocks[1], 2, false, bn_of(2)));
     layer3 = register_module("layer3", make_layer(4 * w, blocks[2], 2, false, bn_of(3)));
     layer4 =
-        register_module("layer4", make_layer(8 * w, blocks[3], 2, options.dilate_res5, bn_of(4)));
+        register_module("layer4", make_layer(8 * w, blocks[3], 2, options.dilate_res5, bn_of(4),
+                                             options.deformable_res5_groups));
     if (options.classifier)
         fc = register_module("fc", torch::nn::Linear(8 * w * expansion_, options.num_classes));
 
     for (auto& m : modules(/*include_self=*/false))
         if (auto* c = m->as<torch::nn::Conv2d>())
             torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+    // The loop above also drew the deformable convs' offset predictors: back to zero.
+    for (auto& m : modules(/*include_self=*/false))
+        if (auto* d = m->as<DeformConv2dImpl>()) d->reset_offsets();
     freeze();
 }
 
@@ -204,7 +281,8 @@ bn_spec ResNetImpl::bn_of(int k) const {
 }
 
 torch::nn::Sequential ResNetImpl::make_layer(std::int64_t planes, std::int64_t count,
-                                             std::int64_t stride, bool dilate, const bn_spec& bn) {
+                                             std::int64_t stride, bool dilate, const bn_spec& bn,
+                                             std::int64_t offset_groups) {
     const std::int64_t before = dilation_;
     if (dilate) {
         dilation_ *= stride;
@@ -219,9 +297,9 @@ torch::nn::Sequential ResNetImpl::make_layer(std::int64_t planes, std::int64_t c
         const std::int64_t d = i == 0 ? first_dilation : dilation_;
         const bool p = i == 0 && project;
         if (bottleneck_)
-            seq->push_back(Bottleneck(inplanes_, planes, s, d, p, bn));
+            seq->push_back(Bottleneck(inplanes_, planes, s, d, p, bn, offset_groups));
         else
-            seq->push_back(BasicBlock(inplanes_, planes, s, d, p, bn));
+            seq->push_back(BasicBlock(inplanes_, planes, s, d, p, bn, offset_groups));
         inplanes_ = planes * expansion_;
     }
     return seq;

@@ -28,6 +28,12 @@ std::string detector_identity(const detector_options& o) {
       << " classes " << o.num_classes << " anchors " << o.anchors.templates().size() << " stride "
       << o.anchors.stride << " rpn " << o.rpn_channels << " head " << o.head_channels << " fc "
       << o.fc_channels << " pool " << o.pool_size;
+    // The sniper network's parts, written only when on, so that an identity written before
+    // they existed (the plain network's) reads back as that network.
+    if (o.backbone.deformable_res5_groups > 0) s << " deform_res5 " << o.backbone.deformable_res5_groups;
+    if (o.rpn_on_concat) s << " rpn_concat 1";
+    if (o.head_pooling == roi_pooling::deformable)
+        s << " deform_pool " << o.deform_samples << " trans_std " << o.deform_trans_std;
     return s.str();
 }
 
@@ -165,8 +171,19 @@ checkpoint_info load_from(torch::serialize::InputArchive& ar, const std::string&
                           const std::string* expect_setup) {
     const std::string model = detail::read_string(ar, "snip_train.model", path);
     const std::string mine = detector_identity(net->options());
-    snip::require(model == mine, path, ": checkpoint of another model: it holds '", model,
-                  "', this run builds '", mine, "'");
+    if (model != mine) {
+        std::string hint;
+        try { // name the network it holds when the identity reads
+            const std::string name = options_from_identity(model, path).model_name();
+            if (name != net->options().model_name())
+                hint = " (its network is `" + name + "`, this run's `" +
+                       net->options().model_name() + "`" +
+                       (name == "plain" ? "; snip-train's --model plain builds it" : "") + ")";
+        } catch (const snip::error&) {
+        }
+        snip::fail(path, ": checkpoint of another model: it holds '", model,
+                   "', this run builds '", mine, "'", hint);
+    }
     checkpoint_info info;
     info.setup = detail::read_string(ar, "snip_train.setup", path);
     if (expect_setup)
@@ -268,7 +285,8 @@ detector_options options_from_identity(const std::string& id, const std::string&
     std::istringstream in(id);
     std::string first;
     in >> first;
-    detector_options o;
+    // Fields absent from the identity are the plain network's (see detector_identity).
+    detector_options o = detector_options::plain();
     auto bad = [&](const std::string& why) {
         snip::fail(where, ": unreadable model identity '", id, "' (", why, ")");
     };
@@ -307,6 +325,15 @@ detector_options options_from_identity(const std::string& id, const std::string&
             o.fc_channels = i;
         else if (key == "pool")
             o.pool_size = i;
+        else if (key == "deform_res5")
+            o.backbone.deformable_res5_groups = i;
+        else if (key == "rpn_concat")
+            o.rpn_on_concat = i != 0;
+        else if (key == "deform_pool") {
+            o.head_pooling = roi_pooling::deformable;
+            o.deform_samples = i;
+        } else if (key == "trans_std")
+            o.deform_trans_std = value;
         else
             bad("unknown field " + key);
     }

@@ -39,6 +39,44 @@ snip::rcnn_options detector_options::default_rcnn() {
     return o;
 }
 
+resnet_options detector_options::sniper_backbone() {
+    resnet_options b;
+    b.deformable_res5_groups = 4;        // num_deformable_group=4 (residual_unit_deform)
+    b.dilate_first_res5_block = true;    // resnetc5: every unit dilate=(2, 2), stride 1
+    return b;
+}
+
+detector_options detector_options::sniper() { return {}; }
+
+detector_options detector_options::plain() {
+    detector_options o;
+    o.backbone = resnet_options{};
+    o.rpn_on_concat = false;
+    o.head_pooling = roi_pooling::roialign;
+    return o;
+}
+
+std::string detector_options::model_name() const {
+    const bool deform = backbone.deformable_res5_groups > 0;
+    if (deform && backbone.deformable_res5_groups == 4 && backbone.dilate_first_res5_block &&
+        rpn_on_concat && head_pooling == roi_pooling::deformable)
+        return "sniper";
+    if (!deform && !backbone.dilate_first_res5_block && !rpn_on_concat &&
+        head_pooling == roi_pooling::roialign)
+        return "plain";
+    return "custom";
+}
+
+const char* to_string(roi_pooling p) {
+    return p == roi_pooling::deformable ? "deformable" : "roialign";
+}
+
+roi_pooling roi_pooling_from(const std::string& name, const std::string& where) {
+    if (name == "deformable") return roi_pooling::deformable;
+    if (name == "roialign") return roi_pooling::roialign;
+    snip::fail(where, ": unknown RoI pooling '", name, "' (deformable or roialign)");
+}
+
 torch::Tensor rpn_output::flat_objectness() const {
     return objectness.permute({0, 2, 3, 1}).reshape({objectness.size(0), -1});
 }
@@ -115,6 +153,14 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
                   "FasterRCNN: the RPN runs on res4 (stride 16), "
                   "anchor stride must be 16, got ",
                   options.anchors.stride);
+    snip::require(options.deform_samples >= 1, "FasterRCNN: deform_samples must be >= 1, got ",
+                  options.deform_samples);
+    snip::require(std::isfinite(options.deform_trans_std) && options.deform_trans_std >= 0,
+                  "FasterRCNN: deform_trans_std must be finite and >= 0, got ",
+                  options.deform_trans_std);
+    snip::require(std::isfinite(options.offset_lr_mult) && options.offset_lr_mult >= 0,
+                  "FasterRCNN: offset_lr_mult must be finite and >= 0, got ",
+                  options.offset_lr_mult);
     snip::require(options.pool_size >= 1 && options.rpn_channels >= 1 &&
                       options.head_channels >= 1 && options.fc_channels >= 1,
                   "FasterRCNN: layer sizes must be >= 1");
@@ -131,7 +177,9 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
     const std::int64_t c4 = backbone->res4_channels(), c5 = backbone->res5_channels();
     namespace nn = torch::nn;
     rpn_conv = register_module(
-        "rpn_conv", nn::Conv2d(nn::Conv2dOptions(c4, options.rpn_channels, 3).padding(1)));
+        "rpn_conv", nn::Conv2d(nn::Conv2dOptions(options.rpn_on_concat ? c4 + c5 : c4,
+                                                  options.rpn_channels, 3)
+                                   .padding(1)));
     rpn_cls = register_module("rpn_cls", nn::Conv2d(nn::Conv2dOptions(options.rpn_channels, A, 1)));
     rpn_bbox =
         register_module("rpn_bbox", nn::Conv2d(nn::Conv2dOptions(options.rpn_channels, 4 * A, 1)));
@@ -144,6 +192,10 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
     cls_score =
         register_module("cls_score", nn::Linear(options.fc_channels, options.num_classes + 1));
     bbox_pred = register_module("bbox_pred", nn::Linear(options.fc_channels, 4));
+    const std::int64_t P = options.pool_size;
+    if (options.head_pooling == roi_pooling::deformable)
+        offset_fc = register_module("offset_fc",
+                                    nn::Linear(options.head_channels * P * P, 2 * P * P));
 
     // Initialisation (py-faster-rcnn / SNIPER): RPN and head convs N(0, 0.01), the class
     // scores N(0, 0.01), the deltas N(0, 0.001), biases 0; the FCs N(0, 0.01) too.
@@ -158,6 +210,10 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
     }
     nn::init::normal_(bbox_pred->weight, 0.0, 0.001);
     nn::init::zeros_(bbox_pred->bias);
+    if (offset_fc) { // init_weight_rcnn: offset_weight and offset_bias zeros
+        nn::init::zeros_(offset_fc->weight);
+        nn::init::zeros_(offset_fc->bias);
+    }
 }
 
 torch::Tensor FasterRCNNImpl::anchors(std::int64_t height, std::int64_t width) const {
@@ -166,13 +222,17 @@ torch::Tensor FasterRCNNImpl::anchors(std::int64_t height, std::int64_t width) c
         static_cast<int>(width), options_.anchors.stride));
 }
 
-rpn_output FasterRCNNImpl::rpn_forward(const torch::Tensor& res4) {
-    const torch::Tensor h = rpn_conv(res4).relu();
+rpn_output FasterRCNNImpl::rpn_forward(const torch::Tensor& x) {
+    const torch::Tensor h = rpn_conv(x).relu();
     return {rpn_cls(h), rpn_bbox(h)};
 }
 
-torch::Tensor FasterRCNNImpl::head_features(const resnet_features& f) {
-    return head_conv(torch::cat({f.res4, f.res5}, 1)).relu();
+torch::Tensor FasterRCNNImpl::rpn_input(const resnet_features& f) const {
+    return options_.rpn_on_concat ? torch::cat({f.res4, f.res5}, 1) : f.res4;
+}
+
+torch::Tensor FasterRCNNImpl::head_features(const resnet_features& f, const torch::Tensor& cat) {
+    return head_conv(cat.defined() ? cat : torch::cat({f.res4, f.res5}, 1)).relu();
 }
 
 std::pair<torch::Tensor, torch::Tensor> FasterRCNNImpl::head_forward(const torch::Tensor& feats,
@@ -180,9 +240,22 @@ std::pair<torch::Tensor, torch::Tensor> FasterRCNNImpl::head_forward(const torch
     // snip's RoIAlign takes float32 / float64: under mixed precision the float16 map is
     // pooled in float32 (the FC layers after it run in float16 again).
     const torch::Tensor f = feats.scalar_type() == torch::kHalf ? feats.to(torch::kFloat) : feats;
-    torch::Tensor x =
-        snip::torch_ops::roi_align(f, rois.to(f.scalar_type()), options_.pool_size,
-                                   1.0 / options_.anchors.stride, options_.sampling_ratio, true);
+    const torch::Tensor r = rois.to(f.scalar_type());
+    const double scale = 1.0 / options_.anchors.stride;
+    const std::int64_t P = options_.pool_size, C = f.size(1);
+    torch::Tensor x;
+    if (options_.head_pooling == roi_pooling::deformable) {
+        // The original's two passes (get_symbol_rcnn): pooled without offsets -> offset FC
+        // -> R x 2 x P x P offsets (x trans_std x the RoI's size) -> pooled again with them.
+        const torch::Tensor first = snip::torch_ops::deform_roi_pool(
+            f, r, torch::Tensor(), scale, C, 1, P, P, options_.deform_samples, 0.0);
+        const torch::Tensor off =
+            offset_fc(first.flatten(1)).view({-1, 2, P, P}).to(f.scalar_type());
+        x = snip::torch_ops::deform_roi_pool(f, r, off, scale, C, 1, P, P,
+                                             options_.deform_samples, options_.deform_trans_std);
+    } else {
+        x = snip::torch_ops::roi_align(f, r, P, scale, options_.sampling_ratio, true);
+    }
     x = fc7(fc6(x.flatten(1)).relu()).relu();
     return {cls_score(x), bbox_pred(x)};
 }
@@ -243,7 +316,8 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
         gts.push_back(detail::check_target(targets[b], options_.num_classes, b));
 
     const resnet_features f = backbone->forward(images);
-    const rpn_output r = rpn_forward(f.res4);
+    const torch::Tensor rpn_in = rpn_input(f);
+    const rpn_output r = rpn_forward(rpn_in);
     const torch::Tensor logits = r.flat_objectness(), deltas = r.flat_deltas();
     const torch::Tensor anc = anchors(f.res4.size(2), f.res4.size(3));
 
@@ -309,7 +383,7 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
         out.rcnn_box = torch::zeros({}, logits.options());
         return out;
     }
-    const torch::Tensor feats = head_features(f);
+    const torch::Tensor feats = head_features(f, options_.rpn_on_concat ? rpn_in : torch::Tensor());
     if (rois.empty()) { // no proposal and no valid gt anywhere: nothing to classify
         out.rcnn_cls = feats.sum() * 0.0;
         out.rcnn_box = feats.sum() * 0.0;
@@ -355,10 +429,11 @@ std::vector<detections> FasterRCNNImpl::forward_test(const torch::Tensor& images
                   "FasterRCNN::forward_test: ", sizes.size(), " sizes for ", B, " images");
     torch::NoGradGuard ng;
     const resnet_features f = backbone->forward(images);
-    const rpn_output r = rpn_forward(f.res4);
+    const torch::Tensor rpn_in = rpn_input(f);
+    const rpn_output r = rpn_forward(rpn_in);
     const torch::Tensor logits = r.flat_objectness(), deltas = r.flat_deltas();
     const torch::Tensor anc = anchors(f.res4.size(2), f.res4.size(3));
-    const torch::Tensor feats = head_features(f);
+    const torch::Tensor feats = head_features(f, options_.rpn_on_concat ? rpn_in : torch::Tensor());
     const double e = extra();
     const snip::rcnn_options& ro = options_.rcnn;
     std::vector<detections> out;
@@ -413,6 +488,24 @@ std::vector<torch::Tensor> FasterRCNNImpl::trainable_parameters() const {
     std::vector<torch::Tensor> out;
     for (const auto& p : parameters())
         if (p.requires_grad()) out.push_back(p);
+    return out;
+}
+
+std::vector<std::pair<std::vector<torch::Tensor>, double>>
+FasterRCNNImpl::parameter_groups() const {
+    std::vector<torch::Tensor> offsets;
+    if (offset_fc)
+        for (const auto& p : offset_fc->parameters())
+            if (p.requires_grad()) offsets.push_back(p);
+    std::vector<torch::Tensor> rest;
+    for (const auto& p : trainable_parameters()) {
+        const bool in_offsets = std::any_of(offsets.begin(), offsets.end(), [&](const auto& q) {
+            return q.unsafeGetTensorImpl() == p.unsafeGetTensorImpl();
+        });
+        if (!in_offsets) rest.push_back(p);
+    }
+    std::vector<std::pair<std::vector<torch::Tensor>, double>> out{{rest, 1.0}};
+    if (!offsets.empty()) out.emplace_back(offsets, options_.offset_lr_mult);
     return out;
 }
 

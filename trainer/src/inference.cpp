@@ -196,7 +196,7 @@ snip::image_proposals propose_image(FasterRCNN& net, const image& img,
     for (const snip::scale_spec& s : scales) {
         const whole_image_input in = whole_image(img, s, pad_multiple, norm);
         const resnet_features f = net->backbone->forward(in.tensor.to(dev));
-        const rpn_output r = net->rpn_forward(f.res4);
+        const rpn_output r = net->rpn_forward(net->rpn_input(f));
         // The anchors and the proposal layer live on the CPU (snip's decode and NMS).
         const torch::Tensor logits = r.flat_objectness()[0].to(torch::kCPU);
         const torch::Tensor deltas = r.flat_deltas()[0].to(torch::kCPU);

@@ -146,9 +146,22 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
 
     const auto params = net->trainable_parameters();
     snip::require(!params.empty(), "train: the model has no trainable parameter");
-    torch::optim::SGD sgd(params, torch::optim::SGDOptions(o.lr_at(0, 0.0))
-                                      .momentum(o.momentum)
-                                      .weight_decay(o.weight_decay));
+    // One parameter group per learning-rate multiplier (the deformable head's offset FC
+    // learns at 0.01 x the rate, as the original's lr_mult); the schedule sets each group's
+    // rate to lr x its multiplier.
+    std::vector<double> lr_mults;
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    for (auto& [ps, mult] : net->parameter_groups()) {
+        if (ps.empty()) continue;
+        lr_mults.push_back(mult);
+        groups.emplace_back(ps, std::make_unique<torch::optim::SGDOptions>(
+                                    torch::optim::SGDOptions(o.lr_at(0, 0.0) * mult)
+                                        .momentum(o.momentum)
+                                        .weight_decay(o.weight_decay)));
+    }
+    torch::optim::SGD sgd(std::move(groups), torch::optim::SGDOptions(o.lr_at(0, 0.0))
+                                                 .momentum(o.momentum)
+                                                 .weight_decay(o.weight_decay));
     const std::string setup = train_setup(o, cfg, ds, proposals != nullptr);
     const std::string ckpt = o.out_dir.empty()
                                  ? std::string()
@@ -213,7 +226,8 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
                   "the model is on ", device.str());
     loss_scaler scaler = scaler_state;
     const resnet_options& bo = net->options().backbone;
-    const std::string title = std::string(o.rpn_only ? "RPN stage" : "training") + ": ResNet-" +
+    const std::string title = std::string(o.rpn_only ? "RPN stage" : "training") + ": " +
+                              net->options().model_name() + " network, ResNet-" +
                               std::to_string(bo.depth) +
                               (bo.width != 64 ? " width " + std::to_string(bo.width) : "") +
                               ", batch " + std::to_string(o.batch_size);
@@ -334,8 +348,9 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
             }
             const double epoch_pos = pos.epoch + double(pos.batch) / double(batches);
             const double lr = o.lr_at(pos.step, epoch_pos);
-            for (auto& g : sgd.param_groups())
-                static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+            for (std::size_t gi = 0; gi < sgd.param_groups().size(); ++gi)
+                static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[gi].options())
+                    .lr(lr * lr_mults[gi]);
             sgd.zero_grad();
             detector_losses l;
             if (sync) sync->before_forward();

@@ -211,7 +211,8 @@ void save_weights(const torch::nn::Module& module, const std::string& path) {
 }
 
 load_report load_weights(torch::nn::Module& module, const std::string& path, bool strict,
-                         const std::vector<std::string>& tolerated) {
+                         const std::vector<std::string>& tolerated,
+                         const std::vector<std::string>& optional) {
     const named_tensors file = read_weights(path);
     std::map<std::string, const torch::Tensor*> by_name;
     for (const auto& [name, t] : file)
@@ -226,7 +227,10 @@ load_report load_weights(torch::nn::Module& module, const std::string& path, boo
         model_names.insert(name);
         const auto it = by_name.find(name);
         if (it == by_name.end()) {
-            missing.push_back(name);
+            if (std::find(optional.begin(), optional.end(), name) != optional.end())
+                report.kept.push_back(name);
+            else
+                missing.push_back(name);
             continue;
         }
         const torch::Tensor& src = *it->second;
@@ -261,8 +265,10 @@ load_report load_weights(torch::nn::Module& module, const std::string& path, boo
 
     torch::NoGradGuard no_grad;
     for (const auto& [name, dst] : model) {
+        const auto it = by_name.find(name);
+        if (it == by_name.end()) continue; // an optional tensor the file lacks
         torch::Tensor d = dst; // shares the module's storage
-        d.copy_(*by_name.at(name));
+        d.copy_(*it->second);
         report.loaded.push_back(name);
     }
     return report;

@@ -41,6 +41,13 @@
 // unit including the first: set dilate_first_res5_block for that. torchvision refuses
 // dilation for BasicBlock; here a dilated BasicBlock dilates both its 3x3 convs.
 //
+// Deformable res5 (resnet_options::deformable_res5_groups > 0, the original SNIPER network's;
+// the detector's default `sniper` model sets it to 4 with dilate_first_res5_block): each 3x3
+// conv of layer4 becomes a DeformConv2d whose offset conv starts at zero, so ImageNet weights
+// load by the same names and, at initialisation, the backbone computes exactly the dilated
+// one. The offset convs ("layer4.0.conv2.offset.weight", ...) are not in ImageNet files:
+// load_weights' `optional` list lets them stay at zero.
+//
 // Freezing (resnet_options::frozen_stages, mmdetection's convention): -1 nothing, 0 the stem
 // (conv1), k >= 1 the stem and layer1..layerk; SNIPER freezes the stem and stage 1 (1, the
 // default). Frozen parameters get requires_grad(false) at construction.
@@ -150,35 +157,76 @@ torch::nn::Sequential projection(std::int64_t in, std::int64_t out, std::int64_t
 } // namespace detail
 
 // ---------------------------------------------------------------------------------------
+// Deformable convolution
+
+/// @brief A deformable convolution v1 (Dai et al. 2017) as the original SNIPER's res5
+/// (mahyarnajibi/SNIPER symbols/faster/resnet_mx_101_e2e.py, residual_unit_deform): a plain
+/// k x k conv `offset` (with bias, same stride, padding and dilation) reads the input and
+/// predicts 2 x offset_groups x k x k offsets per output position, and snip's
+/// torch_ops::deform_conv2d samples the input at the shifted taps and applies `weight`
+/// (no bias, as every ResNet conv). `offset` starts at zero, so at initialisation the layer
+/// is the plain (dilated) conv with the same weight: ImageNet weights load into `weight`
+/// unchanged (its name and shape are the plain conv's) and give the same output.
+/// Names: "<conv>.weight", "<conv>.offset.weight", "<conv>.offset.bias".
+class DeformConv2dImpl : public torch::nn::Module {
+public:
+    DeformConv2dImpl(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
+                     std::int64_t dilation, std::int64_t offset_groups);
+
+    /// x: N x in x H x W float32/float64 (a float16 input, under autocast, runs in float32).
+    torch::Tensor forward(const torch::Tensor& x);
+
+    /// Sets the offset predictor to zero (the layer becomes the plain conv).
+    void reset_offsets();
+
+    void pretty_print(std::ostream& os) const override;
+
+    torch::Tensor weight;
+    torch::nn::Conv2d offset{nullptr};
+
+private:
+    std::int64_t in_, out_, kernel_, stride_, dilation_, groups_;
+};
+TORCH_MODULE(DeformConv2d);
+
+// ---------------------------------------------------------------------------------------
 // Residual blocks
 
-/// @brief Two 3x3 convs (the first with the stride), expansion 1 (ResNet-18/34).
+/// @brief Two 3x3 convs (the first with the stride), expansion 1 (ResNet-18/34). With
+/// `offset_groups` > 0 both 3x3 convs are deformable (DeformConv2d, registered under the same
+/// names conv1 and conv2; the plain members then stay empty).
 class BasicBlockImpl : public torch::nn::Module {
 public:
     static constexpr std::int64_t expansion = 1;
 
     BasicBlockImpl(std::int64_t inplanes, std::int64_t planes, std::int64_t stride,
-                   std::int64_t dilation, bool project, const bn_spec& bn = {});
+                   std::int64_t dilation, bool project, const bn_spec& bn = {},
+                   std::int64_t offset_groups = 0);
 
     torch::Tensor forward(const torch::Tensor& x);
 
     torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+    DeformConv2d deform1{nullptr}, deform2{nullptr}; ///< the deformable conv1 / conv2
     BatchNorm2d bn1{nullptr}, bn2{nullptr};
     torch::nn::Sequential downsample{nullptr}; ///< empty for an identity shortcut
 };
 TORCH_MODULE(BasicBlock);
 
-/// @brief 1x1 (reduce) -> 3x3 (stride, dilation) -> 1x1 (expand x4) (ResNet-50/101).
+/// @brief 1x1 (reduce) -> 3x3 (stride, dilation) -> 1x1 (expand x4) (ResNet-50/101). With
+/// `offset_groups` > 0 the 3x3 conv is deformable (DeformConv2d, registered as conv2; the
+/// plain conv2 then stays empty), as the original's residual_unit_deform.
 class BottleneckImpl : public torch::nn::Module {
 public:
     static constexpr std::int64_t expansion = 4;
 
     BottleneckImpl(std::int64_t inplanes, std::int64_t planes, std::int64_t stride,
-                   std::int64_t dilation, bool project, const bn_spec& bn = {});
+                   std::int64_t dilation, bool project, const bn_spec& bn = {},
+                   std::int64_t offset_groups = 0);
 
     torch::Tensor forward(const torch::Tensor& x);
 
     torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+    DeformConv2d deform2{nullptr}; ///< the deformable conv2
     BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
     torch::nn::Sequential downsample{nullptr}; ///< empty for an identity shortcut
 };
@@ -194,6 +242,10 @@ struct resnet_options {
     int frozen_stages = 1;                ///< -1 none, 0 stem, k: stem + layer1..layerk (<= 4)
     bool dilate_res5 = true;              ///< layer4 stride 1, dilation 2: res5 at stride 16
     bool dilate_first_res5_block = false; ///< also dilate layer4's first block (official SNIPER)
+    /// Deformable res5 (the original SNIPER network, resnet_mx_101_e2e.py resnetc5 with
+    /// deform=True): every 3x3 conv of layer4 is a DeformConv2d with this many offset groups
+    /// (the original: 4, num_deformable_group); 0: plain convs. Needs dilate_res5.
+    std::int64_t deformable_res5_groups = 0;
     bool classifier = false;              ///< build fc (for forward_classifier / ImageNet files)
     std::int64_t num_classes = 1000;      ///< fc outputs, when classifier
     /// BatchNorm of the stages that are not frozen: trained with batch statistics (the
@@ -249,7 +301,8 @@ private:
     bn_spec bn_of(int k) const;
 
     torch::nn::Sequential make_layer(std::int64_t planes, std::int64_t count, std::int64_t stride,
-                                     bool dilate, const bn_spec& bn);
+                                     bool dilate, const bn_spec& bn,
+                                     std::int64_t offset_groups = 0);
 
     void freeze();
 

@@ -11,23 +11,30 @@
 //   std::vector<snip::train::detections> d = net->forward_test(images, 0.05, 100);
 // @endcode
 //
-// Architecture (SNIPER's, DESIGN.md):
-//   backbone  ResNet (res5 dilated, so res4 and res5 are both at stride 16)
-//   RPN       on res4: 3x3 conv 512 + ReLU -> 1x1 conv A objectness logits (sigmoid, binary
+// Architecture. Two networks (detector_options::sniper() and ::plain()); the default is
+// `sniper`, the original's (mahyarnajibi/SNIPER symbols/faster/resnet_mx_101_e2e.py):
+//   backbone  ResNet (backbone.hpp), res5 at stride 16. sniper: every 3x3 conv of res5 is a
+//             deformable conv v1 with 4 offset groups and dilation 2, the first unit's too
+//             (residual_unit_deform; offsets start at zero). plain: res5 dilated
+//             (torchvision's replace_stride_with_dilation, the first block undilated).
+//   RPN       3x3 conv 512 + ReLU -> 1x1 conv A objectness logits (sigmoid, binary
 //             cross-entropy) and 1x1 conv 4A deltas; A anchors per cell (SNIPER: 21, from
-//             snip::anchor_config::sniper()). Output channel a of the logits and channels
-//             4a..4a+3 of the deltas belong to template a; flattened, anchor (y, x, a) is row
+//             snip::anchor_config::sniper()). sniper: on concat(res4, res5) (get_rpn on
+//             'cat4'); plain: on res4. Output channel a of the logits and channels 4a..4a+3
+//             of the deltas belong to template a; flattened, anchor (y, x, a) is row
 //             (y*W + x)*A + a, snip::grid_anchors' order.
 //   proposals (no gradient) deltas decoded with snip's box coder (means 0, stds 1) on every
 //             anchor, clipped to the chip's content, small boxes dropped (a side < min_size,
 //             or with min_size_both both sides, as the original's training proposals), top
 //             pre_nms scores, snip NMS at 0.7, top post_nms.
-//   head      concat(res4, res5) -> 1x1 conv 256 + ReLU (SNIPER's res4+res5 -> 1x1 256) ->
-//             RoIAlign 7x7 (spatial scale 1/16, sampling 2, aligned; snip::torch_ops) ->
+//   head      concat(res4, res5) -> 1x1 conv 256 + ReLU (conv_new_1) -> RoI features 7x7:
+//             sniper: deformable RoI pooling (snip::torch_ops::deform_roi_pool, the original's
+//             DeformablePSROIPooling with group_size 1, part 7, 4 samples per bin and axis,
+//             spatial scale 1/16): a pass without offsets -> FC 2 x 7 x 7 (`offset_fc`, zero
+//             at the start, its learning rate x 0.01) -> offsets x trans_std 0.1 -> a second
+//             pass with them; plain: RoIAlign (sampling 2, aligned) ->
 //             flatten -> FC 1024 + ReLU -> FC 1024 + ReLU -> cls logits (K + 1, 0 is
 //             background; softmax) and 4 class-agnostic deltas (stds 0.1, 0.1, 0.2, 0.2).
-//             SNIPER pools with deformable PS-RoI pooling variants in some configs; here it is
-//             plain RoIAlign.
 //
 // Targets (per chip, from data.hpp's chip_target; boxes in chip px, in options.convention):
 //   RPN   anchors inside the chip's content (width x height) grown by anchor_border (32 px)
@@ -148,10 +155,29 @@ struct loss_options {
     std::array<double, 4> factors(double chips, double sampled, double rois, int world) const;
 };
 
+/// @brief How the head pools RoI features.
+enum class roi_pooling {
+    deformable, ///< the original's deformable RoI pooling with an offset FC (two passes)
+    roialign    ///< RoIAlign (torchvision's), the plain network's
+};
+
+/// @brief "deformable" / "roialign".
+const char* to_string(roi_pooling p);
+/// @brief The inverse of to_string; snip::error naming `where` and the value otherwise.
+roi_pooling roi_pooling_from(const std::string& name, const std::string& where);
+
 /// @brief Everything that defines a FasterRCNN. Defaults are the original SNIPER's (see the
-/// file comment).
+/// file comment): detector_options{} == detector_options::sniper().
 struct detector_options {
-    resnet_options backbone{};                 ///< needs dilate_res5 (res4 and res5 at stride 16)
+    /// Needs dilate_res5 (res4 and res5 at stride 16). Default: the original's deformable res5
+    /// (4 offset groups, every unit dilated).
+    resnet_options backbone = sniper_backbone();
+    /// The RPN reads concat(res4, res5) (the original's) or, when false, res4 alone.
+    bool rpn_on_concat = true;
+    roi_pooling head_pooling = roi_pooling::deformable;
+    std::int64_t deform_samples = 4;   ///< deformable pooling: samples per bin and axis (sample_per_part)
+    double deform_trans_std = 0.1;     ///< deformable pooling: offsets are scaled by this x the RoI size
+    double offset_lr_mult = 0.01;      ///< learning-rate multiplier of offset_fc (the original's lr_mult)
     std::int64_t num_classes = 80;             ///< K object classes; logits have K + 1
     snip::anchor_config anchors = snip::anchor_config::sniper();
     snip::pixel_convention convention = snip::pixel_convention::inclusive;
@@ -173,7 +199,7 @@ struct detector_options {
     std::int64_t rpn_channels = 512;           ///< the RPN's 3x3 conv
     std::int64_t head_channels = 256;          ///< the 1x1 conv before RoIAlign
     std::int64_t fc_channels = 1024;           ///< the two FC layers
-    std::int64_t pool_size = 7;                ///< RoIAlign bins per side
+    std::int64_t pool_size = 7;                ///< RoI pooling bins per side (and the offsets' parts)
     std::int64_t sampling_ratio = 2;           ///< RoIAlign samples per bin and axis
     /// Per-class NMS of forward_test (IoU > this suppresses); <= 0: none, every box above the
     /// score threshold is kept (the original applies no NMS per scale before its multi-scale
@@ -185,6 +211,17 @@ struct detector_options {
     /// sniper_res101_e2e.yml; multi_proposal_target.cu keeps all 300 RoIs). Set `batch` (and
     /// `fg_fraction`) for torchvision-style sampling, e.g. 128 and 0.25.
     static snip::rcnn_options default_rcnn();
+
+    /// The original's backbone: resnet_options{} with a deformable res5 of 4 offset groups,
+    /// every res5 unit dilated (the original's residual_unit_deform has no undilated unit).
+    static resnet_options sniper_backbone();
+    /// The original SNIPER network (the default).
+    static detector_options sniper();
+    /// The plain Faster R-CNN of earlier snip versions: dilated res5 (torchvision's), RPN on
+    /// res4, RoIAlign head. Checkpoints written before the sniper network load into it.
+    static detector_options plain();
+    /// "sniper", "plain", or "custom" for any other combination of the three switches.
+    std::string model_name() const;
 };
 
 /// @brief The four training losses (scalars); total() is their sum.
@@ -255,11 +292,15 @@ public:
     /// @brief The anchors of an H x W stride-16 grid: [H*W*A, 4] float32, chip px.
     torch::Tensor anchors(std::int64_t height, std::int64_t width) const;
 
-    /// @brief RPN head on res4.
-    rpn_output rpn_forward(const torch::Tensor& res4);
+    /// @brief The RPN on `x`: rpn_input(f).
+    rpn_output rpn_forward(const torch::Tensor& x);
 
-    /// @brief The RoI feature map: ReLU(1x1 conv 256 of concat(res4, res5)).
-    torch::Tensor head_features(const resnet_features& f);
+    /// @brief What the RPN reads: concat(res4, res5) or res4 (detector_options::rpn_on_concat).
+    torch::Tensor rpn_input(const resnet_features& f) const;
+
+    /// @brief The RoI feature map: ReLU(1x1 conv 256 of concat(res4, res5)); `cat` is that
+    /// concatenation when the caller has it already.
+    torch::Tensor head_features(const resnet_features& f, const torch::Tensor& cat = {});
 
     /// @brief The RCNN head on `rois` ([R, 5]: batch index, x1, y1, x2, y2 in chip px):
     /// {cls logits [R, K + 1], class-agnostic deltas [R, 4]}.
@@ -303,9 +344,17 @@ public:
     /// @brief Parameters with requires_grad (for the optimizer).
     std::vector<torch::Tensor> trainable_parameters() const;
 
+    /// @brief trainable_parameters() split by learning-rate multiplier: {parameters, multiplier}
+    /// groups, the first with multiplier 1, then offset_fc's (offset_lr_mult) when the head is
+    /// deformable. Every trainable parameter is in exactly one group.
+    std::vector<std::pair<std::vector<torch::Tensor>, double>> parameter_groups() const;
+
     ResNet backbone{nullptr};
     torch::nn::Conv2d rpn_conv{nullptr}, rpn_cls{nullptr}, rpn_bbox{nullptr}, head_conv{nullptr};
     torch::nn::Linear fc6{nullptr}, fc7{nullptr}, cls_score{nullptr}, bbox_pred{nullptr};
+    /// The deformable head's offset predictor (7 x 7 x 2 from the first pooling); empty with
+    /// RoIAlign.
+    torch::nn::Linear offset_fc{nullptr};
 
 private:
     double extra() const { return options_.convention == snip::pixel_convention::inclusive ? 1.0 : 0.0; }

@@ -81,6 +81,7 @@ struct load_report {
     std::vector<std::string> loaded;     ///< model tensors assigned from the file
     std::vector<std::string> unexpected; ///< file tensors the model lacks (strict == false)
     std::vector<std::string> ignored;    ///< "*.num_batches_tracked" the model lacks
+    std::vector<std::string> kept;       ///< `optional` model tensors the file lacks (unchanged)
 };
 
 namespace detail {
@@ -156,8 +157,11 @@ void save_weights(const torch::nn::Module& module, const std::string& path);
 /// buffers by name (see the header comment for the rules and the errors). `tolerated`:
 /// names the file may hold beyond the model even when `strict` (reported in
 /// load_report::unexpected), such as an ImageNet file's classifier "fc.weight", "fc.bias"
-/// that a detector's backbone lacks.
+/// that a detector's backbone lacks. `optional`: model tensors the file may lack; they keep
+/// their values (reported in load_report::kept), such as the zero-initialised offset convs
+/// of a deformable res5 ("layer4.0.conv2.offset.weight") that ImageNet files do not have.
 load_report load_weights(torch::nn::Module& module, const std::string& path,
-                         bool strict = true, const std::vector<std::string>& tolerated = {});
+                         bool strict = true, const std::vector<std::string>& tolerated = {},
+                         const std::vector<std::string>& optional = {});
 
 } // namespace snip::train
