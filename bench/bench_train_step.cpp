@@ -6,12 +6,17 @@
 // cost ratio image / chip next to the pixel ratio (800 * 1333) / (512 * 512) = 4.07.
 //
 //   train_step/<backbone>/chips_2x512x512          a batch of 2 chips, 2 x 3 x 512 x 512
+//   train_step/<backbone>_plain/chips_2x512x512    the same with the plain network (counter
+//                                                  sniper_vs_plain: the sniper row's s/chip
+//                                                  over this row's)
 //   train_step/resnet18/chips_2x512x512/1thread    the same with one intra-op thread
 //   train_step/<backbone>/image_1x800x1333         one image, 1 x 3 x 800 x 1333 (Faster
 //                                                  R-CNN's standard single-scale input)
 //
-// Model: SNIPER's (detector_options defaults: 21 anchors, res5 dilated, stem + layer1 frozen,
-// RPN on res4, RoIAlign head on res4 + res5, 128 RoIs sampled per chip or image), 80 classes,
+// Model: SNIPER's (detector_options defaults, the original's network: 21 anchors, deformable
+// res5, stem + layer1 frozen, RPN on concat(res4, res5), deformable RoI pooling head on the
+// same; _plain rows: detector_options::plain(), dilated res5, RPN on res4, RoIAlign; every
+// RoI of a chip or image, up to 300 proposals + gt, as the original), 80 classes,
 // random weights: the backbone's Kaiming init, with the last frozen BatchNorm of every residual
 // branch scaling it by 0.2 so that a random ResNet-101 keeps finite losses (model::make_net);
 // the work of a step does not depend on the weights. SGD with momentum 0.9, weight decay 1e-4,
@@ -111,6 +116,7 @@ struct row {
     input_kind kind = input_kind::chips;
     int threads = 2;
     int steps = 2; ///< timed steps (Iterations)
+    bool plain = false; ///< detector_options::plain() instead of the default sniper network
 };
 
 /// What a row measured, per chip or per image (one unit of its batch).
@@ -230,8 +236,9 @@ std::int64_t total_boxes(const batch& b) {
 // ---------------------------------------------------------------------------------
 // The model: one backbone alive at a time (rows of a backbone are registered together)
 
-snip::train::detector_options options_for(int depth) {
-    snip::train::detector_options o;
+snip::train::detector_options options_for(int depth, bool plain = false) {
+    snip::train::detector_options o =
+        plain ? snip::train::detector_options::plain() : snip::train::detector_options::sniper();
     o.backbone.depth = depth;
     o.num_classes = num_classes;
     return o;
@@ -239,12 +246,13 @@ snip::train::detector_options options_for(int depth) {
 
 struct model {
     int depth;
+    bool plain;
     snip::train::FasterRCNN net;
     torch::optim::SGD sgd;
     std::uint64_t steps = 0;
 
-    explicit model(int d)
-        : depth(d), net(make_net(d)),
+    model(int d, bool p)
+        : depth(d), plain(p), net(make_net(d, p)),
           sgd(net->trainable_parameters(), torch::optim::SGDOptions(learning_rate)
                                                .momentum(momentum)
                                                .weight_decay(weight_decay)) {
@@ -256,8 +264,8 @@ struct model {
     /// 33 blocks would reach activations ~1e7 and losses whose first SGD step overflows. A
     /// trained network keeps them in range; here the last BatchNorm of every residual branch
     /// scales it by residual_scale (weights stay random; the work of a step is the same).
-    static snip::train::FasterRCNN make_net(int d) {
-        snip::train::FasterRCNN n(options_for(d));
+    static snip::train::FasterRCNN make_net(int d, bool p) {
+        snip::train::FasterRCNN n(options_for(d, p));
         torch::NoGradGuard ng;
         for (const auto& m : n->backbone->modules(/*include_self=*/false)) {
             if (auto* b = m->as<snip::train::BottleneckImpl>()) b->bn3->weight.fill_(residual_scale);
@@ -280,11 +288,11 @@ struct model {
 
 std::unique_ptr<model> g_model;
 
-model& model_for(int depth) {
-    if (!g_model || g_model->depth != depth) {
+model& model_for(int depth, bool plain) {
+    if (!g_model || g_model->depth != depth || g_model->plain != plain) {
         g_model.reset(); // free the previous backbone first
         torch::manual_seed(seed + std::uint64_t(depth));
-        g_model = std::make_unique<model>(depth);
+        g_model = std::make_unique<model>(depth, plain);
     }
     return *g_model;
 }
@@ -303,8 +311,9 @@ std::string backbone_name(int depth) {
     return "resnet" + std::to_string(depth);
 }
 
-std::string chip_row(int depth, int nthreads) {
-    std::string s = "train_step/" + backbone_name(depth) + "/chips_2x512x512";
+std::string chip_row(int depth, int nthreads, bool plain = false) {
+    std::string s = "train_step/" + backbone_name(depth) + (plain ? "_plain" : "") +
+                    "/chips_2x512x512";
     if (nthreads != threads) s += "/" + std::to_string(nthreads) + "thread";
     return s;
 }
@@ -321,7 +330,7 @@ const measurement* measured(const std::string& name) {
 void bm_step(benchmark::State& state, const row* rw) {
     set_threads(rw->threads);
     try {
-        model& m = model_for(rw->depth);
+        model& m = model_for(rw->depth, rw->plain);
         const batch b = make_batch(rw->kind);
         const double units = double(b.images.size(0));
         measurement res;
@@ -371,6 +380,9 @@ void bm_step(benchmark::State& state, const row* rw) {
         } else if (rw->threads != threads) {
             if (const measurement* c = measured(chip_row(rw->depth, threads)))
                 state.counters["speedup_2_vs_1_thread"] = res.best / c->best;
+        } else if (rw->plain) {
+            if (const measurement* c = measured(chip_row(rw->depth, threads)))
+                state.counters["sniper_vs_plain"] = c->best / res.best;
         }
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());
@@ -407,6 +419,17 @@ void print_summary(double wall_seconds) {
     }
     std::printf("ratio = s/image / s/chip; pixels = (800*1333)/(512*512); ratio/pix > 1: a chip "
                 "costs less per pixel than the full image\n");
+    std::printf("\nThe original's network (sniper: deformable res5, RPN on res4+res5, deformable "
+                "RoI pooling) against the plain one (dilated res5, RPN on res4, RoIAlign), s/chip "
+                "512x512:\n");
+    for (int depth : {18, 50, 101}) {
+        const measurement* s = measured(chip_row(depth, threads));
+        const measurement* p = measured(chip_row(depth, threads, true));
+        if (!s || !p) continue;
+        std::printf("%-11s sniper %s, plain %s: sniper / plain %.2f\n",
+                    backbone_name(depth).c_str(), cell(s).c_str(), cell(p).c_str(),
+                    s->best / p->best);
+    }
     if (const measurement* one = measured(chip_row(18, 1))) {
         const measurement* two = measured(chip_row(18, threads));
         char speedup[32] = "-";
@@ -484,6 +507,8 @@ int main(int argc, char** argv) {
         const int depth = p[0];
         g_rows.push_back(
             {chip_row(depth, threads), depth, input_kind::chips, threads, steps.value_or(p[1])});
+        g_rows.push_back({chip_row(depth, threads, true), depth, input_kind::chips, threads,
+                          steps.value_or(p[1]), /*plain=*/true});
         if (depth == 18)
             g_rows.push_back(
                 {chip_row(depth, 1), depth, input_kind::chips, 1, steps.value_or(p[1])});
@@ -510,12 +535,20 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("model",
                                 snip::concat("SNIPER Faster R-CNN, ", num_classes,
                                                      " classes, ", o.anchors.templates().size(),
-                                                     " anchors, res5 dilated, frozen stem + "
-                                                     "layer1, RPN ",
+                                                     " anchors, frozen stem + layer1; sniper "
+                                                     "rows: the original's network (deformable "
+                                                     "res5, RPN on res4+res5, deformable RoI "
+                                                     "pooling), _plain rows: dilated res5, RPN on "
+                                                     "res4, RoIAlign; RPN ",
                                                      o.rpn_channels, ", head 1x1 ", o.head_channels,
-                                                     " -> RoIAlign ", o.pool_size, "x", o.pool_size,
-                                                     " -> 2 FC ", o.fc_channels, ", ", o.rcnn.batch,
-                                                     " RoIs per chip sampled; random "
+                                                     " -> ", o.pool_size, "x", o.pool_size,
+                                                     " -> 2 FC ", o.fc_channels, ", ",
+                                                     o.rcnn.batch > 0
+                                                         ? std::to_string(o.rcnn.batch) +
+                                                               " RoIs per chip sampled"
+                                                         : std::string("every RoI of a chip (up "
+                                                                       "to 300 proposals + gt)"),
+                                                     "; random "
                                                      "weights (Kaiming); parameters: ",
                                                      params));
     benchmark::AddCustomContext(
