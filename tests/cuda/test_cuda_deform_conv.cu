@@ -7,6 +7,8 @@
 #include <snip/cuda/deform_conv.cuh>
 #include <snip/ops/deform_conv.hpp>
 
+#include "cuda_test_util.cuh"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -15,37 +17,7 @@
 
 namespace {
 
-int g_failures = 0;
-
-#define CUDA_OK(expr)                                                                              \
-    do {                                                                                           \
-        const cudaError_t err_ = (expr);                                                           \
-        if (err_ != cudaSuccess) {                                                                 \
-            std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(err_), __FILE__,        \
-                        __LINE__, #expr);                                                          \
-            ++g_failures;                                                                          \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
-/// A device copy of a host vector, freed on scope exit.
-template <class T>
-struct device_array {
-    T* ptr = nullptr;
-    std::size_t n = 0;
-    explicit device_array(const std::vector<T>& h) : n(h.size()) {
-        if (cudaMalloc(&ptr, (n ? n : 1) * sizeof(T)) != cudaSuccess) ptr = nullptr;
-        if (ptr && n) cudaMemcpy(ptr, h.data(), n * sizeof(T), cudaMemcpyHostToDevice);
-    }
-    device_array(const device_array&) = delete;
-    device_array& operator=(const device_array&) = delete;
-    ~device_array() { cudaFree(ptr); }
-    std::vector<T> host() const {
-        std::vector<T> h(n);
-        if (n) cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
+using namespace snip_cuda_test;
 
 template <class T>
 std::vector<T> random_vector(std::size_t n, double spread, std::uint64_t seed) {
@@ -54,15 +26,6 @@ std::vector<T> random_vector(std::size_t n, double spread, std::uint64_t seed) {
     for (auto& x : v)
         x = static_cast<T>((g.uniform() * 2.0 - 1.0) * spread);
     return v;
-}
-
-template <class T>
-int count_differences(const std::vector<T>& a, const std::vector<T>& b, double tol) {
-    int bad = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!(std::fabs(double(a[i]) - double(b[i])) <= tol * (1.0 + std::fabs(double(b[i])))))
-            ++bad;
-    return bad;
 }
 
 struct problem {
@@ -135,12 +98,7 @@ snip::deform_conv_options options(int stride, int pad, int dilation, int groups,
 } // namespace
 
 int main() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("[skip] no CUDA device: the deformable-convolution kernels were built and "
-                    "linked but not run\n");
-        return 77; // CTest SKIP_RETURN_CODE
-    }
+    if (skip_without_device("the deformable-convolution kernels were")) return skip_code;
     const problem problems[] = {
         {2, 8, 11, 13, 4, 3, 3, options(1, 1, 1, 1, 1), 2.0},
         {1, 12, 16, 15, 6, 3, 3, options(2, 2, 2, 2, 4), 5.0},

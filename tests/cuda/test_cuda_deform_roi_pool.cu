@@ -10,6 +10,8 @@
 #include <snip/ops/deform_roi_pool.hpp>
 #include <snip/ops/roi_align.hpp>
 
+#include "cuda_test_util.cuh"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -17,45 +19,7 @@
 
 namespace {
 
-int g_failures = 0;
-
-#define CUDA_OK(expr)                                                                              \
-    do {                                                                                           \
-        const cudaError_t err_ = (expr);                                                           \
-        if (err_ != cudaSuccess) {                                                                 \
-            std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(err_), __FILE__,        \
-                        __LINE__, #expr);                                                          \
-            ++g_failures;                                                                          \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            std::printf("FAILED at %s:%d: %s\n", __FILE__, __LINE__, #cond);                       \
-            ++g_failures;                                                                          \
-        }                                                                                          \
-    } while (0)
-
-/// A device copy of a host vector, freed on scope exit.
-template <class T>
-struct device_array {
-    T* ptr = nullptr;
-    std::size_t n = 0;
-    explicit device_array(const std::vector<T>& h) : n(h.size()) {
-        if (cudaMalloc(&ptr, (n ? n : 1) * sizeof(T)) != cudaSuccess) ptr = nullptr;
-        if (ptr && n) cudaMemcpy(ptr, h.data(), n * sizeof(T), cudaMemcpyHostToDevice);
-    }
-    device_array(const device_array&) = delete;
-    device_array& operator=(const device_array&) = delete;
-    ~device_array() { cudaFree(ptr); }
-    std::vector<T> host() const {
-        std::vector<T> h(n);
-        if (n) cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
+using namespace snip_cuda_test;
 
 struct problem {
     int n = 2, h = 11, w = 13, k = 40;
@@ -70,15 +34,6 @@ std::vector<T> uniform(std::size_t n, double lo, double hi, snip::splitmix64& g)
     for (auto& x : v)
         x = static_cast<T>(lo + (hi - lo) * g.uniform());
     return v;
-}
-
-template <class T>
-int count_differences(const std::vector<T>& a, const std::vector<T>& b, double tol) {
-    int bad = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!(std::fabs(double(a[i]) - double(b[i])) <= tol * (1.0 + std::fabs(double(b[i])))))
-            ++bad;
-    return bad;
 }
 
 template <class T>
@@ -174,13 +129,9 @@ void check_arguments() {
 int main() {
     check_arguments<float>();
     check_arguments<double>();
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("[skip] no CUDA device: the deformable RoI pooling kernels were built and "
-                    "linked but not run (argument checks: %s)\n",
-                    g_failures ? "FAILED" : "passed");
-        return g_failures ? 1 : 77; // CTest SKIP_RETURN_CODE
-    }
+    if (skip_without_device("the deformable RoI pooling kernels were",
+                            g_failures ? " (argument checks: FAILED)" : " (argument checks: passed)"))
+        return g_failures ? 1 : skip_code;
     for (std::uint64_t seed : {1ull, 2ull, 3ull, 4ull}) {
         problem p;      // SNIPER's head in small: G 1, one class
         problem ps = p; // position-sensitive, two offset classes, parts coarser than bins

@@ -2,16 +2,14 @@
 // enabled (so the kernels never rot); skipped with a message when no GPU is present.
 #include <snip/cuda/iou.cuh>
 
+#include "cuda_test_util.cuh"
+
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
 int main() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("[skip] no CUDA device: the kernel was built and linked but not run\n");
-        return 77;  // CTest SKIP_RETURN_CODE
-    }
+    if (snip_cuda_test::skip_without_device("the kernel was")) return snip_cuda_test::skip_code;
     std::vector<float> a = {0, 0, 10, 10, 5, 5, 15, 15, 100, 100, 101, 130};
     std::vector<float> b = {0, 0, 10, 10, 0, 0, 20, 20};
     const int na = 3, nb = 2;

@@ -6,6 +6,8 @@
 #include <snip/cuda/nms.cuh>
 #include <snip/ops/nms.hpp>
 
+#include "cuda_test_util.cuh"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -102,11 +104,8 @@ int compare(std::uint64_t seed, int n, double thr, std::size_t max_out,
 } // namespace
 
 int main() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("[skip] no CUDA device: the NMS kernel was built and linked but not run\n");
-        return 77; // CTest SKIP_RETURN_CODE
-    }
+    if (snip_cuda_test::skip_without_device("the NMS kernel was"))
+        return snip_cuda_test::skip_code;
     int runs = 0, bad = 0, errors = 0;
     for (std::uint64_t seed = 1; seed <= 3; ++seed)
         for (int n : {1, 63, 64, 65, 1000, 5000})

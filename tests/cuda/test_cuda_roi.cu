@@ -7,6 +7,8 @@
 #include <snip/ops/roi_align.hpp>
 #include <snip/ops/roi_pool.hpp>
 
+#include "cuda_test_util.cuh"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -14,37 +16,7 @@
 
 namespace {
 
-int g_failures = 0;
-
-#define CUDA_OK(expr)                                                                              \
-    do {                                                                                           \
-        const cudaError_t err_ = (expr);                                                           \
-        if (err_ != cudaSuccess) {                                                                 \
-            std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(err_), __FILE__,        \
-                        __LINE__, #expr);                                                          \
-            ++g_failures;                                                                          \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
-/// A device copy of a host vector, freed on scope exit.
-template <class T>
-struct device_array {
-    T* ptr = nullptr;
-    std::size_t n = 0;
-    explicit device_array(const std::vector<T>& h) : n(h.size()) {
-        if (cudaMalloc(&ptr, (n ? n : 1) * sizeof(T)) != cudaSuccess) ptr = nullptr;
-        if (ptr && n) cudaMemcpy(ptr, h.data(), n * sizeof(T), cudaMemcpyHostToDevice);
-    }
-    device_array(const device_array&) = delete;
-    device_array& operator=(const device_array&) = delete;
-    ~device_array() { cudaFree(ptr); }
-    std::vector<T> host() const {
-        std::vector<T> h(n);
-        if (n) cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
+using namespace snip_cuda_test;
 
 struct problem {
     int n = 2, c = 3, h = 11, w = 13, k = 40;
@@ -69,15 +41,6 @@ void random_inputs(const problem& p, std::uint64_t seed, std::vector<T>& feat,
         rois[5 * i + 4] = static_cast<T>(rois[5 * i + 2] + (g.uniform() - 0.1) * img_h);
         if (i % 10 == 0) rois[5 * i + 3] = rois[5 * i + 1];
     }
-}
-
-template <class T>
-int count_differences(const std::vector<T>& a, const std::vector<T>& b, double tol) {
-    int bad = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!(std::fabs(double(a[i]) - double(b[i])) <= tol * (1.0 + std::fabs(double(b[i])))))
-            ++bad;
-    return bad;
 }
 
 template <class T>
@@ -164,12 +127,7 @@ void check_roi_pool(const problem& p, std::uint64_t seed, double tol) {
 } // namespace
 
 int main() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("[skip] no CUDA device: the RoIAlign/RoIPool kernels were built and linked "
-                    "but not run\n");
-        return 77; // CTest SKIP_RETURN_CODE
-    }
+    if (skip_without_device("the RoIAlign/RoIPool kernels were")) return skip_code;
     const problem p;
     for (std::uint64_t seed : {1ull, 2ull, 3ull})
         for (int sr : {0, 1, 2, 3})
