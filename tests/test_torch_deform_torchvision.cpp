@@ -12,10 +12,8 @@
 
 // LibTorch first: its glog headers define a one-argument CHECK, which doctest's (included
 // by the test headers below) must replace, not the other way round.
-#include "test_util.hpp"
 #include "torch_test_util.hpp"
-
-#include <dlfcn.h>
+#include "test_util.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -27,24 +25,8 @@ namespace {
 
 namespace ops = snip::torch_ops;
 
-bool have_torchvision() {
-    static const bool ok = [] {
-#ifdef SNIP_TORCHVISION_OPS
-        if (dlopen(SNIP_TORCHVISION_OPS, RTLD_NOW | RTLD_GLOBAL) != nullptr) return true;
-        const char* why = dlerror();
-        std::printf("[skip] torchvision ops not found: dlopen(%s) failed: %s\n",
-                    SNIP_TORCHVISION_OPS, why ? why : "unknown error");
-#else
-        std::printf("[skip] torchvision ops not found (SNIP_TORCHVISION_OPS is not defined)\n");
-#endif
-        return false;
-    }();
-    return ok;
-}
-
-c10::OperatorHandle tv_op(const char* name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-}
+using torch_test::have_torchvision;
+using torch_test::tv_op;
 
 struct config {
     std::int64_t n, c, h, w, o, kh, kw;

@@ -17,8 +17,6 @@
 #include "torch_test_util.hpp"
 #include "test_util.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,24 +32,8 @@ namespace ops = snip::torch_ops;
 // ---------------------------------------------------------------------------------------
 // torchvision through the dispatcher
 
-bool have_torchvision() {
-    static const bool ok = [] {
-#ifdef SNIP_TORCHVISION_OPS
-        if (dlopen(SNIP_TORCHVISION_OPS, RTLD_NOW | RTLD_GLOBAL) != nullptr) return true;
-        const char* why = dlerror();
-        std::printf("[skip] torchvision ops not found: dlopen(%s) failed: %s\n",
-                    SNIP_TORCHVISION_OPS, why ? why : "unknown error");
-#else
-        std::printf("[skip] torchvision ops not found (SNIP_TORCHVISION_OPS is not defined)\n");
-#endif
-        return false;
-    }();
-    return ok;
-}
-
-c10::OperatorHandle tv_op(const char* name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-}
+using torch_test::have_torchvision;
+using torch_test::tv_op;
 
 at::Tensor tv_nms(const at::Tensor& boxes, const at::Tensor& scores, double thr) {
     static const auto op =

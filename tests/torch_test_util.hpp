@@ -1,12 +1,17 @@
-// torch_test_util.hpp: inputs shared by the LibTorch tests. Include it after the LibTorch
-// headers and before doctest's (see test_torch_ops.cpp).
+// torch_test_util.hpp: inputs shared by the LibTorch tests and the loading of torchvision's
+// compiled ops. Include it after the LibTorch headers and before doctest's (see
+// test_torch_ops.cpp).
 #pragma once
 
 #include <snip/core/random.hpp>
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <dlfcn.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -50,6 +55,28 @@ at::Tensor make_rois(int k, int batch, double img_w, double img_h, std::uint64_t
         v.insert(v.end(), {b, x1, y1, x2, y2});
     }
     return at::tensor(v, at::kDouble).reshape({k, 5}).to(dtype);
+}
+
+/// Loads torchvision's compiled ops (the library SNIP_TORCHVISION_OPS, once): false, after
+/// printing "[skip] torchvision ops not found ..." and why, when it cannot be loaded.
+inline bool have_torchvision() {
+    static const bool ok = [] {
+#ifdef SNIP_TORCHVISION_OPS
+        if (dlopen(SNIP_TORCHVISION_OPS, RTLD_NOW | RTLD_GLOBAL) != nullptr) return true;
+        const char* why = dlerror();
+        std::printf("[skip] torchvision ops not found: dlopen(%s) failed: %s\n",
+                    SNIP_TORCHVISION_OPS, why ? why : "unknown error");
+#else
+        std::printf("[skip] torchvision ops not found (SNIP_TORCHVISION_OPS is not defined)\n");
+#endif
+        return false;
+    }();
+    return ok;
+}
+
+/// A torchvision op (e.g. "torchvision::nms") through the dispatcher; throws when absent.
+inline c10::OperatorHandle tv_op(const char* name) {
+    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
 }
 
 } // namespace torch_test
