@@ -53,8 +53,6 @@ int main() {
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/version.h>
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -71,7 +69,6 @@ int main() {
 namespace {
 
 namespace ops = snip::torch_ops;
-using steady = std::chrono::steady_clock;
 
 struct problem {
     std::string name;
@@ -111,23 +108,7 @@ void make_problems() {
 
 std::string g_tv_status;
 
-bool load_torchvision() {
-#ifdef SNIP_TORCHVISION_OPS
-    if (dlopen(SNIP_TORCHVISION_OPS, RTLD_NOW | RTLD_GLOBAL) != nullptr) {
-        g_tv_status = SNIP_TORCHVISION_OPS;
-        return true;
-    }
-    const char* why = dlerror();
-    g_tv_status = std::string("dlopen(") + SNIP_TORCHVISION_OPS + ") failed: " + (why ? why : "?");
-#else
-    g_tv_status = "SNIP_TORCHVISION_OPS is not defined";
-#endif
-    return false;
-}
-
-c10::OperatorHandle tv_op(const char* name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-}
+using snip_bench::tv_op;
 
 at::Tensor tv_forward(const problem& p) {
     static const auto op =
@@ -259,10 +240,6 @@ void register_rows() {
     }
 }
 
-double seconds_since(steady::time_point t0) {
-    return std::chrono::duration<double>(steady::now() - t0).count();
-}
-
 /// Wall seconds per call of every implementation of one (problem, op), interleaved within a
 /// round, best of 3 rounds of >= 0.2 s each. Measured once.
 const std::map<std::string, double>& measured(const std::string& key) {
@@ -271,23 +248,11 @@ const std::map<std::string, double>& measured(const std::string& key) {
     std::vector<const row*> rows;
     for (const row& r : g_rows)
         if (r.key() == key) rows.push_back(&r);
+    std::vector<const std::function<void()>*> runs;
+    for (const row* r : rows) runs.push_back(&r->run);
+    const std::vector<double> t = snip_bench::interleaved_best_times(runs, 3, 0.2);
     std::map<std::string, double> best;
-    for (const row* r : rows) {
-        r->run(); // warm-up
-        best[r->impl] = std::numeric_limits<double>::infinity();
-    }
-    for (int round = 0; round < 3; ++round)
-        for (const row* r : rows) {
-            std::size_t calls = 0;
-            const auto t0 = steady::now();
-            double s = 0;
-            do {
-                r->run();
-                ++calls;
-                s = seconds_since(t0);
-            } while (s < 0.2);
-            best[r->impl] = std::min(best[r->impl], s / double(calls));
-        }
+    for (std::size_t i = 0; i < rows.size(); ++i) best[rows[i]->impl] = t[i];
     return cache.emplace(key, std::move(best)).first->second;
 }
 
@@ -301,11 +266,7 @@ void bm_row(benchmark::State& state, const row* r) {
     state.counters["ms"] = t.at(r->impl) * 1e3;
 }
 
-double max_abs(const at::Tensor& a, const at::Tensor& b) {
-    if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
-    return a.numel() == 0 ? 0.0
-                          : (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
+using snip_bench::max_abs;
 
 bool check_agreement() {
     bool ok = true;
@@ -331,9 +292,7 @@ bool check_agreement() {
     return ok;
 }
 
-int all_threads() {
-    return int(std::max(1u, std::thread::hardware_concurrency()));
-}
+using snip_bench::all_threads;
 
 } // namespace
 
@@ -343,7 +302,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_deform_conv: unknown argument '%s'\n", argv[1]);
         return 2;
     }
-    if (!load_torchvision()) {
+    if (!snip_bench::load_torchvision(g_tv_status)) {
         std::printf("[skip] torchvision ops not found (%s): nothing to compare\n",
                     g_tv_status.c_str());
         return 0;

@@ -32,7 +32,6 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -45,8 +44,6 @@
 #include <vector>
 
 namespace {
-
-using steady = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------------------------
 // The problem
@@ -331,42 +328,22 @@ void register_ops() {
                       {"naive", [&p] { naive_pool_backward(p); }}}});
 }
 
-double seconds_since(steady::time_point t0) {
-    return std::chrono::duration<double>(steady::now() - t0).count();
-}
-
 /// Wall seconds per pass of every variant of `op`: each variant repeated for at least
 /// 0.1 s, best of 3 rounds, variants interleaved within a round so that a burst of load from
 /// other processes hits all alike. Measured once per op per run.
 const std::map<std::string, double>& measured_times(const op_bench& op) {
     static std::map<std::string, std::map<std::string, double>> cache;
     if (auto it = cache.find(op.name); it != cache.end()) return it->second;
+    std::vector<const std::function<void()>*> runs;
+    for (const auto& v : op.variants) runs.push_back(&v.run);
+    const std::vector<double> best = snip_bench::interleaved_best_times(runs, 3, 0.1);
     std::map<std::string, double> t;
-    for (const auto& v : op.variants) {
-        v.run(); // warm-up
-        t[v.name] = std::numeric_limits<double>::infinity();
-    }
-    for (int round = 0; round < 3; ++round)
-        for (const auto& v : op.variants) {
-            std::size_t calls = 0;
-            const auto t0 = steady::now();
-            double s = 0;
-            do {
-                v.run();
-                ++calls;
-                s = seconds_since(t0);
-            } while (s < 0.1);
-            t[v.name] = std::min(t[v.name], s / double(calls));
-        }
+    for (std::size_t i = 0; i < op.variants.size(); ++i) t[op.variants[i].name] = best[i];
     return cache.emplace(op.name, std::move(t)).first->second;
 }
 
 void bm_variant(benchmark::State& state, const op_bench* op, const variant* v) {
-    v->run(); // warm-up
-    for (auto _ : state) {
-        v->run();
-        benchmark::ClobberMemory();
-    }
+    snip_bench::warm_loop(state, v->run);
     state.counters["rois/s"] =
         benchmark::Counter(double(num_rois), benchmark::Counter::kIsIterationInvariantRate);
     const auto& t = measured_times(*op);
@@ -380,12 +357,7 @@ void bm_variant(benchmark::State& state, const op_bench* op, const variant* v) {
 // ---------------------------------------------------------------------------------
 // The guard: snip and naive agree
 
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    double m = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
-    return m;
-}
+using snip_bench::max_abs_diff;
 
 bool check_agreement() {
     auto& p = g_p;

@@ -50,8 +50,6 @@ int main() {
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/version.h>
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -68,7 +66,6 @@ int main() {
 namespace {
 
 namespace ops = snip::torch_ops;
-using steady = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------------------------
 // The problems (RoI problem as bench_roi: same sizes, same generator and seed)
@@ -171,23 +168,7 @@ snip::roi_pool_options pool_options() {
 
 std::string g_tv_status;
 
-bool load_torchvision() {
-#ifdef SNIP_TORCHVISION_OPS
-    if (dlopen(SNIP_TORCHVISION_OPS, RTLD_NOW | RTLD_GLOBAL) != nullptr) {
-        g_tv_status = SNIP_TORCHVISION_OPS;
-        return true;
-    }
-    const char* why = dlerror();
-    g_tv_status = std::string("dlopen(") + SNIP_TORCHVISION_OPS + ") failed: " + (why ? why : "?");
-#else
-    g_tv_status = "SNIP_TORCHVISION_OPS is not defined";
-#endif
-    return false;
-}
-
-c10::OperatorHandle tv_op(const char* name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-}
+using snip_bench::tv_op;
 
 at::Tensor tv_roi_align(const at::Tensor& x, const at::Tensor& rois) {
     static const auto op = tv_op("torchvision::roi_align")
@@ -250,9 +231,7 @@ struct row {
 };
 std::vector<row> g_rows;
 
-int all_threads() {
-    return int(std::max(1u, std::thread::hardware_concurrency()));
-}
+using snip_bench::all_threads;
 
 void register_rows() {
     auto& p = g_p;
@@ -298,10 +277,6 @@ void register_rows() {
     }
 }
 
-double seconds_since(steady::time_point t0) {
-    return std::chrono::duration<double>(steady::now() - t0).count();
-}
-
 /// Wall seconds per call of snip and torchvision for one (op, threads): each repeated for at
 /// least 0.1 s, best of 5 rounds, the two interleaved within a round. Measured once.
 std::pair<double, double> measured(const std::string& op, int threads) {
@@ -312,32 +287,14 @@ std::pair<double, double> measured(const std::string& op, int threads) {
     for (const row& r : g_rows)
         if (r.op == op && r.threads == threads) pair[r.impl == "snip" ? 0 : 1] = &r;
     at::set_num_threads(threads);
-    double best[2] = {std::numeric_limits<double>::infinity(),
-                      std::numeric_limits<double>::infinity()};
-    for (const row* r : pair)
-        r->run(); // warm-up
-    for (int round = 0; round < 5; ++round)
-        for (int i = 0; i < 2; ++i) {
-            std::size_t calls = 0;
-            const auto t0 = steady::now();
-            double s = 0;
-            do {
-                pair[i]->run();
-                ++calls;
-                s = seconds_since(t0);
-            } while (s < 0.1);
-            best[i] = std::min(best[i], s / double(calls));
-        }
+    const std::vector<double> best =
+        snip_bench::interleaved_best_times({&pair[0]->run, &pair[1]->run}, 5, 0.1);
     return cache.emplace(key, std::make_pair(best[0], best[1])).first->second;
 }
 
 void bm_row(benchmark::State& state, const row* r) {
     at::set_num_threads(r->threads);
-    r->run(); // warm-up
-    for (auto _ : state) {
-        r->run();
-        benchmark::ClobberMemory();
-    }
+    snip_bench::warm_loop(state, r->run);
     const auto [snip_s, tv_s] = measured(r->op, r->threads);
     state.counters["tv_over_snip"] = tv_s / snip_s;
     state.counters["snip_ms"] = snip_s * 1e3;
@@ -347,11 +304,7 @@ void bm_row(benchmark::State& state, const row* r) {
 // ---------------------------------------------------------------------------------
 // The guard: both give the same results on the benchmark's inputs
 
-double max_abs(const at::Tensor& a, const at::Tensor& b) {
-    if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
-    return a.numel() == 0 ? 0.0
-                          : (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
+using snip_bench::max_abs;
 
 bool check_agreement() {
     auto& p = g_p;
@@ -400,7 +353,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_vs_torchvision: unknown argument '%s'\n", argv[1]);
         return 2;
     }
-    if (!load_torchvision()) {
+    if (!snip_bench::load_torchvision(g_tv_status)) {
         std::printf("[skip] torchvision ops not found (%s): nothing to compare\n",
                     g_tv_status.c_str());
         return 0;
