@@ -1,6 +1,7 @@
 // Compile-only check (an OBJECT library, never linked or run): the SNIP_TORCH_CUDA branch
-// of <snip/torch/ops.hpp> (the CUDA bodies of torch/roi_align.hpp, roi_pool.hpp, nms.hpp and
-// box_iou.hpp, and the device dispatch of torch/dispatch.hpp) compiles with the host
+// of <snip/torch/ops.hpp> (the CUDA bodies of torch/roi_align.hpp, roi_pool.hpp, nms.hpp,
+// box_iou.hpp, deform_conv.hpp and deform_roi_pool.hpp, and the device dispatch of
+// torch/dispatch.hpp) compiles with the host
 // compiler at C++20 against the LibTorch headers, the c10/cuda and ATen/cuda headers and the
 // CUDA toolkit's headers. Built by the `cuda` preset (a dependency of snip_cuda_tests)
 // against Debian's CPU-only LibTorch, whose missing generated header
@@ -41,4 +42,16 @@ at::Tensor snip_check_torch_deform_roi_pool_cuda(const at::Tensor& x, const at::
     auto [gi, go] = ops::deform_roi_pool_backward(y, x, rois, offset, o, true, true);
     o.no_trans = true; // the first pass of SNIPER's head
     return gi.sum() + go.sum() + ops::deform_roi_pool_forward(x, rois, at::Tensor(), o).sum();
+}
+
+at::Tensor snip_check_torch_deform_conv_cuda(const at::Tensor& x, const at::Tensor& weight,
+                                             const at::Tensor& offset, const at::Tensor& bias) {
+    snip::deform_conv_options o;
+    o.pad_h = o.pad_w = 2;
+    o.dilation_h = o.dilation_w = 2;
+    o.offset_groups = 4; // the original's res5
+    at::Tensor y = ops::deform_conv2d(x, weight, offset, bias, 1, 1, 2, 2, 2, 2, 1, 4);
+    auto [gi, gw, goff, gb] = ops::deform_conv2d_backward(y, x, weight, offset, o);
+    return gi.sum() + gw.sum() + goff.sum() + gb.sum() +
+           ops::deform_conv2d_forward(x, weight, offset, bias, o).sum();
 }
