@@ -472,6 +472,7 @@ TEST_CASE("detector: the sniper network (default) and the plain one") {
     detector_options po = detector_options::plain();
     po.backbone.depth = 18;
     po.num_classes = kClasses;
+    po.loss.group_chips = 2; // as small_options
     snip::train::FasterRCNN plain(po);
     // RPN on concat(res4, res5) = 256 + 512 channels, or on res4.
     CHECK(sniper->rpn_conv->weight.size(1) == 768);
@@ -497,6 +498,17 @@ TEST_CASE("detector: the sniper network (default) and the plain one") {
     CHECK(groups[1].first[1].is_same(sniper->offset_fc->bias));
     CHECK(groups[0].first.size() + 2 == sniper->trainable_parameters().size());
     CHECK(plain->parameter_groups().size() == 1);
+    // Both train: finite losses at chance level, gradients into the head of each.
+    const synthetic s = make_batch();
+    for (snip::train::FasterRCNN* net : {&sniper, &plain}) {
+        CAPTURE((*net)->options().model_name());
+        const snip::train::detector_losses l = (*net)->forward_train(s.images, s.targets, 7);
+        CHECK(l.rcnn_cls.item<double>() ==
+              doctest::Approx(std::log(double(kClasses + 1))).epsilon(0.05));
+        l.total().backward();
+        CHECK((*net)->fc6->weight.grad().abs().sum().item<double>() > 0.0);
+        CHECK((*net)->rpn_conv->weight.grad().abs().sum().item<double>() > 0.0);
+    }
 
     // Identities: the plain one is what earlier versions wrote (their checkpoints load into it),
     // the sniper one adds its parts; both read back.
