@@ -970,7 +970,7 @@ TEST_CASE("coco128 copy: a truncated JPEG and a deleted file are named, or skipp
 }
 
 TEST_CASE("decode_image refuses, before decoding, a header claiming more pixels than its limit "
-          "and a JPEG Huffman table of more than 256 codes") {
+          "and a JPEG Huffman table of more than 256 codes or never defined") {
     temp_dir dir;
     std::vector<std::uint8_t> bytes;
     auto sink = [](void* ctx, void* data, int size) {
@@ -1026,4 +1026,19 @@ TEST_CASE("decode_image refuses, before decoding, a header claiming more pixels 
     const std::string huff = dir.write("bad_huffman.jpg", bad);
     check_contains(error_of([&] { (void)snip::train::decode_image(huff); }),
                    {huff, "corrupt JPEG", "Huffman table", "more than the 256"});
+
+    // A scan that selects a Huffman table no DHT segment defined (stb would decode with the
+    // uninitialised memory of that table): the DHT's second table, AC 0, relabelled DC 0.
+    std::vector<std::uint8_t> undefined = jpeg;
+    const std::size_t first = dht + 4; // the first table's class/id byte
+    REQUIRE(undefined[first] == 0x00);
+    std::size_t codes = 0;
+    for (std::size_t i = 1; i <= 16; ++i) codes += undefined[first + i];
+    const std::size_t second = first + 17 + codes;
+    REQUIRE(undefined[second] == 0x10);
+    undefined[second] = 0x00;
+    const std::string und = dir.write("undefined_huffman.jpg", undefined);
+    check_contains(error_of([&] { (void)snip::train::decode_image(und); }),
+                   {und, "corrupt JPEG", "selects the AC Huffman table 0",
+                    "which no DHT segment before it defines"});
 }

@@ -28,7 +28,8 @@ std::size_t jpeg_body(const std::uint8_t* d, std::size_t n) {
 
 /// What walk_jpeg found.
 struct jpeg_walk {
-    std::string huffman_error;   ///< the first Huffman table of too many codes, or ""
+    std::string huffman_error;   ///< the first Huffman table of too many codes, or of a scan
+                                 ///< that selects an undefined table, or ""
     std::int64_t w = -1, h = -1; ///< the size in the first SOF0/1/2 segment (-1: none)
 };
 
@@ -45,6 +46,12 @@ jpeg_walk walk_jpeg(const std::uint8_t* d, std::size_t n, std::size_t start) {
     auto at = [&](std::size_t i) -> std::size_t { return i < n ? d[i] : 0; };
     jpeg_walk out;
     std::size_t pos = start;
+    // Which Huffman tables ([class][id]: DC 0, AC 1) a DHT segment has defined so far, and
+    // whether the frame is progressive: stb keeps its tables in memory it does not clear, so
+    // a scan that selects a table no DHT defined decodes with whatever that memory holds
+    // (found by tests/fuzz/fuzz_image: a symbol index from garbage, read out of bounds).
+    bool defined[2][4] = {};
+    bool progressive = false;
     while (pos < n) {
         if (d[pos] != 0xFF) { // entropy-coded data, or padding stb skips
             ++pos;
@@ -60,6 +67,26 @@ jpeg_walk walk_jpeg(const std::uint8_t* d, std::size_t n, std::size_t start) {
         if ((m == 0xC0 || m == 0xC1 || m == 0xC2) && out.w < 0) { // the frames stb decodes
             out.h = std::int64_t((at(pos + 3) << 8) | at(pos + 4));
             out.w = std::int64_t((at(pos + 5) << 8) | at(pos + 6));
+            progressive = m == 0xC2;
+        }
+        if (m == 0xDA) { // SOS: the tables its components select must exist
+            // stb's use: baseline, both tables; progressive, the DC table in a first DC scan
+            // (Ss 0, Ah 0) and the AC table in an AC scan (Ss > 0); none in a DC refinement.
+            const std::size_t ns = at(pos + 2);
+            const std::size_t ss = at(pos + 3 + 2 * ns), ah = at(pos + 5 + 2 * ns) >> 4;
+            const bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+            for (std::size_t k = 0; k < ns && ns <= 4; ++k) {
+                const std::size_t td = at(pos + 4 + 2 * k) >> 4, ta = at(pos + 4 + 2 * k) & 15;
+                if (td > 3 || ta > 3) break; // stb refuses the scan
+                const char* missing = dc && !defined[0][td] ? "DC" : ac && !defined[1][ta] ? "AC" : nullptr;
+                if (missing) {
+                    out.huffman_error = snip::concat(
+                        "the scan at byte ", pos - 2, " selects the ", missing,
+                        " Huffman table ", std::string(missing) == "DC" ? td : ta,
+                        ", which no DHT segment before it defines");
+                    return out;
+                }
+            }
         }
         if (m == 0xC4) { // DHT: tables while the segment has bytes left, as stb reads them
             std::size_t p = pos + 2;
@@ -77,6 +104,7 @@ jpeg_walk walk_jpeg(const std::uint8_t* d, std::size_t n, std::size_t start) {
                                      " codes, more than the 256 a table holds");
                     return out;
                 }
+                defined[tc][th] = true;
                 p += 17 + codes;
                 left -= std::int64_t(17 + codes);
             }
