@@ -78,11 +78,11 @@ jpeg_walk walk_jpeg(const std::uint8_t* d, std::size_t n, std::size_t start) {
             for (std::size_t k = 0; k < ns && ns <= 4; ++k) {
                 const std::size_t td = at(pos + 4 + 2 * k) >> 4, ta = at(pos + 4 + 2 * k) & 15;
                 if (td > 3 || ta > 3) break; // stb refuses the scan
-                const char* missing = dc && !defined[0][td] ? "DC" : ac && !defined[1][ta] ? "AC" : nullptr;
-                if (missing) {
+                const bool no_dc = dc && !defined[0][td], no_ac = ac && !defined[1][ta];
+                if (no_dc || no_ac) {
                     out.huffman_error = snip::concat(
-                        "the scan at byte ", pos - 2, " selects the ", missing,
-                        " Huffman table ", std::string(missing) == "DC" ? td : ta,
+                        "the scan at byte ", pos - 2, " selects the ", no_dc ? "DC" : "AC",
+                        " Huffman table ", no_dc ? td : ta,
                         ", which no DHT segment before it defines");
                     return out;
                 }
