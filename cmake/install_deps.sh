@@ -15,6 +15,8 @@ pkgs=(cmake g++ make ninja-build ccache libeigen3-dev xtensor-dev doctest-dev li
 torch=(libtorch-dev libopenblas-dev python3-torchvision)
 # the fuzzers (tests/fuzz): clang with its libFuzzer and sanitizer runtimes
 fuzz=(clang libclang-rt-14-dev)
+# the Python package (python/): pybind11, the interpreter's headers, NumPy, pytest, venv
+python=(pybind11-dev python3-dev python3-numpy python3-pytest python3-venv)
 # c10d's Gloo headers for the distributed trainer (LibTorch's library has the code)
 dist=(libgloo-dev)
 core=0
@@ -24,7 +26,7 @@ for a in "$@"; do
     *) echo "install_deps.sh: unknown option '$a' (known: --core)" >&2; exit 2 ;;
   esac
 done
-if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}" "${dist[@]}" "${fuzz[@]}"); fi
+if [ "$core" -eq 0 ]; then pkgs+=("${torch[@]}" "${python[@]}" "${dist[@]}" "${fuzz[@]}"); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
