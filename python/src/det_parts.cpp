@@ -3,6 +3,12 @@
 
 namespace snip::py {
 
-void bind_det_parts(pyb::module_&) {}
+void bind_det_parts(pyb::module_& m) {
+    bind_det_anchors(m);
+    bind_det_boxes(m);
+    bind_det_targets(m);
+    bind_det_nms(m);
+    bind_det_eval(m);
+}
 
 } // namespace snip::py
