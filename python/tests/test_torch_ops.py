@@ -57,9 +57,11 @@ def test_import_without_library_names_the_path(tmp_path: pathlib.Path):
     for f in src.iterdir():
         if f.is_file() and "snip_torch_ops" not in f.name:
             shutil.copy(f, dst / f.name)
-    code = ("import snip.torch\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=60)
+    # cwd: `python -c` puts the working folder first on sys.path (CTest runs in the build's
+    # python/ folder, which holds the complete package)
+    r = subprocess.run([sys.executable, "-c", "import snip.torch"], capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                       cwd=tmp_path, timeout=60)
     assert r.returncode != 0
     assert "ImportError" in r.stderr
     assert str(dst / "libsnip_torch_ops.so") in r.stderr
