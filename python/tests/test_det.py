@@ -610,3 +610,48 @@ def test_library_errors_are_snip_errors():
     with pytest.raises(snip.Error, match=r"merge_multiscale: sigma"):
         snip.merge_multiscale(ok, s, np.array([1, 1]), np.array([0, 0]), sigma=-1)
     assert issubclass(snip.Error, ValueError)
+
+
+# ----------------------------------------------------------------------------- docs and stubs
+
+
+def test_every_name_has_a_docstring_and_a_stub():
+    import ast
+    import pathlib
+
+    det = snip._det
+    names = {n for n in dir(det) if not n.startswith("_")}
+    stub = pathlib.Path(det.__file__).with_name("_det.pyi")
+    tree = ast.parse(stub.read_text())
+    stubbed = set()
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            stubbed.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            stubbed.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom) and node.module == "_chips":
+            stubbed.update(a.asname or a.name for a in node.names)
+    stubbed = {n for n in stubbed if not n.startswith("_")}
+    assert names == stubbed
+
+    def described(f):
+        """Text beyond pybind11's signature line."""
+        d = (f.__doc__ or "").strip()
+        first, _, rest = d.partition("\n")
+        return len((rest if "(" in first and "->" in first else d).strip()) > 10
+
+    checked = 0
+    for n in names:
+        obj = getattr(det, n)
+        if callable(obj):
+            assert described(obj), n
+            checked += 1
+        if isinstance(obj, type) and obj is not snip.Error:
+            for k in vars(obj):
+                if not k.startswith("_") or k in ("__init__", "__len__", "__iter__", "__getitem__"):
+                    v = vars(obj)[k]
+                    assert described(v if isinstance(v, property) else getattr(obj, k)), (n, k)
+                    checked += 1
+    assert checked > 60
+    # every bound function is in the package namespace
+    assert all(getattr(snip, n) is getattr(det, n) for n in names)
