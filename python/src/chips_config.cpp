@@ -80,7 +80,6 @@ snip::valid_range range_of(pyb::handle v, const std::string& what) {
     return r;
 }
 
-template <class T>
 std::vector<pyb::object> items_of(pyb::handle v, const std::string& who, const std::string& key) {
     if (PyUnicode_Check(v.ptr()) || !pyb::isinstance<pyb::sequence>(v))
         wrong_type(who, key, "a list", v);
@@ -97,13 +96,13 @@ void set_field(snip::plan_config& c, const std::string& key, pyb::handle v, cons
         c.name = text_field(v, who, key);
     } else if (key == "scales") {
         std::vector<snip::scale_spec> s;
-        const auto items = items_of<pyb::object>(v, who, key);
+        const auto items = items_of(v, who, key);
         for (std::size_t i = 0; i < items.size(); ++i)
             s.push_back(scale_of(items[i], snip::concat(who, ": scales[", i, "]")));
         c.scales = std::move(s);
     } else if (key == "ranges" || key == "valid_ranges") {
         std::vector<snip::valid_range> r;
-        const auto items = items_of<pyb::object>(v, who, key);
+        const auto items = items_of(v, who, key);
         for (std::size_t i = 0; i < items.size(); ++i)
             r.push_back(range_of(items[i], snip::concat(who, ": ", key, "[", i, "]")));
         c.ranges = std::move(r);
@@ -337,13 +336,15 @@ read as from_json reads a file; `source` names it in error messages.)doc");
         },
         pyb::arg("width"), pyb::arg("height"),
         "(factor, width, height) of a width x height image at every scale (snip::scale_pyramid).");
-    cls.def("copy", [](const plan_config& c) { return c; }, "A copy.");
+    cls.def("copy", [](const plan_config& c) { return c; }, "An independent copy of the config.");
     cls.def("__copy__", [](const plan_config& c) { return c; });
     cls.def("__deepcopy__", [](const plan_config& c, const pyb::handle&) { return c; }, pyb::arg("memo"));
     cls.def("__eq__", [](const plan_config& a, const plan_config& b) {
         return snip::io::config_to_json(a) == snip::io::config_to_json(b);
     });
-    cls.def("__eq__", [](const plan_config&, const pyb::handle&) { return false; });
+    cls.def("__eq__", [](const plan_config&, const pyb::handle&) {
+        return pyb::reinterpret_borrow<pyb::object>(Py_NotImplemented);
+    });
     cls.attr("__hash__") = pyb::none();
     cls.def("__repr__", &config_repr);
     cls.def(pyb::pickle(

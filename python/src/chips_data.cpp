@@ -208,8 +208,8 @@ areas=None, file_name="")
 boxes: (N, 4) float32/float64 xyxy original px (copied; finite, x1 <= x2, y1 <= y2);
 categories: N category ids (default 1); crowd: N flags (default none); ann_ids: N
 annotation ids (default 1..N); areas: N COCO areas (< 0: w * h; default: none).)doc");
-    rec.def_property_readonly("id", [](const image_record& r) { return r.id; }, "Image id.");
-    rec.def_property_readonly("file_name", [](const image_record& r) { return r.file_name; }, "File name.");
+    rec.def_property_readonly("id", [](const image_record& r) { return r.id; }, "The image's id.");
+    rec.def_property_readonly("file_name", [](const image_record& r) { return r.file_name; }, "The image's file name.");
     rec.def_property_readonly("width", [](const image_record& r) { return r.width; }, "Width, original px.");
     rec.def_property_readonly("height", [](const image_record& r) { return r.height; }, "Height, original px.");
     rec.def_property_readonly("num_boxes", [](const image_record& r) { return r.boxes.size(); }, "Number of boxes.");
@@ -291,13 +291,14 @@ Immutable from Python, so views handed out stay valid. Picklable.)doc");
 A dataset of your own: ImageRecords (copied in) and categories as (id, name) pairs or
 {'id', 'name'} dicts. Image ids must be unique; when categories are given every box's
 category must be among them. `source` names the dataset in messages.)doc");
-    ds.def("__len__", [](const py_dataset& d) { return d.ds.images.size(); });
+    ds.def("__len__", [](const py_dataset& d) { return d.ds.images.size(); }, "The number of images.");
     ds.def(
         "__getitem__",
         [](const py_dataset& d, std::ptrdiff_t i) -> const image_record& {
             return d.ds.images[index_of(i, d.ds.images.size(), "Dataset")];
         },
-        pyb::return_value_policy::reference_internal, pyb::arg("index"));
+        pyb::return_value_policy::reference_internal, pyb::arg("index"),
+        "Image `index` (negative: from the end) as an ImageRecord sharing the dataset's memory.");
     ds.def("__getitem__", [](const py_dataset& d, const pyb::slice& s) {
         std::size_t start = 0, stop = 0, step = 0, len = 0;
         if (!s.compute(d.ds.images.size(), &start, &stop, &step, &len)) throw pyb::error_already_set();
@@ -306,11 +307,11 @@ category must be among them. `source` names the dataset in messages.)doc");
         out->ds.categories = d.ds.categories;
         for (std::size_t k = 0; k < len; ++k, start += step) out->ds.images.push_back(d.ds.images[start]);
         return out;
-    });
+    }, pyb::arg("slice"), "A new Dataset of copies of the images of the slice (same categories and source).");
     ds.def("__iter__", [](const pyb::object& self) {
         const auto& d = self.cast<const py_dataset&>();
         return pyb::iter(pyb::cast(d.ds.images, pyb::return_value_policy::reference_internal, self));
-    });
+    }, "Iterates over the images (ImageRecords sharing the dataset's memory).");
     ds.def_property_readonly(
         "images", [](const py_dataset& d) -> const std::vector<image_record>& { return d.ds.images; },
         pyb::return_value_policy::reference_internal,
@@ -388,7 +389,7 @@ the C++ memory (no copy), kept alive by the owner.)doc");
            pyb::arg("boxes"), pyb::arg("scores") = pyb::none(),
            "ImageProposals(boxes, scores=None): (N, 4) float32/float64 xyxy boxes (copied; finite, "
            "x1 <= x2, y1 <= y2) and N scores (default 1.0).");
-    ip.def("__len__", [](const snip::image_proposals& p) { return p.boxes.size(); });
+    ip.def("__len__", [](const snip::image_proposals& p) { return p.boxes.size(); }, "The number of proposals.");
     ip.def_property_readonly(
         "boxes", [](const pyb::object& self) { return boxes_view_of(self.cast<const snip::image_proposals&>().boxes, self); },
         "(N, 4) float64 xyxy, original px: a read-only view (no copy).");
@@ -418,17 +419,18 @@ Immutable from Python. Picklable.)doc");
            pyb::arg("per_image"),
            R"doc(Proposals(per_image): one entry per image of the dataset, same order; each an
 ImageProposals, a (boxes, scores) pair or a bare (N, 4) boxes array (scores 1.0).)doc");
-    pr.def("__len__", [](const py_proposals& p) { return p.lists.size(); });
+    pr.def("__len__", [](const py_proposals& p) { return p.lists.size(); }, "The number of images.");
     pr.def(
         "__getitem__",
         [](const py_proposals& p, std::ptrdiff_t i) -> const snip::image_proposals& {
             return p.lists[index_of(i, p.lists.size(), "Proposals")];
         },
-        pyb::return_value_policy::reference_internal, pyb::arg("index"));
+        pyb::return_value_policy::reference_internal, pyb::arg("index"),
+        "The proposals of image `index` (negative: from the end), sharing this object's memory.");
     pr.def("__iter__", [](const pyb::object& self) {
         const auto& p = self.cast<const py_proposals&>();
         return pyb::iter(pyb::cast(p.lists, pyb::return_value_policy::reference_internal, self));
-    });
+    }, "Iterates over the images' ImageProposals (sharing this object's memory).");
     pr.def_property_readonly(
         "num_boxes",
         [](const py_proposals& p) {

@@ -44,7 +44,7 @@ clipped to the chip); index: (K,) int32 index of each box in the image's list; s
         .def_readonly("boxes", &chip_gt_arrays::boxes, "(K, 4) float32 boxes in chip pixels.")
         .def_readonly("index", &chip_gt_arrays::index, "(K,) int32 index of each box in the image.")
         .def_readonly("state", &chip_gt_arrays::state, "(K,) uint8 GtState of each box.")
-        .def("__len__", [](const chip_gt_arrays& g) { return g.index.shape(0); })
+        .def("__len__", [](const chip_gt_arrays& g) { return g.index.shape(0); }, "The number of boxes, K.")
         .def("__repr__", [](const chip_gt_arrays& g) { return snip::concat("ChipGT(", g.index.shape(0), " boxes)"); });
 
     m.def(

@@ -111,21 +111,21 @@ images, boxes (non-crowd, positive area), valid (valid at one scale at least), g
 (valid at a scale where their scaled size is in the band), chips, chip_pixels,
 padded_pixels, single_pixels (totals), per_scale_valid; and the derived valid_share,
 good_share, chips_per_image, pixels_per_image, padded_per_image, ratio_to_single_scale.)doc")
-        .def_readonly("images", &snip::config_metrics::images)
-        .def_readonly("boxes", &snip::config_metrics::boxes)
-        .def_readonly("valid", &snip::config_metrics::valid)
-        .def_readonly("good", &snip::config_metrics::good)
-        .def_readonly("chips", &snip::config_metrics::chips)
-        .def_readonly("chip_pixels", &snip::config_metrics::chip_pixels)
-        .def_readonly("padded_pixels", &snip::config_metrics::padded_pixels)
-        .def_readonly("single_pixels", &snip::config_metrics::single_pixels)
-        .def_readonly("per_scale_valid", &snip::config_metrics::per_scale_valid)
-        .def_property_readonly("valid_share", &snip::config_metrics::valid_share)
-        .def_property_readonly("good_share", &snip::config_metrics::good_share)
-        .def_property_readonly("chips_per_image", &snip::config_metrics::chips_per_image)
-        .def_property_readonly("pixels_per_image", &snip::config_metrics::pixels_per_image)
-        .def_property_readonly("padded_per_image", &snip::config_metrics::padded_per_image)
-        .def_property_readonly("ratio_to_single_scale", &snip::config_metrics::ratio_to_single_scale)
+        .def_readonly("images", &snip::config_metrics::images, "Images measured.")
+        .def_readonly("boxes", &snip::config_metrics::boxes, "Non-crowd boxes with positive area.")
+        .def_readonly("valid", &snip::config_metrics::valid, "Boxes valid at one scale at least.")
+        .def_readonly("good", &snip::config_metrics::good, "Boxes valid at a scale where their scaled size is in the band.")
+        .def_readonly("chips", &snip::config_metrics::chips, "Positive chips, total.")
+        .def_readonly("chip_pixels", &snip::config_metrics::chip_pixels, "Area of the positive chips as cut, total (scaled px).")
+        .def_readonly("padded_pixels", &snip::config_metrics::padded_pixels, "Positive chips x chip_size^2, total.")
+        .def_readonly("single_pixels", &snip::config_metrics::single_pixels, "Single-scale 800 x 1333 pixels, total.")
+        .def_readonly("per_scale_valid", &snip::config_metrics::per_scale_valid, "Boxes valid at each scale.")
+        .def_property_readonly("valid_share", &snip::config_metrics::valid_share, "valid / boxes (1 without boxes).")
+        .def_property_readonly("good_share", &snip::config_metrics::good_share, "good / boxes (1 without boxes).")
+        .def_property_readonly("chips_per_image", &snip::config_metrics::chips_per_image, "Positive chips per image.")
+        .def_property_readonly("pixels_per_image", &snip::config_metrics::pixels_per_image, "Chip pixels as cut per image.")
+        .def_property_readonly("padded_per_image", &snip::config_metrics::padded_per_image, "Padded chip pixels per image.")
+        .def_property_readonly("ratio_to_single_scale", &snip::config_metrics::ratio_to_single_scale, "Chip pixels as cut over single-scale pixels.")
         .def("__repr__", [](const snip::config_metrics& x) {
             return snip::concat("ConfigMetrics(images=", x.images, ", boxes=", x.boxes, ", valid_share=",
                                 x.valid_share(), ", good_share=", x.good_share(), ", chips_per_image=",
@@ -133,8 +133,8 @@ good_share, chips_per_image, pixels_per_image, padded_per_image, ratio_to_single
         });
 
     pyb::class_<snip::tune_candidate>(m, "TuneCandidate", "One evaluated configuration: cfg (PlanConfig) and metrics (ConfigMetrics).")
-        .def_readonly("cfg", &snip::tune_candidate::cfg)
-        .def_readonly("metrics", &snip::tune_candidate::metrics)
+        .def_readonly("cfg", &snip::tune_candidate::cfg, "The configuration (PlanConfig, a copy).")
+        .def_readonly("metrics", &snip::tune_candidate::metrics, "What it does to the dataset (ConfigMetrics).")
         .def(
             "to_dict", [](const snip::tune_candidate& c) { return from_json_value(candidate_json(c)); },
             "The form of `snip-chips tune --json`: config and the shares, chips and pixels per image.")
@@ -151,14 +151,14 @@ evaluated: every TuneCandidate tried (on the sample); best_per_count: the choice
 scales, k = min..max (all images); chosen: the proposal (all images); reference: the
 reference configuration (all images) or None; target_good, valid_floor, sample_images,
 rule (how the choice was made, in words).)doc")
-        .def_readonly("evaluated", &snip::tune_result::evaluated)
-        .def_readonly("best_per_count", &snip::tune_result::best_per_count)
-        .def_readonly("chosen", &snip::tune_result::chosen)
-        .def_readonly("reference", &snip::tune_result::reference)
-        .def_readonly("target_good", &snip::tune_result::target_good)
-        .def_readonly("valid_floor", &snip::tune_result::valid_floor)
-        .def_readonly("sample_images", &snip::tune_result::sample_images)
-        .def_readonly("rule", &snip::tune_result::rule)
+        .def_readonly("evaluated", &snip::tune_result::evaluated, "Every configuration tried, measured on the sample.")
+        .def_readonly("best_per_count", &snip::tune_result::best_per_count, "The choice restricted to k scales, k = min..max, on all images.")
+        .def_readonly("chosen", &snip::tune_result::chosen, "The proposal, measured on all images.")
+        .def_readonly("reference", &snip::tune_result::reference, "The reference configuration on all images, or None.")
+        .def_readonly("target_good", &snip::tune_result::target_good, "Good share the choice had to reach (sample).")
+        .def_readonly("valid_floor", &snip::tune_result::valid_floor, "Valid share the choice had to reach (sample).")
+        .def_readonly("sample_images", &snip::tune_result::sample_images, "Images in the search sample.")
+        .def_readonly("rule", &snip::tune_result::rule, "How the choice was made, in words.")
         .def(
             "to_dict",
             [](const snip::tune_result& r) {
