@@ -141,7 +141,12 @@ void set_field(snip::plan_config& c, const std::string& key, pyb::handle v, cons
 /// `stride` clears the preset's stride draw unless stride_min or stride_max is given too.
 snip::plan_config with_overrides(const std::string& preset, const pyb::dict& kw, const std::string& who,
                                  bool validate) {
-    snip::plan_config c = snip::plan_config::preset(preset);
+    snip::plan_config c;
+    try {
+        c = snip::plan_config::preset(preset);
+    } catch (const snip::error& e) {
+        snip::fail(who, ": preset: ", e.what());
+    }
     for (auto kv : kw) set_field(c, kv.first.cast<std::string>(), kv.second, who);
     if (kw.contains("stride") && !kw.contains("stride_min") && !kw.contains("stride_max"))
         c.stride_min = c.stride_max = 0;

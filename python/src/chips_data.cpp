@@ -172,7 +172,7 @@ snip::image_proposals make_proposals(const pyb::object& boxes, const pyb::object
         if (!a || a.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != n ||
             (n > 0 && a.dtype().kind() != 'f' && a.dtype().kind() != 'i' && a.dtype().kind() != 'u'))
             bad_argument((who + ": scores").c_str(), "expected a 1-D array of ", n, " numbers (one per box), got ",
-                         a ? describe(a) : pyb::repr(scores).cast<std::string>());
+                         a ? "a " + describe(a) : pyb::repr(scores).cast<std::string>());
         auto f = pyb::array_t<float, pyb::array::c_style | pyb::array::forcecast>::ensure(a);
         p.scores.assign(f.data(), f.data() + f.size());
     }

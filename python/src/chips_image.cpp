@@ -98,9 +98,15 @@ chip's factor, the same mapping as its ground truth.)doc");
             if (mean.is_none() != stdev.is_none())
                 bad_argument("cut_chip: mean, std", "give both or neither");
             snip::pixel_transform t;
-            if (!mean.is_none())
-                t = snip::pixel_transform::normalise(floats_of(mean, nc, "cut_chip: mean"),
-                                                     floats_of(stdev, nc, "cut_chip: std"));
+            if (!mean.is_none()) {
+                const auto mv = floats_of(mean, nc, "cut_chip: mean");
+                const auto sv = floats_of(stdev, nc, "cut_chip: std");
+                try {
+                    t = snip::pixel_transform::normalise(mv, sv);
+                } catch (const snip::error& e) {
+                    snip::fail("cut_chip: mean, std: ", e.what());
+                }
+            }
             pyb::array dst;
             if (out.is_none()) {
                 dst = pyb::array_t<float>({pyb::ssize_t{nc}, pyb::ssize_t{s}, pyb::ssize_t{s}});
