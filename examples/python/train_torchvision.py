@@ -51,8 +51,11 @@ What torchvision's Faster R-CNN cannot do natively, and how this script handles 
   range (target["chip"]["range"]); torchvision's RoIHeads has no hook for it, so this
   example keeps them.
 
-This is a demonstration of the API on a CPU, not a recipe: a few dozen steps of a tiny
-network show the loss falling and a few confident detections, not a useful detector.
+This is a demonstration of the API on a CPU, not a recipe. The default 30 steps (about
+10 s) show the loss falling and only weak detections; on a 2-core machine,
+`--steps 400 --batch 4 --images 32 --test-images 8` trained in about 200 s (0.4-0.5 s a
+step; loss 1.12 over the first 5 steps, 0.29 over the last 5) and reached COCO AP 0.54,
+AP50 0.79 on the 8 test images.
 """
 
 from __future__ import annotations
@@ -255,7 +258,8 @@ def detect_multiscale(model, data: st.ChipDataset, annotations: str, images_dir:
         b = torch.cat(boxes).numpy()
         kw = {} if ranges is None else {"ranges": ranges}
         m = snip.merge_multiscale(b, torch.cat(scores).numpy(), torch.cat(labels).numpy(),
-                                  torch.cat(scales).numpy(), score_threshold=score_threshold, **kw)
+                                  torch.cat(scales).numpy(), score_threshold=score_threshold,
+                                  convention=cfg.convention, **kw)
         cats = np.array([data.category_ids[int(k) - 1] for k in m.labels], dtype=np.int64)
         results[rec.id] = (np.asarray(m.boxes), np.asarray(m.scores), cats)
         names = dict(test.categories)

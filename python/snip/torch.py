@@ -28,6 +28,11 @@ RuntimeError with snip's message, which names the op, the argument and the value
 
 The library is loaded once per process (a second ``import`` or a library already loaded by
 another path is detected and not loaded again).
+
+:class:`ChipDataset` serves one epoch's SNIPER chips (snip's planner, chip crops and chip
+ground truth) as a ``torch.utils.data.Dataset`` with targets in torchvision's detection
+format, plus ignore boxes; :func:`collate` batches them.
+examples/python/train_torchvision.py trains a torchvision Faster R-CNN on them.
 """
 
 from __future__ import annotations
