@@ -55,7 +55,8 @@ snip::scale_spec scale_of(pyb::handle v, const std::string& what) {
     if (PyUnicode_Check(v.ptr())) return snip::scale_spec::parse(v.cast<std::string>(), what);
     if (PyTuple_Check(v.ptr()) || PyList_Check(v.ptr())) {
         const auto seq = pyb::reinterpret_borrow<pyb::sequence>(v);
-        if (seq.size() != 2) wrong_type(what, "", "a (short, max) pair", v);
+        if (seq.size() != 2)
+            throw pyb::type_error(snip::concat(what, " is ", repr_of(v), ": expected a (short, max) pair"));
         return snip::scale_spec::parse(snip::concat(int_field(seq[0], what, "short"), ",",
                                                     int_field(seq[1], what, "max")),
                                        what);
