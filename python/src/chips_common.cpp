@@ -40,15 +40,8 @@ std::vector<int> ints_of(const pyb::object& v, const char* what) {
     return out;
 }
 
-pyb::array canonical_dtype(const pyb::array& a) {
-    auto same = [&](const pyb::dtype& d) { return !a.dtype().is(d) && a.dtype().equal(d); };
-    for (const pyb::dtype& d : {pyb::dtype::of<double>(), pyb::dtype::of<float>(), pyb::dtype::of<std::uint8_t>()})
-        if (same(d)) return a.attr("view")(d);
-    return a;
-}
-
 pyb::array boxes_arg(const pyb::object& v, const char* what) {
-    if (pyb::isinstance<pyb::array>(v)) return canonical_dtype(pyb::reinterpret_borrow<pyb::array>(v));
+    if (pyb::isinstance<pyb::array>(v)) return pyb::reinterpret_borrow<pyb::array>(v);
     pyb::array a;
     try {
         a = pyb::array_t<double, pyb::array::c_style | pyb::array::forcecast>::ensure(v);

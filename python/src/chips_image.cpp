@@ -87,7 +87,7 @@ chip's factor, the same mapping as its ground truth.)doc");
         "cut_chip",
         [](const pyb::array& image_arg, const snip::plan_config& cfg, const snip::chip& c, bool flip,
            const pyb::object& mean, const pyb::object& stdev, const pyb::object& out) {
-            const pyb::array image = canonical_dtype(image_arg);
+            const pyb::array& image = image_arg;
             const char* what = "cut_chip: image";
             const bool u8 = has_dtype<std::uint8_t>(image), f32 = has_dtype<float>(image);
             if ((!u8 && !f32) || (image.ndim() != 3 && image.ndim() != 2))
@@ -113,7 +113,7 @@ chip's factor, the same mapping as its ground truth.)doc");
             } else {
                 if (!pyb::isinstance<pyb::array>(out))
                     bad_argument("cut_chip: out", "expected a NumPy array, got ", pyb::repr(out).cast<std::string>());
-                dst = canonical_dtype(pyb::reinterpret_borrow<pyb::array>(out));
+                dst = pyb::reinterpret_borrow<pyb::array>(out);
             }
             const bool out_f32 = has_dtype<float>(dst), out_u8 = has_dtype<std::uint8_t>(dst);
             auto shape_is = [&](pyb::ssize_t a, pyb::ssize_t b, pyb::ssize_t cc) {

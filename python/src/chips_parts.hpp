@@ -124,11 +124,6 @@ std::vector<std::uint8_t> flags_of(const pyb::object& flags, std::ptrdiff_t n, c
 /// A 1-D sequence of integers as a vector<int> (None -> empty); `what` names it in errors.
 std::vector<int> ints_of(const pyb::object& v, const char* what);
 
-/// `a` itself, or, when its dtype is float64, float32 or uint8 in an equivalent but distinct
-/// dtype object (an unpickled array's), a view of it with the canonical dtype (no copy):
-/// common.hpp's dtype test compares dtype objects by identity.
-pyb::array canonical_dtype(const pyb::array& a);
-
 /// A boxes argument: an ndarray is used as is (float32/float64 of any strides, read in
 /// place; another dtype is refused by with_boxes); anything else (a list) becomes float64.
 pyb::array boxes_arg(const pyb::object& v, const char* what);

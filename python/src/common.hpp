@@ -39,10 +39,12 @@ template <class... Args>
     throw pyb::value_error(snip::concat(what, ": ", std::forward<Args>(args)...));
 }
 
-/// True when `a`'s dtype is exactly T (no conversion).
+/// True when `a`'s dtype is T's (no conversion). Compared by value, not identity: an
+/// unpickled array (a DataLoader worker's) has an equal but distinct dtype object.
 template <class T>
 bool has_dtype(const pyb::array& a) {
-    return a.dtype().is(pyb::dtype::of<T>());
+    const pyb::dtype want = pyb::dtype::of<T>();
+    return a.dtype().is(want) || a.dtype().equal(want);
 }
 
 /// The element strides of a (byte strides divided by the item size); refuses a stride that
