@@ -38,17 +38,6 @@ void row(const char* tag, const snip::tune_candidate& c) {
                 m.ratio_to_single_scale());
 }
 
-nlohmann::json metrics_json(const snip::tune_candidate& c) {
-    const auto& m = c.metrics;
-    return {{"config", snip::io::config_to_json(c.cfg)},
-            {"valid_share", m.valid_share()},
-            {"good_share", m.good_share()},
-            {"chips_per_image", m.chips_per_image()},
-            {"padded_pixels_per_image", m.padded_per_image()},
-            {"chip_pixels_per_image", m.pixels_per_image()},
-            {"ratio_to_single_scale", m.ratio_to_single_scale()}};
-}
-
 int run_tune(const std::vector<std::string>& argv) {
     cli::args a("tune", argv,
                 {"--annotations", "--band", "--max-upscale", "--min-factor", "--scales", "--overlap", "--budget",
@@ -136,11 +125,10 @@ int run_tune(const std::vector<std::string>& argv) {
         draw::write_png(plot::render(c, 900, 560), png);
     }
     if (json) {
-        nlohmann::json j = {{"annotations", ann}, {"rule", r.rule}, {"sample_images", r.sample_images},
-                            {"chosen", metrics_json(r.chosen)}, {"png", png}, {"preset_file", out}};
-        j["best_per_scale_count"] = nlohmann::json::array();
-        for (const auto& c : r.best_per_count) j["best_per_scale_count"].push_back(metrics_json(c));
-        if (r.reference) j["reference"] = metrics_json(*r.reference);
+        nlohmann::json j = snip::io::tune_result_to_json(r);
+        j["annotations"] = ann;
+        j["png"] = png;
+        j["preset_file"] = out;
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }

@@ -14,18 +14,6 @@ namespace {
 
 const char* cost_name(snip::tune_cost c) { return c == snip::tune_cost::padded ? "padded" : "cut"; }
 
-/// `snip-chips tune --json`'s form of one candidate (metrics_json of cmd_tune.cpp).
-nlohmann::json candidate_json(const snip::tune_candidate& c) {
-    const auto& m = c.metrics;
-    return {{"config", snip::io::config_to_json(c.cfg)},
-            {"valid_share", m.valid_share()},
-            {"good_share", m.good_share()},
-            {"chips_per_image", m.chips_per_image()},
-            {"padded_pixels_per_image", m.padded_per_image()},
-            {"chip_pixels_per_image", m.pixels_per_image()},
-            {"ratio_to_single_scale", m.ratio_to_single_scale()}};
-}
-
 void set_options(pyb::object& self, const pyb::dict& kw) {
     for (auto kv : kw) {
         const auto key = kv.first.cast<std::string>();
@@ -136,7 +124,7 @@ good_share, chips_per_image, pixels_per_image, padded_per_image, ratio_to_single
         .def_readonly("cfg", &snip::tune_candidate::cfg, "The configuration (PlanConfig, a copy).")
         .def_readonly("metrics", &snip::tune_candidate::metrics, "What it does to the dataset (ConfigMetrics).")
         .def(
-            "to_dict", [](const snip::tune_candidate& c) { return from_json_value(candidate_json(c)); },
+            "to_dict", [](const snip::tune_candidate& c) { return from_json_value(snip::io::tune_candidate_to_json(c)); },
             "The form of `snip-chips tune --json`: config and the shares, chips and pixels per image.")
         .def("__repr__", [](const snip::tune_candidate& c) {
             std::string s;
@@ -162,11 +150,7 @@ rule (how the choice was made, in words).)doc")
         .def(
             "to_dict",
             [](const snip::tune_result& r) {
-                nlohmann::json j = {{"rule", r.rule}, {"sample_images", r.sample_images},
-                                    {"chosen", candidate_json(r.chosen)}};
-                j["best_per_scale_count"] = nlohmann::json::array();
-                for (const auto& c : r.best_per_count) j["best_per_scale_count"].push_back(candidate_json(c));
-                if (r.reference) j["reference"] = candidate_json(*r.reference);
+                const nlohmann::json j = snip::io::tune_result_to_json(r);
                 return from_json_value(j);
             },
             "The fields of `snip-chips tune --json` that describe the result (rule, sample_images, chosen, "

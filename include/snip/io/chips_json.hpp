@@ -31,6 +31,7 @@
 #include <snip/sniper/dataset_plan.hpp>
 #include <snip/io/coco.hpp>
 #include <snip/sniper/plan.hpp>
+#include <snip/sniper/tune.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -202,6 +203,30 @@ inline std::vector<std::int64_t> ids(const nlohmann::json& o, const char* key,
 }
 
 } // namespace detail
+
+/// @brief One configuration `tune` measured, as JSON: its config (config_to_json) and its
+/// metrics (valid and good shares, chips and pixels per image, ratio to single scale).
+inline nlohmann::json tune_candidate_to_json(const tune_candidate& c) {
+    const auto& m = c.metrics;
+    return {{"config", config_to_json(c.cfg)},
+            {"valid_share", m.valid_share()},
+            {"good_share", m.good_share()},
+            {"chips_per_image", m.chips_per_image()},
+            {"padded_pixels_per_image", m.padded_per_image()},
+            {"chip_pixels_per_image", m.pixels_per_image()},
+            {"ratio_to_single_scale", m.ratio_to_single_scale()}};
+}
+
+/// @brief What `tune` chose, as JSON (`snip-chips tune --json` adds its file names): rule,
+/// sample_images, chosen, best_per_scale_count and, when measured, reference.
+inline nlohmann::json tune_result_to_json(const tune_result& r) {
+    nlohmann::json j = {{"rule", r.rule}, {"sample_images", r.sample_images},
+                        {"chosen", tune_candidate_to_json(r.chosen)}};
+    j["best_per_scale_count"] = nlohmann::json::array();
+    for (const auto& c : r.best_per_count) j["best_per_scale_count"].push_back(tune_candidate_to_json(c));
+    if (r.reference) j["reference"] = tune_candidate_to_json(*r.reference);
+    return j;
+}
 
 /// @brief Reads a plan_config from JSON ("config" object or a preset file). Missing
 /// keys take the value of `preset` (by name) or of the defaults; every value is
