@@ -20,5 +20,6 @@
 #if __has_include(<nlohmann/json.hpp>)
 #include <snip/eval/coco_eval.hpp>
 #include <snip/io/chips_json.hpp>
+#include <snip/io/chips_report.hpp>
 #include <snip/io/coco.hpp>
 #endif
