@@ -279,17 +279,7 @@ config, size or box (NaN, x2 < x1), naming the value. The GIL is released while 
             o.threads = threads;
             o.mine_ground_truth = mine_ground_truth;
             std::exception_ptr callback_error;
-            if (!progress.is_none())
-                o.progress = [&](std::size_t done, std::size_t total) {
-                    if (callback_error) return;
-                    pyb::gil_scoped_acquire gil;
-                    try {
-                        progress(done, total);
-                        if (PyErr_CheckSignals() != 0) throw pyb::error_already_set();
-                    } catch (...) {
-                        callback_error = std::current_exception();
-                    }
-                };
+            if (!progress.is_none()) o.progress = progress_callback(progress, callback_error);
             std::vector<snip::image_chips_plan> plans;
             {
                 release_gil nogil;

@@ -173,16 +173,7 @@ rule (how the choice was made, in words).)doc")
             std::optional<snip::plan_config> ref;
             if (!reference.is_none()) ref = reference_of(reference);
             std::exception_ptr callback_error;
-            if (!progress.is_none())
-                o.progress = [&](std::size_t done, std::size_t total) {
-                    if (callback_error) return;
-                    pyb::gil_scoped_acquire gil;
-                    try {
-                        progress(done, total);
-                    } catch (...) {
-                        callback_error = std::current_exception();
-                    }
-                };
+            if (!progress.is_none()) o.progress = progress_callback(progress, callback_error);
             snip::tune_result r;
             {
                 release_gil nogil;

@@ -18,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -155,6 +157,24 @@ inline void register_errors(pyb::module_& m, bool owner) {
             PyErr_SetString(type, e.what());
         }
     });
+}
+
+/// @brief A C++ progress callback (done, total) that calls the Python callable `fn` with the
+/// GIL held and checks for Ctrl-C. The first exception (the callable's, or KeyboardInterrupt)
+/// is kept in `err`, later calls do nothing, and the caller rethrows it once the C++ call
+/// (run without the GIL) has returned. `fn` and `err` must outlive that call.
+inline std::function<void(std::size_t, std::size_t)> progress_callback(const pyb::object& fn,
+                                                                       std::exception_ptr& err) {
+    return [&fn, &err](std::size_t done, std::size_t total) {
+        if (err) return;
+        pyb::gil_scoped_acquire gil;
+        try {
+            fn(done, total);
+            if (PyErr_CheckSignals() != 0) throw pyb::error_already_set();
+        } catch (...) {
+            err = std::current_exception();
+        }
+    };
 }
 
 /// Releases the GIL for the scope (long C++ calls that touch no Python object).

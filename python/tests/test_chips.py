@@ -209,6 +209,15 @@ def test_threads_and_single_image_calls_agree(data):
     snip.plan_dataset(snip.PlanConfig(), dat.ds, progress=lambda d, t: calls.append((d, t)))
     assert calls and calls[-1] == (len(dat.ds), len(dat.ds))
 
+    # an exception in the progress callable (plan_dataset's and tune's) reaches the caller
+    def stop(done, total):
+        raise KeyboardInterrupt(f"stopped at {done} of {total}")
+
+    with pytest.raises(KeyboardInterrupt, match="stopped at"):
+        snip.plan_dataset(snip.PlanConfig(), dat.ds, progress=stop)
+    with pytest.raises(KeyboardInterrupt, match="stopped at"):
+        snip.tune(dat.ds, snip.TuneOptions(max_scales=1, sample_images=16), reference=None, progress=stop)
+
 
 def test_report_equals_cli(data, cli_plans, snip_chips):
     dat = data["coco128"]
