@@ -76,10 +76,6 @@ snip::chip_layout layout_of(const std::string& s, const std::string& what) {
     snip::fail(what, ": layout is '", s, "', expected 'aligned' or 'sniper'");
 }
 
-const char* convention_name(snip::pixel_convention c) {
-    return c == snip::pixel_convention::inclusive ? "inclusive" : "continuous";
-}
-
 nlohmann::json to_json_value(pyb::handle v, const std::string& what) {
     using json = nlohmann::json;
     if (v.is_none()) return nullptr;

@@ -169,7 +169,7 @@ std::string config_repr(const snip::plan_config& c) {
     for (std::size_t i = 0; i < c.ranges.size(); ++i)
         s += (i ? ", (" : "(") + number_text(c.ranges[i].lo) + ", " + number_text(c.ranges[i].hi) + ")";
     s += snip::concat("], chip_size=", c.chip_size, ", stride=", c.stride, ", stride_min=", c.stride_min,
-                      ", stride_max=", c.stride_max, ", convention='", convention_name(c.convention),
+                      ", stride_max=", c.stride_max, ", convention='", snip::io::to_string(c.convention),
                       "', layout='", snip::io::to_string(c.layout), "', finest_min_side=",
                       number_text(c.finest_min_side), ", max_side_rule=", c.max_side_rule ? "True" : "False",
                       ", negatives_per_image=", c.negatives_per_image, ", min_proposals_finest=",
@@ -263,7 +263,7 @@ given too.)doc");
     prop_int("min_proposals_other", &plan_config::min_proposals_other,
              "... at the other scales.");
     cls.def_property(
-        "convention", [](const plan_config& c) { return std::string(convention_name(c.convention)); },
+        "convention", [](const plan_config& c) { return std::string(snip::io::to_string(c.convention)); },
         [](plan_config& c, pyb::handle v) { set_field(c, "convention", v, "PlanConfig"); },
         "Pixel convention: 'continuous' (snip's) or 'inclusive' (the original SNIPER code's).");
     cls.def_property(

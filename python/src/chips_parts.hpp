@@ -134,8 +134,6 @@ std::vector<snip::box<double>> boxes_copy(const pyb::object& boxes, const char* 
 /// "continuous" | "inclusive", "aligned" | "sniper" (snip::error naming `what` and the value).
 snip::pixel_convention convention_of(const std::string& s, const std::string& what);
 snip::chip_layout layout_of(const std::string& s, const std::string& what);
-const char* convention_name(snip::pixel_convention c);
-
 /// A Python object (dict, list, tuple, str, bool, int, float, None, NumPy scalars and
 /// arrays) as JSON; `what` names the argument in errors.
 nlohmann::json to_json_value(pyb::handle v, const std::string& what);

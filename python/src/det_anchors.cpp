@@ -4,6 +4,7 @@
 #include "det_parts.hpp"
 
 #include <snip/det/anchors.hpp>
+#include <snip/io/chips_json.hpp>
 
 #include <pybind11/stl.h>
 
@@ -96,7 +97,7 @@ AnchorConfig() is snip's default (stride 16, scales 2, 4, 7, 10, 13, 16, 24, rat
             [](anchors_cfg& a, std::vector<double> v) { a.c.ratios = std::move(v); },
             "Aspect ratios h / w (a copy: assign a new list to change them).")
         .def_property(
-            "convention", [](const anchors_cfg& a) { return std::string(convention_name(a.c.convention)); },
+            "convention", [](const anchors_cfg& a) { return std::string(snip::io::to_string(a.c.convention)); },
             [](anchors_cfg& a, const std::string& s) { a.c.convention = convention_of(s); },
             "'inclusive' (py-faster-rcnn templates) or 'continuous'.")
         .def("__len__", [](const anchors_cfg& a) { return a.c.size(); }, "The number of templates: len(scales) * len(ratios).")
@@ -118,7 +119,7 @@ AnchorConfig() is snip's default (stride 16, scales 2, 4, 7, 10, 13, 16, 24, rat
             std::string s = "AnchorConfig(stride=" + pyb::repr(pyb::float_(c.stride)).cast<std::string>() +
                             ", scales=" + pyb::repr(pyb::cast(c.scales)).cast<std::string>() +
                             ", ratios=" + pyb::repr(pyb::cast(c.ratios)).cast<std::string>() +
-                            ", convention='" + convention_name(c.convention) + "')";
+                            ", convention='" + snip::io::to_string(c.convention) + "')";
             return s;
         });
 

@@ -41,9 +41,6 @@ inline pixel_convention convention_of(const std::string& s, const char* what = "
     bad_argument(what, "expected 'continuous' or 'inclusive', got '", s, "'");
 }
 
-inline const char* convention_name(pixel_convention c) {
-    return c == pixel_convention::inclusive ? "inclusive" : "continuous";
-}
 
 /// True for a NumPy integer dtype (signed or unsigned, any size; not bool).
 inline bool is_integer_dtype(const pyb::array& a) {
