@@ -3,6 +3,7 @@
 #pragma once
 
 #include <snip/core/box.hpp>
+#include <snip/mask/segmentation.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,11 @@ struct image_record {
     /// meaning "none for this box" (w * h). Code that drops or reorders boxes must do the
     /// same here when it is not empty.
     std::vector<double> areas;
+    /// The instance mask of each box (original px, see mask/segmentation.hpp). Either
+    /// empty (the file has no "segmentation") or parallel to `boxes`, an entry's empty()
+    /// meaning "no mask for this box". Code that drops or reorders boxes must do the same
+    /// here when it is not empty.
+    std::vector<mask::segmentation> segments;
 
     /// @brief The area of box `k` for COCO's area ranges: areas[k] when there is one
     /// (>= 0), else the box's w * h.
