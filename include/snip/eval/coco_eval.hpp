@@ -1,7 +1,7 @@
-// io/coco_eval.hpp: COCO bbox evaluation with the rules of pycocotools' COCOeval
-// (iouType 'bbox'): the 12 summary numbers (AP, AP50, AP75, APs, APm, APl, AR1, AR10,
-// AR100, ARs, ARm, ARl) and per-category AP, plus a strict reader of detections in COCO
-// results format. Namespace snip::io, like the COCO reader it builds on (needs
+// eval/coco_eval.hpp: COCO bbox and segm evaluation with the rules of pycocotools'
+// COCOeval (iouType 'bbox' or 'segm', coco_eval_options::type): the 12 summary numbers
+// (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl) and per-category AP,
+// plus a strict reader (and a writer) of detections in COCO results format. Namespace snip::io, like the COCO reader it builds on (needs
 // nlohmann-json; target snip::io).
 //
 // The rules, as COCOeval applies them (this is an independent implementation):
@@ -20,7 +20,8 @@
 //   the file (or the record) has none, it is the box's w * h (where pycocotools would
 //   stop with a KeyError). A crowd box is ignored in every range whatever its area, as in
 //   pycocotools. A detection's area is w * h of its box (what pycocotools' loadRes sets
-//   for bbox results). The area only picks the range: IoU uses the boxes.
+//   for bbox results), or detection::area when it is >= 0 (a result without a bbox: its
+//   mask's area, as loadRes sets it). The area only picks the range: IoU uses the boxes.
 // - matching, for each IoU threshold t in 0.50:0.05:0.95 (numpy.linspace values), in
 //   score order: a detection takes the unmatched ground truth box with the highest IoU
 //   >= min(t, 1 - 1e-10) (on equal IoU the later box in the order below wins); boxes are
@@ -37,6 +38,15 @@
 //   Recall (for AR) is the final recall. A category/area with no non-ignored ground
 //   truth box gets -1 and is left out of every mean; a summary number with no category
 //   at all is -1.
+// - iou type segm: the same rules with masks instead of boxes. A ground truth mask is its
+//   segmentation (polygons rasterized, or the RLE) at the image's size, crowd regions
+//   included; a detection's mask is detection::segmentation. IoU is mask IoU
+//   (mask::iou_matrix); against a crowd region it is intersection / detection mask area.
+//   The area ranges are picked as for bbox: a ground truth's "area" (when there is none,
+//   the mask's area rather than w * h), a detection's detection::area (from
+//   parse_detections: w * h of its "bbox", or the mask's area when the result has no
+//   bbox, as pycocotools' loadRes sets "area"). Every ground truth box needs a
+//   segmentation and every detection a mask, else evaluate_coco throws.
 //
 // Known differences from pycocotools: boxes read with read_coco are clipped to the image
 // when they cross its border by <= 1 px (their "area" is kept as is); detections are not.
@@ -44,6 +54,8 @@
 #pragma once
 
 #include <snip/io/coco.hpp>
+#include <snip/mask/rle.hpp>
+#include <snip/mask/segmentation.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +68,7 @@
 #include <iterator>
 #include <limits>
 #include <numeric>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -70,9 +83,35 @@ struct detection {
     int category_id = 0;
     double x = 0, y = 0, w = 0, h = 0; ///< COCO bbox [x, y, w, h], original px, never clipped
     double score = 0;
+    /// The instance mask at the image's size (iou_type::segm); height 0 = none.
+    mask::rle segmentation;
+    /// The area for the area ranges; < 0 (the default): w * h of the bbox. parse_detections
+    /// sets the mask's area for a result without "bbox", as pycocotools' loadRes does.
+    double area = -1;
+
+    detection() = default;
+    detection(std::int64_t image_id_, int category_id_, double x_, double y_, double w_,
+              double h_, double score_, mask::rle segmentation_ = {}, double area_ = -1)
+        : image_id(image_id_), category_id(category_id_), x(x_), y(y_), w(w_), h(h_),
+          score(score_), segmentation(std::move(segmentation_)), area(area_) {}
 };
 
-/// @brief The evaluation grid, as pycocotools' Params for iouType 'bbox'.
+/// @brief What is compared to decide a match: boxes (pycocotools' iouType 'bbox') or
+/// instance masks ('segm').
+enum class iou_type { bbox, segm };
+
+/// @brief "bbox" or "segm".
+inline std::string_view to_string(iou_type t) { return t == iou_type::segm ? "segm" : "bbox"; }
+
+/// @brief Parses "bbox" or "segm"; anything else is a snip::error naming `what` (e.g. the
+/// command-line flag) and the value.
+inline iou_type parse_iou_type(std::string_view s, std::string_view what = "iou type") {
+    if (s == "bbox") return iou_type::bbox;
+    if (s == "segm") return iou_type::segm;
+    fail(what, " is '", s, "', must be bbox or segm");
+}
+
+/// @brief The evaluation grid, as pycocotools' Params for iouType 'bbox' and 'segm'.
 struct coco_eval_grid {
     static constexpr std::size_t T = 10;  ///< IoU thresholds 0.50:0.05:0.95
     static constexpr std::size_t R = 101; ///< recall thresholds 0:0.01:1
@@ -124,6 +163,7 @@ struct coco_eval_result {
         "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
     std::vector<coco_category_eval> categories; ///< ascending id
     std::size_t images = 0, gt_boxes = 0, crowd_boxes = 0, detections = 0;
+    iou_type type = iou_type::bbox; ///< what was compared (coco_eval_options::type)
 
     /// Only with coco_eval_options::keep_curves: pycocotools' eval['precision'] [T][R][K][A][M]
     /// and eval['recall'] [T][K][A][M] (K = categories.size()), -1 where undefined.
@@ -140,6 +180,7 @@ struct coco_eval_result {
 
 struct coco_eval_options {
     bool keep_curves = false; ///< fill coco_eval_result::precision and ::recall
+    iou_type type = iou_type::bbox; ///< what a match compares: boxes or masks
 };
 
 namespace detail {
@@ -151,13 +192,15 @@ inline std::string gt_name(const dataset& gt) {
 
 /// Reads the detection at `p` of a results array.
 inline detection read_detection(const json& o, const std::string& src, const at& p,
-                                const std::unordered_set<std::int64_t>& image_ids,
+                                const std::unordered_map<std::int64_t, std::size_t>& image_ids,
                                 const std::unordered_set<int>* category_ids, const dataset& gt) {
     detection d;
     d.image_id = integer(need(o, "image_id", src, p, "an integer"), src, p.with("image_id"));
-    if (!image_ids.count(d.image_id))
+    const auto found = image_ids.find(d.image_id);
+    if (found == image_ids.end())
         fail(src, ": ", p.with("image_id").str(), " is ", d.image_id, ", but no image of ", gt_name(gt),
              " has this id");
+    const image_record& im = gt.images[found->second];
     d.category_id = static_cast<int>(integer(need(o, "category_id", src, p, "an integer"), src,
                                              p.with("category_id"), "an integer (int range)",
                                              std::numeric_limits<int>::min(),
@@ -165,6 +208,23 @@ inline detection read_detection(const json& o, const std::string& src, const at&
     if (category_ids && !category_ids->count(d.category_id))
         fail(src, ": ", p.with("category_id").str(), " is ", d.category_id,
              ", which is not an id in the \"categories\" of ", gt_name(gt));
+    // the mask: an RLE (or polygons, rasterized) at the image's size; [] = none
+    if (const json* sv = member(o, "segmentation")) {
+        const image_frame frame{im.id, im.width, im.height};
+        mask::segmentation seg = read_segmentation(*sv, src, p, frame,
+                                                   std::numeric_limits<double>::infinity());
+        if (seg.is_polygons()) d.segmentation = mask::from_polygons(seg.polygons, im.height, im.width);
+        else if (seg.is_rle()) d.segmentation = std::move(seg.mask);
+    }
+    const json* bp = member(o, "bbox");
+    if (!bp && d.segmentation.height > 0) {
+        // no bbox: the mask's bounding box and area, as pycocotools' loadRes derives them
+        const box<double> mb = mask::bbox(d.segmentation);
+        d.x = mb.x1, d.y = mb.y1, d.w = mb.x2 - mb.x1, d.h = mb.y2 - mb.y1;
+        d.area = static_cast<double>(mask::area(d.segmentation));
+        d.score = finite_number(need(o, "score", src, p, "a finite number"), src, p.with("score"));
+        return d;
+    }
     const json& b = need(o, "bbox", src, p, "[x, y, w, h]");
     if (!b.is_array() || b.size() != 4)
         bad_value(src, p.with("bbox"), b, "an array [x, y, w, h] of 4 numbers");
@@ -204,16 +264,46 @@ inline double coco_box_iou(const eval_dt& d, const eval_gt& g) {
     return i / u;
 }
 
+/// The mask of box `b` of gt.images[ii] for iou type segm: its segmentation rasterized (or
+/// taken as is, an RLE) at the image's size; `src` names the dataset in messages.
+inline mask::rle gt_mask(const dataset& gt, std::size_t ii, std::size_t b, const std::string& src) {
+    const image_record& im = gt.images[ii];
+    const std::string ann =
+        b < im.ann_ids.size() ? snip::concat(" (annotation id ", im.ann_ids[b], ")") : std::string();
+    if (im.segments.empty())
+        fail(src, ": image id ", im.id, " box ", b, ann,
+             " has no segmentation (the image has none); iou type segm needs a mask for every "
+             "ground truth box");
+    if (im.segments.size() != im.boxes.size())
+        fail(src, ": image id ", im.id, " has ", im.boxes.size(), " boxes but ", im.segments.size(),
+             " segments; they must be parallel");
+    const mask::segmentation& seg = im.segments[b];
+    if (seg.empty())
+        fail(src, ": image id ", im.id, " box ", b, ann,
+             " has no segmentation; iou type segm needs a mask for every ground truth box");
+    if (seg.is_rle() && (seg.mask.height != im.height || seg.mask.width != im.width))
+        fail(src, ": image id ", im.id, " box ", b, ann, " has an RLE of ", seg.mask.height, " x ",
+             seg.mask.width, " (height x width), must be ", im.height, " x ", im.width,
+             ", the size of the image");
+    return mask::from_segmentation(seg, im.height, im.width);
+}
+
 /// Flags of one detection at one IoU threshold.
 enum : std::uint8_t { dt_matched = 1, dt_ignored = 2 };
 
 } // namespace detail
 
 /// @brief Detections from COCO results JSON: an array of {"image_id", "category_id",
-/// "bbox": [x, y, w, h], "score"} (other members, e.g. "segmentation", are ignored), in
-/// file order. Every member named is required; image_id must be an image of `gt`;
-/// category_id must be one of gt's "categories" when it has any; bbox holds 4 finite
-/// numbers with w, h >= 0 (it may cross the image border); score is finite. An empty
+/// "bbox": [x, y, w, h], "score", "segmentation"} (other members are ignored), in file
+/// order. Every member named is required but "segmentation", and "bbox" when there is a
+/// mask; image_id must be an image of `gt`; category_id must be one of gt's "categories"
+/// when it has any; bbox holds 4 finite numbers with w, h >= 0 (it may cross the image
+/// border); score is finite. "segmentation" (optional) is an RLE {"size": [h, w],
+/// "counts": "..." or [runs]} whose size must be the image's [height, width], or polygons
+/// (rasterized at the image's size, vertices unchecked against the border), or [] (no
+/// mask); it becomes detection::segmentation. A result with a mask and no "bbox" gets the
+/// mask's bounding box and, for the area ranges, the mask's area (detection::area), as
+/// pycocotools' loadRes derives them; with a "bbox" the area is its w * h. An empty
 /// array is valid (no detections).
 /// @throws snip::error naming source, field path (e.g. `[12].bbox[2] (w)`) and value.
 inline std::vector<detection> parse_detections(const nlohmann::json& j, const std::string& source,
@@ -224,9 +314,9 @@ inline std::vector<detection> parse_detections(const nlohmann::json& j, const st
         fail(src, ": top level is ", j.type_name(),
              ", must be an array of {\"image_id\", \"category_id\", \"bbox\", \"score\"} (COCO results "
              "format)");
-    std::unordered_set<std::int64_t> image_ids;
+    std::unordered_map<std::int64_t, std::size_t> image_ids;
     image_ids.reserve(gt.images.size());
-    for (const auto& im : gt.images) image_ids.insert(im.id);
+    for (std::size_t i = 0; i < gt.images.size(); ++i) image_ids.emplace(gt.images[i].id, i);
     std::unordered_set<int> cats;
     for (const auto& c : gt.categories) cats.insert(c.id);
     std::vector<detection> out;
@@ -244,16 +334,20 @@ inline std::vector<detection> read_detections(const std::string& path, const dat
     return parse_detections(parse_json_text(read_text_file(path), path), path, gt);
 }
 
-/// @brief Evaluates `dets` against the boxes of `gt` with pycocotools' COCOeval rules for
-/// iouType 'bbox' (see the top of this file): a ground truth box's area for the area
-/// ranges is image_record::area(k), the annotation's "area" when it has one, else w * h.
+/// @brief Evaluates `dets` against the boxes (options.type bbox, the default) or masks
+/// (segm) of `gt` with pycocotools' COCOeval rules for that iouType (see the top of this
+/// file): a ground truth box's area for the area ranges is image_record::area(k), the
+/// annotation's "area" when it has one, else w * h (segm: the mask's area).
 /// Runs in O(sum over (image, category) of dets x gts x 10 x 4) plus a sort per category;
 /// 5,000 images x 100 detections take well under a second.
 /// @throws snip::error naming the detection (index, field, value) when an image id is
 /// not in `gt`, a category id is not in gt's categories (when it lists any), a box is
 /// non-finite or has w < 0 or h < 0, or a score is non-finite; and for a malformed `gt`
 /// (duplicate image ids, per-box arrays of different lengths (`areas` may be empty), a box
-/// category not in its categories, a non-finite or inverted box, a non-finite area).
+/// category not in its categories, a non-finite or inverted box, a non-finite area). With
+/// iou type segm also for a ground truth box without a segmentation (naming the image id,
+/// the box and its annotation id), a detection without a mask or with a mask of another
+/// size than its image's (naming the detection's index), or a malformed RLE.
 inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detection>& dets,
                                       const coco_eval_options& options = {}) {
     using namespace detail;
@@ -267,8 +361,8 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
     const std::size_t I = gt.images.size();
     std::vector<std::uint32_t> rank_of(I); // image index -> position in id order
     std::unordered_map<std::int64_t, std::uint32_t> image_rank;
+    std::vector<std::uint32_t> order(I); // position in id order -> image index
     {
-        std::vector<std::uint32_t> order(I);
         std::iota(order.begin(), order.end(), 0u);
         std::sort(order.begin(), order.end(),
                   [&](std::uint32_t a, std::uint32_t b) { return gt.images[a].id < gt.images[b].id; });
@@ -299,7 +393,9 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
     cat_index.reserve(K);
     for (std::size_t k = 0; k < K; ++k) cat_index.emplace(cat_ids[k], static_cast<std::uint32_t>(k));
 
+    const bool segm = options.type == iou_type::segm;
     coco_eval_result res;
+    res.type = options.type;
     res.images = I;
     res.detections = dets.size();
     res.categories.resize(K);
@@ -315,8 +411,10 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
     };
     std::vector<eval_gt> gts;
     std::vector<keyed> gt_keys;
+    std::vector<mask::rle> gt_masks; // segm: the mask of gts[i]
     gts.reserve(gt.num_boxes());
     gt_keys.reserve(gt.num_boxes());
+    if (segm) gt_masks.reserve(gt.num_boxes());
     for (std::size_t ii = 0; ii < I; ++ii) {
         const image_record& im = gt.images[ii];
         const std::size_t n = im.boxes.size();
@@ -339,8 +437,14 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
                 fail(src, ": images[", ii, "] (id ", im.id, ") box ", b, " has category ", im.categories[b],
                      ", which is not an id in its \"categories\"");
             const bool crowd = im.crowd[b] != 0;
+            double range_area = im.area(b);
+            if (segm) {
+                gt_masks.push_back(gt_mask(gt, ii, b, src));
+                if (im.areas.empty() || im.areas[b] < 0)
+                    range_area = static_cast<double>(mask::area(gt_masks.back()));
+            }
             gt_keys.push_back({c->second, rank_of[ii], static_cast<std::uint32_t>(gts.size())});
-            gts.push_back({bx.x1, bx.y1, bx.x2, bx.y2, w, h, w * h, im.area(b), crowd});
+            gts.push_back({bx.x1, bx.y1, bx.x2, bx.y2, w, h, w * h, range_area, crowd});
             auto& cr = res.categories[c->second];
             ++(crowd ? cr.crowd : cr.gt);
             ++(crowd ? res.crowd_boxes : res.gt_boxes);
@@ -366,11 +470,36 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
         }
         if (!std::isfinite(d.score))
             fail("detections[", i, "].score is ", d.score, ", must be a finite number");
+        if (std::isnan(d.area) || std::isinf(d.area))
+            fail("detections[", i, "].area is ", d.area, ", must be a finite number (< 0: w * h)");
+        if (segm) {
+            const image_record& im = gt.images[order[r->second]];
+            if (d.segmentation.height == 0)
+                fail("detections[", i, "] (image id ", d.image_id, ", category ", d.category_id,
+                     ") has no segmentation mask; iou type segm needs one for every detection");
+            if (d.segmentation.height != im.height || d.segmentation.width != im.width)
+                fail("detections[", i, "].segmentation is ", d.segmentation.height, " x ",
+                     d.segmentation.width, " (height x width), must be ", im.height, " x ", im.width,
+                     ", the size of image ", im.id);
+            mask::check(d.segmentation, snip::concat("detections[", i, "].segmentation"));
+        }
         dt_keys.push_back({c->second, r->second, static_cast<std::uint32_t>(i)});
         ++res.categories[c->second].detections;
     }
     std::sort(gt_keys.begin(), gt_keys.end(), by_key);
     std::sort(dt_keys.begin(), dt_keys.end(), by_key);
+    // segm: the masks and crowd flags in gt_keys order, so one (category, image) is a span
+    std::vector<mask::rle> gt_masks_sorted;
+    std::vector<std::uint8_t> gt_crowd_sorted;
+    if (segm) {
+        gt_masks_sorted.resize(gt_keys.size());
+        gt_crowd_sorted.resize(gt_keys.size());
+        for (std::size_t q = 0; q < gt_keys.size(); ++q) {
+            gt_masks_sorted[q] = std::move(gt_masks[gt_keys[q].i]);
+            gt_crowd_sorted[q] = gts[gt_keys[q].i].crowd ? 1 : 0;
+        }
+        gt_masks = {};
+    }
 
     // --- per category: per-image matching, then accumulation -------------------------------
     if (options.keep_curves) {
@@ -401,6 +530,7 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
     };
     std::vector<merged_dt> merged;
     std::vector<double> tpc, prc;
+    std::vector<mask::rle> dt_masks; // segm: the masks of one image's sorted detections
     const std::size_t max_det = static_cast<std::size_t>(G::max_dets[M - 1]);
 
     std::size_t gpos = 0, dpos = 0;
@@ -430,14 +560,26 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
             image_eval ev{cdt.size(), D, flags[0].size()};
             for (std::size_t j = 0; j < D; ++j) {
                 const detection& d = dets[dt_keys[d0 + dsort[j]].i];
-                cdt.push_back({d.x, d.y, d.w + d.x, d.h + d.y, d.w * d.h, d.score});
+                cdt.push_back({d.x, d.y, d.w + d.x, d.h + d.y, d.area >= 0 ? d.area : d.w * d.h,
+                               d.score});
             }
             const eval_dt* dt = cdt.data() + ev.dt_begin;
             auto gt_at = [&](std::size_t g) -> const eval_gt& { return gts[gt_keys[g0 + g].i]; };
 
-            ious.resize(D * Gn);
-            for (std::size_t d = 0; d < D; ++d)
-                for (std::size_t g = 0; g < Gn; ++g) ious[d * Gn + g] = coco_box_iou(dt[d], gt_at(g));
+            if (!segm) {
+                ious.resize(D * Gn);
+                for (std::size_t d = 0; d < D; ++d)
+                    for (std::size_t g = 0; g < Gn; ++g) ious[d * Gn + g] = coco_box_iou(dt[d], gt_at(g));
+            } else if (D == 0 || Gn == 0) {
+                ious.clear();
+            } else {
+                dt_masks.resize(D);
+                for (std::size_t j = 0; j < D; ++j)
+                    dt_masks[j] = dets[dt_keys[d0 + dsort[j]].i].segmentation;
+                ious = mask::iou_matrix(std::span<const mask::rle>(dt_masks.data(), D),
+                                        std::span<const mask::rle>(gt_masks_sorted.data() + g0, Gn),
+                                        std::span<const std::uint8_t>(gt_crowd_sorted.data() + g0, Gn));
+            }
 
             for (std::size_t a = 0; a < A; ++a) {
                 const double lo = G::area_ranges[a][0], hi = G::area_ranges[a][1];
@@ -581,6 +723,30 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
     return res;
 }
 
+/// @brief Detections as COCO results JSON, the inverse of parse_detections: [{"image_id",
+/// "category_id", "bbox": [x, y, w, h], "score"}, ...] in order, plus "segmentation":
+/// {"size": [h, w], "counts": "..."} (compressed) for a detection with a mask.
+/// parse_detections of it gives the detections back (a mask's `area` aside: with a bbox
+/// written, the area is w * h again).
+/// @throws snip::error for a mask whose runs do not sum to height * width.
+inline nlohmann::json detections_json(const std::vector<detection>& dets) {
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < dets.size(); ++i) {
+        const detection& d = dets[i];
+        nlohmann::json o = {{"image_id", d.image_id},
+                            {"category_id", d.category_id},
+                            {"bbox", {d.x, d.y, d.w, d.h}},
+                            {"score", d.score}};
+        if (d.segmentation.height > 0) {
+            mask::check(d.segmentation, snip::concat("detections[", i, "].segmentation"));
+            o["segmentation"] = {{"size", {d.segmentation.height, d.segmentation.width}},
+                                 {"counts", mask::to_string(d.segmentation)}};
+        }
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
 /// @brief Reads `detections_path` (COCO results format, see read_detections) and evaluates
 /// it against `gt` (see evaluate_coco).
 inline coco_eval_result evaluate_coco_file(const dataset& gt, const std::string& detections_path,
@@ -617,7 +783,7 @@ inline std::string format_coco_summary(const coco_eval_result& r) {
 }
 
 /// @brief The result as JSON: {"AP": .., ..., "ARl": .., "images", "gt_boxes",
-/// "crowd_boxes", "detections", "categories": [{"id", "name", "gt", "crowd",
+/// "crowd_boxes", "detections", "iou_type" ("bbox" or "segm"), "categories": [{"id", "name", "gt", "crowd",
 /// "detections", "AP", "AP50", "AP75", "AR100"}]}; -1 marks an undefined number.
 inline nlohmann::json coco_eval_json(const coco_eval_result& r) {
     nlohmann::json j = nlohmann::json::object();
@@ -626,6 +792,7 @@ inline nlohmann::json coco_eval_json(const coco_eval_result& r) {
     j["gt_boxes"] = r.gt_boxes;
     j["crowd_boxes"] = r.crowd_boxes;
     j["detections"] = r.detections;
+    j["iou_type"] = std::string(to_string(r.type));
     nlohmann::json cats = nlohmann::json::array();
     for (const auto& c : r.categories)
         cats.push_back({{"id", c.id},

@@ -3,11 +3,14 @@
 // A COCO bbox [x, y, w, h] (original-image pixels, origin at the top-left corner)
 // becomes the xyxy box [x, y, x + w, y + h], continuous convention. An annotation's
 // optional "area" (in COCO's own files the segmentation mask's area) is kept in
-// image_record::areas for COCO evaluation's area ranges. Reading is strict:
+// image_record::areas for COCO evaluation's area ranges, its optional "segmentation"
+// (polygons or RLE) in image_record::segments. Reading is strict:
 // every problem is a snip::error whose message names the file, the field path
 // (e.g. `annotations[17].bbox[2]`) and the bad value.
 #pragma once
 
+#include <snip/mask/rle.hpp>
+#include <snip/mask/segmentation.hpp>
 #include <snip/sniper/dataset.hpp>
 
 #include <nlohmann/json.hpp>
@@ -234,6 +237,108 @@ inline read_box read_bbox(const json& obj, const std::string& src, const at& p,
     return r;
 }
 
+/// What a "segmentation" member may be, for messages.
+inline constexpr std::string_view segmentation_forms =
+    "[] (no mask), a list of polygons [[x0, y0, x1, y1, ...], ...] or an RLE "
+    "{\"size\": [height, width], \"counts\": [...] or \"...\"}";
+
+/// @brief Reads the RLE object `s`, member "segmentation" of the element at `p`:
+/// "size" must be [height, width] of `img`; "counts" an array of run lengths (integers in
+/// [0, 2^32 - 1]) or COCO's compressed string; the runs must sum to height * width.
+inline mask::rle read_rle(const json& s, const std::string& src, const at& p,
+                          const image_frame& img) {
+    const std::string size_key = "segmentation.size", counts_key = "segmentation.counts";
+    const json* size = member(s, "size");
+    if (!size)
+        fail(src, ": ", p.with(size_key).str(), " is missing, must be [height, width] = [",
+             img.height, ", ", img.width, "], the size of image ", img.id);
+    const bool size_ok = size->is_array() && size->size() == 2 && (*size)[0].is_number() &&
+                         (*size)[1].is_number() &&
+                         (*size)[0].get<double>() == static_cast<double>(img.height) &&
+                         (*size)[1].get<double>() == static_cast<double>(img.width);
+    if (!size_ok)
+        fail(src, ": ", p.with(size_key).str(), " is ", show(*size), ", must be [height, width] = [",
+             img.height, ", ", img.width, "], the size of image ", img.id);
+    const json* counts = member(s, "counts");
+    constexpr std::string_view counts_must =
+        "an array of run lengths or a compressed RLE string (COCO's counts)";
+    if (!counts) fail(src, ": ", p.with(counts_key).str(), " is missing, must be ", counts_must);
+    mask::rle r;
+    if (counts->is_string()) {
+        try {
+            r = mask::from_string(counts->get_ref<const std::string&>(), img.height, img.width);
+        } catch (const snip::error& e) {
+            fail(src, ": ", p.with(counts_key).str(), " is ", show(*counts),
+                 ", not a valid compressed RLE: ", e.what());
+        }
+    } else if (counts->is_array()) {
+        r.height = img.height;
+        r.width = img.width;
+        r.counts.reserve(counts->size());
+        for (std::size_t k = 0; k < counts->size(); ++k)
+            r.counts.push_back(static_cast<std::uint32_t>(
+                integer((*counts)[k], src, p.with(counts_key, static_cast<int>(k)),
+                        "an integer in [0, 4294967295] (a run length)", 0,
+                        std::numeric_limits<std::uint32_t>::max())));
+    } else {
+        bad_value(src, p.with(counts_key), *counts, counts_must);
+    }
+    std::uint64_t sum = 0;
+    for (const std::uint32_t c : r.counts) sum += c;
+    const std::uint64_t want =
+        static_cast<std::uint64_t>(img.height) * static_cast<std::uint64_t>(img.width);
+    if (sum != want)
+        fail(src, ": ", p.with(counts_key).str(), " is ", show(*counts), ": the runs sum to ", sum,
+             ", must sum to height * width = ", want, " (image ", img.id, " is ", img.width, " x ",
+             img.height, ")");
+    return r;
+}
+
+/// @brief Reads member "segmentation" `s` of the element at `p` (an annotation or a
+/// result) on image `img`: [] is no mask (empty()); a list of polygons, each an array of
+/// an even count >= 6 of finite numbers (x, y pairs, original px) with every vertex inside
+/// the image within `tol` px (kept unchanged: the mask is the polygon's part inside the
+/// image); or an RLE (see read_rle).
+inline mask::segmentation read_segmentation(const json& s, const std::string& src, const at& p,
+                                            const image_frame& img, double tol) {
+    mask::segmentation seg;
+    if (s.is_object()) {
+        seg.mask = read_rle(s, src, p, img);
+        return seg;
+    }
+    if (!s.is_array()) bad_value(src, p.with("segmentation"), s, segmentation_forms);
+    seg.polygons.reserve(s.size());
+    for (std::size_t j = 0; j < s.size(); ++j) {
+        const json& poly = s[j];
+        const at pp = p.with("segmentation", static_cast<int>(j));
+        if (!poly.is_array())
+            bad_value(src, pp, poly, "a polygon [x0, y0, x1, y1, ...] of >= 3 vertices");
+        const std::size_t n = poly.size();
+        if (n % 2 != 0)
+            fail(src, ": ", pp.str(), " is ", show(poly), ": ", n,
+                 " numbers, must be an even count (x, y pairs)");
+        if (n < 6)
+            fail(src, ": ", pp.str(), " is ", show(poly), ": ", n / 2,
+                 " vertices, must be >= 3");
+        const std::string key = snip::concat("segmentation[", j, "]");
+        mask::polygon xy(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            const bool is_y = k % 2 != 0;
+            const at vp = p.with(key, static_cast<int>(k), is_y ? "y" : "x");
+            const double v = finite_number(poly[k], src, vp);
+            const double side = is_y ? img.height : img.width;
+            const double over = std::max(-v, v - side);
+            if (over > tol)
+                fail(src, ": ", vp.str(), " is ", show(poly[k]), ", outside image ", img.id, " (",
+                     img.width, " x ", img.height, ") by ", over, " px (border tolerance ", tol,
+                     " px)");
+            xy[k] = v;
+        }
+        seg.polygons.push_back(std::move(xy));
+    }
+    return seg;
+}
+
 inline void check_tolerance(double tol, const std::string& src) {
     require(std::isfinite(tol) && tol >= 0, src, ": border tolerance must be a finite number >= 0, got ",
             tol);
@@ -428,6 +533,15 @@ inline void write_atomically(const std::string& path, const std::string& text) {
 /// `areas` is left empty; otherwise they are parallel to the boxes, -1 where absent.
 /// Boxes crossing the image border by <= `border_tolerance` px are clipped (counted in
 /// `report->clipped`); boxes with w == 0 or h == 0 are kept (counted in `degenerate`).
+/// An annotation's "segmentation" (optional) goes to image_record::segments, as "area"
+/// does to `areas`: when no annotation has one, every `segments` is left empty; otherwise
+/// they are parallel to the boxes, empty() where absent or []. Its forms: polygons (each
+/// an even count >= 6 of finite numbers, original px), an uncompressed RLE {"size":
+/// [h, w], "counts": [runs]} or a compressed one {"size": [h, w], "counts": "..."}; an
+/// RLE's size must be the image's [height, width] and its runs must sum to h * w. A
+/// polygon vertex outside the image by more than `border_tolerance` px is an error, as a
+/// box edge is; within it the vertex is kept unchanged (a box is clipped, but the mask of
+/// a polygon is its part inside the image anyway, as COCO rasterizes it).
 /// When "categories" is absent or empty, category ids are not checked.
 /// @param source name used in messages (usually the file path)
 /// @throws snip::error naming source, field path and value on any malformed input.
@@ -502,7 +616,7 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
     std::unordered_map<std::int64_t, std::size_t> ann_index;
     ann_index.reserve(anns.size());
     std::size_t crowd = 0, degenerate = 0, clipped = 0;
-    bool any_area = false;
+    bool any_area = false, any_segmentation = false;
     for (std::size_t i = 0; i < anns.size(); ++i) {
         const at p{"annotations", i};
         const json& a = object_at(anns, src, p);
@@ -558,9 +672,18 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
         rec.categories.push_back(static_cast<int>(cat));
         rec.crowd.push_back(is_crowd);
         rec.areas.push_back(area);
+        if (const json* sv = member(a, "segmentation")) {
+            rec.segments.push_back(
+                read_segmentation(*sv, src, p, {rec.id, rec.width, rec.height}, tol));
+            any_segmentation = true;
+        } else {
+            rec.segments.emplace_back();
+        }
     }
     if (!any_area)
         for (image_record& rec : ds.images) rec.areas = {};
+    if (!any_segmentation)
+        for (image_record& rec : ds.images) rec.segments = {};
 
     if (report) {
         report->images = ds.images.size();
@@ -639,12 +762,49 @@ inline std::vector<image_proposals> read_proposals(const std::string& path, cons
     return parse_proposals(read_json_file(path), path, ds, border_tolerance);
 }
 
+namespace detail {
+
+/// @brief One segmentation as COCO JSON: polygons as lists of numbers, an RLE compressed
+/// ({"size": [h, w], "counts": "..."}), no mask as []. `what` names it in messages.
+/// @throws snip::error for a non-finite vertex, a polygon of an odd count or < 3 vertices,
+/// an RLE whose size is not [height, width] or whose runs do not sum to height * width.
+inline nlohmann::json segmentation_json(const mask::segmentation& seg, const std::string& what,
+                                        int height, int width) {
+    using json = nlohmann::json;
+    if (seg.is_polygons()) {
+        json polys = json::array();
+        for (std::size_t j = 0; j < seg.polygons.size(); ++j) {
+            const mask::polygon& poly = seg.polygons[j];
+            require(poly.size() % 2 == 0 && poly.size() >= 6, what, " polygon ", j, " has ",
+                    poly.size(), " numbers, must be an even count >= 6 (>= 3 x, y pairs)");
+            for (std::size_t k = 0; k < poly.size(); ++k)
+                require(std::isfinite(poly[k]), what, " polygon ", j, " value ", k, " is ", poly[k],
+                        ", must be a finite number");
+            polys.push_back(poly);
+        }
+        return polys;
+    }
+    if (seg.is_rle()) {
+        const mask::rle& r = seg.mask;
+        require(r.height == height && r.width == width, what, " has an RLE of size [", r.height,
+                ", ", r.width, "], must be [", height, ", ", width, "] (the image's [height, width])");
+        mask::check(r, what);
+        return {{"size", {r.height, r.width}}, {"counts", mask::to_string(r)}};
+    }
+    return json::array();
+}
+
+} // namespace detail
+
 /// @brief The inverse of parse_coco: "images" (id, width, height, file_name),
 /// "annotations" (id, image_id, category_id, bbox [x, y, w, h] original px, area =
-/// image_record::area(k): the kept "area" when there is one, else w * h, iscrowd) and,
-/// when the dataset has any, "categories" (id, name).
-/// @throws snip::error when an image's per-box arrays differ in length (`areas` may be
-/// empty), a box is non-finite or inverted, or an area is not finite.
+/// image_record::area(k): the kept "area" when there is one, else w * h, iscrowd, and
+/// "segmentation" when the image's `segments` is not empty: polygons as lists, an RLE
+/// compressed, no mask as []) and, when the dataset has any, "categories" (id, name).
+/// parse_coco(to_coco_json(ds)) gives `ds` back (polygons, RLEs and all).
+/// @throws snip::error when an image's per-box arrays differ in length (`areas` and
+/// `segments` may be empty), a box is non-finite or inverted, an area is not finite, or a
+/// segmentation is malformed (see detail::segmentation_json).
 inline nlohmann::json to_coco_json(const dataset& ds) {
     using json = nlohmann::json;
     const std::string src = ds.source.empty() ? std::string("dataset") : ds.source;
@@ -658,6 +818,9 @@ inline nlohmann::json to_coco_json(const dataset& ds) {
                 src, ": images[", i, "] (id ", im.id, ") has ", n, " boxes but ", im.ann_ids.size(),
                 " ann_ids, ", im.categories.size(), " categories, ", im.crowd.size(), " crowd flags and ",
                 im.areas.size(), " areas; they must be parallel (areas may be empty)");
+        require(im.segments.empty() || im.segments.size() == n, src, ": images[", i, "] (id ", im.id,
+                ") has ", n, " boxes but ", im.segments.size(),
+                " segments; they must be parallel (or segments empty)");
         images.push_back({{"id", im.id},
                           {"width", im.width},
                           {"height", im.height},
@@ -672,12 +835,17 @@ inline nlohmann::json to_coco_json(const dataset& ds) {
             if (!im.areas.empty() && !std::isfinite(im.areas[k]))
                 fail(src, ": images[", i, "] (id ", im.id, ") box ", k, " has area ", im.areas[k],
                      ", must be a finite number (< 0: none, w * h)");
-            anns.push_back({{"id", im.ann_ids[k]},
-                            {"image_id", im.id},
-                            {"category_id", im.categories[k]},
-                            {"bbox", {b.x1, b.y1, w, h}},
-                            {"area", im.area(k)},
-                            {"iscrowd", static_cast<int>(im.crowd[k])}});
+            json a = {{"id", im.ann_ids[k]},
+                      {"image_id", im.id},
+                      {"category_id", im.categories[k]},
+                      {"bbox", {b.x1, b.y1, w, h}},
+                      {"area", im.area(k)},
+                      {"iscrowd", static_cast<int>(im.crowd[k])}};
+            if (!im.segments.empty())
+                a["segmentation"] = detail::segmentation_json(
+                    im.segments[k], snip::concat(src, ": images[", i, "] (id ", im.id, ") box ", k),
+                    im.height, im.width);
+            anns.push_back(std::move(a));
         }
     }
     json j = json::object();
