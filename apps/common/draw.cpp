@@ -2,6 +2,7 @@
 #include <snip_apps/draw.hpp>
 
 #include <snip/core/error.hpp>
+#include <snip/mask/rle.hpp>
 
 #include <cairo.h>
 #include <stb_image.h>
@@ -235,6 +236,65 @@ void canvas::blit_scaled(const canvas& src, double x, double y, double w, double
     cairo_pattern_set_extend(cairo_get_source(cr_), CAIRO_EXTEND_PAD);
     cairo_paint(cr_);
     cairo_restore(cr_);
+}
+
+void canvas::blend_mask(const std::uint8_t* mask, int mask_w, int mask_h, rgb c, double alpha,
+                        double scale) {
+    snip::require(mask_w >= 0 && mask_h >= 0, "canvas::blend_mask: mask size ", mask_w, "x",
+                  mask_h, " is negative");
+    snip::require(mask != nullptr || mask_w == 0 || mask_h == 0,
+                  "canvas::blend_mask: no mask buffer for a ", mask_w, "x", mask_h, " mask");
+    snip::require(std::isfinite(scale) && scale > 0, "canvas::blend_mask: scale ", scale,
+                  " must be a finite number > 0");
+    if (!s_ || mask_w == 0 || mask_h == 0) return;
+    alpha = std::isnan(alpha) ? 0.0 : std::clamp(alpha, 0.0, 1.0);
+    cairo_surface_flush(s_);
+    unsigned char* data = cairo_image_surface_get_data(s_);
+    const int stride = cairo_image_surface_get_stride(s_);
+    // Canvas columns and rows that show a mask pixel (and which one).
+    auto source = [scale](int i) { return static_cast<long long>(std::floor((i + 0.5) / scale)); };
+    std::vector<int> mx;
+    mx.reserve(std::size_t(w_));
+    for (int x = 0; x < w_; ++x) {
+        const long long m = source(x);
+        mx.push_back(m < mask_w ? int(m) : -1);
+    }
+    for (int y = 0; y < h_; ++y) {
+        const long long my = source(y);
+        if (my >= mask_h) break;
+        const std::uint8_t* mrow = mask + std::size_t(my) * std::size_t(mask_w);
+        auto* row = reinterpret_cast<std::uint32_t*>(data + std::ptrdiff_t(y) * stride);
+        for (int x = 0; x < w_; ++x) {
+            if (mx[std::size_t(x)] < 0 || !mrow[mx[std::size_t(x)]]) continue;
+            const std::uint32_t v = row[x];
+            const rgb p = mix({std::uint8_t(v >> 16), std::uint8_t(v >> 8), std::uint8_t(v)}, c,
+                              alpha);
+            row[x] = (std::uint32_t(p.r) << 16) | (std::uint32_t(p.g) << 8) | p.b;
+        }
+    }
+    cairo_surface_mark_dirty(s_);
+}
+
+void canvas::blend_mask(const mask::rle& m, rgb c, double alpha, double scale) {
+    mask::check(m, "canvas::blend_mask");
+    const std::vector<std::uint8_t> px = mask::decode(m);
+    blend_mask(px.data(), m.width, m.height, c, alpha, scale);
+}
+
+void canvas::polygon_outline(const mask::polygon& xy, rgb c, double width, double scale) {
+    snip::require(xy.size() % 2 == 0, "canvas::polygon_outline: ", xy.size(),
+                  " values, must be an even count (x, y pairs)");
+    snip::require(std::isfinite(scale) && scale > 0, "canvas::polygon_outline: scale ", scale,
+                  " must be a finite number > 0");
+    for (std::size_t i = 0; i < xy.size(); ++i)
+        snip::require(std::isfinite(xy[i]), "canvas::polygon_outline: value ", i, " is ", xy[i],
+                      ", must be finite");
+    const std::size_t n = xy.size() / 2;
+    if (n < 2) return;
+    // line() joins pixel centres: pixel index = continuous coordinate - 0.5.
+    auto at = [&](std::size_t i, int k) { return xy[2 * (i % n) + std::size_t(k)] * scale - 0.5; };
+    for (std::size_t i = 0; i < n; ++i)
+        line(at(i, 0), at(i, 1), at(i + 1, 0), at(i + 1, 1), c, width);
 }
 
 double canvas::text(double x, double y, std::string_view s, rgb c, double size, bool bold) {

@@ -7,6 +7,9 @@
 // Fractional coordinates are allowed and antialiased. Drawing outside is clipped.
 #pragma once
 
+#include <snip/mask/segmentation.hpp>
+
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -65,6 +68,26 @@ public:
     /// Draws `src` scaled into the rectangle of size `w` x `h` whose top-left corner is
     /// (x, y), with cairo's good filter (it averages when shrinking).
     void blit_scaled(const canvas& src, double x, double y, double w, double h);
+
+    /// Blends `c` with weight `alpha` (clamped to [0, 1]) into the pixels where the binary
+    /// mask is set: a pixel p becomes mix(p, c, alpha), exactly; the others keep their
+    /// value. The mask is `mask_w` x `mask_h` bytes, row-major, nonzero = set, in image
+    /// pixels; canvas pixel (x, y) shows mask pixel (floor((x + 0.5) / scale),
+    /// floor((y + 0.5) / scale)) (nearest, for a canvas of an image shown `scale` times its
+    /// size), and canvas pixels beyond the mask are left alone.
+    /// Throws snip::error for a negative size, a missing buffer or a scale that is not a
+    /// finite number > 0.
+    void blend_mask(const std::uint8_t* mask, int mask_w, int mask_h, rgb c, double alpha,
+                    double scale = 1.0);
+    /// The same for a COCO run-length mask (its height x width in image pixels).
+    /// Throws snip::error for an invalid rle (mask::check) or a bad scale.
+    void blend_mask(const mask::rle& m, rgb c, double alpha, double scale = 1.0);
+    /// The closed outline of polygon `xy` (x0, y0, x1, y1, ... in image pixels, continuous
+    /// as COCO's: pixel i covers [i, i + 1)) times `scale`: a line() of `width` px (round
+    /// caps, so the corners are round) along every edge, the last vertex joined to the
+    /// first. Fewer than two vertices draw nothing. Throws snip::error for an odd number
+    /// of values, a value that is not finite, or a bad scale.
+    void polygon_outline(const mask::polygon& xy, rgb c, double width = 1.0, double scale = 1.0);
 
     /// Draws `s` (UTF-8) in DejaVu Sans of `size` px, its line box's top-left corner at
     /// (x, y). Returns the x after the text.
