@@ -354,6 +354,9 @@ TEST_CASE("merge and iou reject different sizes") {
     CHECK(error_of([&] { mask::iou_matrix(dts, gts, {}); }) ==
           "mask::iou_matrix (detection vs ground truth): masks of different sizes, 4x3 and "
           "2x3 (height x width)");
+    std::vector<rle> short_gt{rle{2, 3, {5}}};
+    CHECK(error_of([&] { mask::iou_matrix(gts, short_gt, {}); }) ==
+          "mask::iou_matrix: ground truth 0: rle counts sum to 5 but the mask is 2x3 = 6 pixels");
     std::vector<std::uint8_t> two{0, 1};
     CHECK(error_of([&] { mask::iou_matrix(dts, gts, two); }) ==
           "mask::iou_matrix: 2 crowd flags for 1 ground truths");

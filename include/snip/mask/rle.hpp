@@ -291,11 +291,13 @@ inline std::vector<double> iou_matrix(std::span<const rle> dts, std::span<const 
     std::vector<std::uint64_t> da(nd), ga(ng);
     for (std::size_t i = 0; i < nd; ++i) {
         detail::require_same_size(dts[i], ref, "mask::iou_matrix (detection vs ground truth)");
+        check(dts[i], concat("mask::iou_matrix: detection ", i));
         db[i] = bbox(dts[i]);
         da[i] = area(dts[i]);
     }
     for (std::size_t j = 0; j < ng; ++j) {
         detail::require_same_size(gts[j], ref, "mask::iou_matrix (ground truths)");
+        check(gts[j], concat("mask::iou_matrix: ground truth ", j));
         gb[j] = bbox(gts[j]);
         ga[j] = area(gts[j]);
     }
@@ -389,7 +391,9 @@ namespace detail {
 inline void polygon_toggles(const double* xy, std::size_t k, long long h, long long w,
                             std::vector<std::int64_t>& out) {
     if (k == 0) return;
-    auto up = [](double v) { return static_cast<long long>(static_cast<int>(5.0 * v + 0.5)); };
+    auto up = [](double v) { // vertices beyond +-2e8 px are held there (C's cast is undefined)
+        return static_cast<long long>(static_cast<int>(std::clamp(5.0 * v + 0.5, -1e9, 1e9)));
+    };
     bool have_prev = false;
     long long pu = 0, pv = 0;
     auto visit = [&](long long u, long long v) {
