@@ -182,6 +182,9 @@ TEST_CASE("reader: the three segmentation forms, and [] as no mask") {
         "seg.json");
     CHECK(none.images[0].segments.empty());
     CHECK(none.images[0].boxes.size() == 1);
+    // Every "segmentation" [] (as in converted VOC files): no mask anywhere, also empty.
+    const snip::dataset all_empty = snip::io::parse_coco(json::parse(seg_doc("[]")), "seg.json");
+    CHECK(all_empty.images[0].segments.empty());
 
     // A vertex outside the image by up to the border tolerance (1 px) is kept as it is.
     const snip::dataset near = snip::io::parse_coco(json::parse(seg_doc("[[-1, 0, 11, 0, 11, 10.5]]")), "seg.json");

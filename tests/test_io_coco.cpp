@@ -70,6 +70,7 @@ void check_same(const snip::dataset& a, const snip::dataset& b) {
         CHECK(x.ann_ids == y.ann_ids);
         CHECK(x.categories == y.categories);
         CHECK(x.crowd == y.crowd);
+        CHECK(x.segments == y.segments);
         for (std::size_t k = 0; k < x.boxes.size() && k < y.boxes.size(); ++k) CHECK(x.area(k) == y.area(k));
     }
     REQUIRE(a.categories.size() == b.categories.size());
@@ -555,11 +556,12 @@ TEST_CASE("real data: COCO val2017 boxes, coco128, VOC2007 train") {
     struct expected {
         std::string rel;
         std::size_t images, boxes, crowd, degenerate;
+        std::size_t polygons, rles; ///< annotations with a "segmentation" of each form
     };
     const expected sets[] = {
-        {"coco_val2017_boxes/instances_val2017_boxes.json", 5000, 36781, 0, 1},
-        {"coco128/instances_coco128.json", 128, 939, 10, 0},
-        {"voc2007/pascal_train2007.json", 2501, 7844, 0, 0},
+        {"coco_val2017_boxes/instances_val2017_boxes.json", 5000, 36781, 0, 1, 0, 0},
+        {"coco128/instances_coco128.json", 128, 939, 10, 0, 929, 10},
+        {"voc2007/pascal_train2007.json", 2501, 7844, 0, 0, 0, 0},
     };
     for (const auto& e : sets) {
         CAPTURE(e.rel);
@@ -589,6 +591,15 @@ TEST_CASE("real data: COCO val2017 boxes, coco128, VOC2007 train") {
         check_same(ds, snip::io::parse_coco(snip::io::to_coco_json(ds), path));
         // Every file has "area" on every annotation: all are kept.
         for (const auto& im : ds.images) REQUIRE(im.areas.size() == im.boxes.size());
+        // Segmentations: parallel to the boxes when the file has any, else none at all.
+        std::size_t polygons = 0, rles = 0;
+        for (const auto& im : ds.images) {
+            if (e.polygons + e.rles == 0) REQUIRE(im.segments.empty());
+            else REQUIRE(im.segments.size() == im.boxes.size());
+            for (const auto& s : im.segments) polygons += s.is_polygons(), rles += s.is_rle();
+        }
+        CHECK(polygons == e.polygons);
+        CHECK(rles == e.rles);
     }
 
     // coco128's areas are COCO's mask areas, not w * h: check a few known values and how

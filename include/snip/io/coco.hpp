@@ -534,8 +534,9 @@ inline void write_atomically(const std::string& path, const std::string& text) {
 /// Boxes crossing the image border by <= `border_tolerance` px are clipped (counted in
 /// `report->clipped`); boxes with w == 0 or h == 0 are kept (counted in `degenerate`).
 /// An annotation's "segmentation" (optional) goes to image_record::segments, as "area"
-/// does to `areas`: when no annotation has one, every `segments` is left empty; otherwise
-/// they are parallel to the boxes, empty() where absent or []. Its forms: polygons (each
+/// does to `areas`: when no annotation has a mask (none has the member, or all are [], as
+/// in many converted files), every `segments` is left empty; otherwise they are parallel
+/// to the boxes, empty() where absent or []. Its forms: polygons (each
 /// an even count >= 6 of finite numbers, original px), an uncompressed RLE {"size":
 /// [h, w], "counts": [runs]} or a compressed one {"size": [h, w], "counts": "..."}; an
 /// RLE's size must be the image's [height, width] and its runs must sum to h * w. A
@@ -675,7 +676,7 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
         if (const json* sv = member(a, "segmentation")) {
             rec.segments.push_back(
                 read_segmentation(*sv, src, p, {rec.id, rec.width, rec.height}, tol));
-            any_segmentation = true;
+            any_segmentation = any_segmentation || !rec.segments.back().empty();
         } else {
             rec.segments.emplace_back();
         }
@@ -801,7 +802,8 @@ inline nlohmann::json segmentation_json(const mask::segmentation& seg, const std
 /// image_record::area(k): the kept "area" when there is one, else w * h, iscrowd, and
 /// "segmentation" when the image's `segments` is not empty: polygons as lists, an RLE
 /// compressed, no mask as []) and, when the dataset has any, "categories" (id, name).
-/// parse_coco(to_coco_json(ds)) gives `ds` back (polygons, RLEs and all).
+/// parse_coco(to_coco_json(ds)) gives `ds` back (polygons, RLEs and all; a dataset whose
+/// segmentations are all empty() reads back with empty `segments`, which means the same).
 /// @throws snip::error when an image's per-box arrays differ in length (`areas` and
 /// `segments` may be empty), a box is non-finite or inverted, an area is not finite, or a
 /// segmentation is malformed (see detail::segmentation_json).
