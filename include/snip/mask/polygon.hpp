@@ -126,17 +126,6 @@ inline std::vector<polygon> clip(const std::vector<polygon>& ps, const box<doubl
 
 namespace detail {
 
-/// ORs the set pixels of `r` into the row-major buffer `out` of r.height x r.width.
-inline void or_into(const rle& r, std::uint8_t* out) {
-    const std::uint64_t h = static_cast<std::uint64_t>(r.height);
-    const std::size_t w = static_cast<std::size_t>(r.width);
-    ones_cursor c(r.counts);
-    std::uint64_t b, e;
-    while (c.next(b, e))
-        for (std::uint64_t p = b; p < e; ++p)
-            out[static_cast<std::size_t>(p % h) * w + static_cast<std::size_t>(p / h)] = 1;
-}
-
 /// Reads the columns of an rle one at a time, in nondecreasing column order, without
 /// decoding the rest of the mask.
 class column_reader {
@@ -181,10 +170,15 @@ private:
 } // namespace detail
 
 /// @brief The Mask R-CNN training target of an object given as polygons for the RoI `roi`
-/// (xyxy, in the polygons' pixel frame): M x M row-major 0/1 into `out`. As in the original
-/// SNIPER: with w = max(1, x2 - x1) and h = max(1, y2 - y1), every vertex is mapped to
-/// ((x - x1) * M / w, (y - y1) * M / h), each polygon is rasterised at M x M by COCO's rule
-/// (see from_polygon), and the target is the union of the parts. Only M x M work memory.
+/// (xyxy, in the polygons' pixel frame): M x M row-major 0/1 into `out` (out[i * M + j],
+/// row i, column j). As the original SNIPER computes it: with w = max(1, x2 - x1) and
+/// h = max(1, y2 - y1), every vertex is mapped to ((x - x1) * M / w, (y - y1) * M / h), each
+/// polygon is rasterised at M x M by COCO's rule (see from_polygon) and the target is the
+/// union of the parts. Like the original, the rasterisation is done with x and y exchanged
+/// (the polygon's rows as COCO's columns), so that COCO's column-major result is the
+/// row-major target: COCO's rule samples columns and rows a little differently, and the
+/// target equals the transpose of from_polygon(transposed polygon), which may differ from
+/// from_polygon of the mapped polygon in a few boundary pixels. Only M x M work memory.
 inline void roi_mask(const std::vector<polygon>& ps, const box<double>& roi, int M,
                      std::uint8_t* out) {
     require(M > 0, "mask::roi_mask: mask size M is ", M, ", must be > 0");
@@ -197,13 +191,18 @@ inline void roi_mask(const std::vector<polygon>& ps, const box<double>& roi, int
         detail::check_polygon(p, "mask::roi_mask");
         q.resize(p.size());
         for (std::size_t i = 0; i + 1 < p.size(); i += 2) {
-            q[i] = (p[i] - roi.x1) * M / w;
-            q[i + 1] = (p[i + 1] - roi.y1) * M / h;
+            q[i] = (p[i + 1] - roi.y1) * M / h; // exchanged: y first
+            q[i + 1] = (p[i] - roi.x1) * M / w;
         }
         toggles.clear();
         detail::polygon_toggles(q.data(), q.size() / 2, M, M, toggles);
-        rle r{M, M, detail::counts_from_toggles(toggles, n)};
-        detail::or_into(r, out);
+        const std::vector<std::uint32_t> counts = detail::counts_from_toggles(toggles, n);
+        // COCO's column-major positions of the exchanged polygon are row-major positions
+        std::size_t pos = 0;
+        for (std::size_t k = 0; k < counts.size(); ++k) {
+            if (k % 2 == 1) std::fill(out + pos, out + pos + counts[k], std::uint8_t{1});
+            pos += counts[k];
+        }
     }
 }
 

@@ -265,7 +265,10 @@ inline rle merge(std::span<const rle> rs, bool intersect = false) {
 
 /// @brief COCO's mask IoU (pycocotools' rleIou): |dt & gt| / |dt | gt|, or, when the ground
 /// truth is a crowd region, |dt & gt| / |dt|. 0 when the masks do not overlap (also when
-/// both are empty). Computed on the runs; masks of different sizes throw snip::error.
+/// both are empty). Computed on the runs; masks of different sizes throw snip::error (COCO
+/// gives -1). Equal to COCO's value, except where old pycocotools versions (with the
+/// toBbox fault noted at bbox()) skipped two overlapping masks as having disjoint boxes and
+/// gave 0.
 inline double iou(const rle& dt, const rle& gt, bool gt_crowd) {
     detail::require_same_size(dt, gt, "mask::iou");
     std::uint64_t inter = detail::intersection_count(dt, gt);
