@@ -289,6 +289,40 @@ TEST_CASE("compressed strings: malformed input gives exact messages") {
           "mask::from_string: the value that starts at character 0 is longer than 12 characters");
 }
 
+TEST_CASE("compressed strings: random garbage either parses to a valid rle or throws") {
+    std::mt19937 g(17);
+    int parsed = 0, thrown = 0;
+    for (int it = 0; it < 3000; ++it) {
+        std::string s;
+        const int n = static_cast<int>(g() % 12);
+        for (int i = 0; i < n; ++i) s.push_back(static_cast<char>(44 + g() % 72)); // ',' .. 's'
+        // a size that fits the string's counts when they are valid and non-negative
+        std::uint64_t sum = 0;
+        bool ok = true;
+        try {
+            rle probe = mask::from_string(s, 1, 0);
+            (void)probe;
+        } catch (const snip::error& e) {
+            const std::string m = e.what();
+            if (m.rfind("mask::from_string: counts sum to ", 0) == 0)
+                sum = std::stoull(m.substr(std::string("mask::from_string: counts sum to ").size()));
+            else
+                ok = false;
+        }
+        if (ok && sum < 100000000) {
+            rle r = mask::from_string(s, 1, static_cast<int>(sum));
+            CHECK_NOTHROW(mask::check(r, "garbage"));
+            CHECK(mask::from_string(mask::to_string(r), 1, r.width) == r);
+            ++parsed;
+        } else {
+            CHECK_THROWS_AS(mask::from_string(s, 1, 1), snip::error);
+            ++thrown;
+        }
+    }
+    CHECK(parsed > 100);
+    CHECK(thrown > 100);
+}
+
 TEST_CASE("check names the numbers") {
     CHECK(error_of([] { mask::check(rle{2, 3, {1, 2}}, "gt 5"); }) ==
           "gt 5: rle counts sum to 3 but the mask is 2x3 = 6 pixels");
