@@ -37,9 +37,9 @@
 namespace {
 
 namespace mask = snip::mask;
-using snip::box;
 using mask::polygon;
 using mask::rle;
+using snip::box;
 
 constexpr int side = 1000, roi_m = 28;
 
@@ -97,7 +97,8 @@ bool inside(const polygon& p, double px, double py) {
 rle naive_raster(const polygon& p, int h, int w) {
     std::vector<std::uint8_t> m(std::size_t(h) * w);
     for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) m[std::size_t(y) * w + x] = inside(p, x + 0.5, y + 0.5);
+        for (int x = 0; x < w; ++x)
+            m[std::size_t(y) * w + x] = inside(p, x + 0.5, y + 0.5);
     return mask::encode(m.data(), h, w);
 }
 
@@ -161,8 +162,9 @@ void raster_snip(benchmark::State& state) {
     snip_bench::warm_loop(state, fast);
     state.counters["speedup_vs_naive"] = ratio(fast, slow);
     const rle a = mask::from_polygon(d.poly, side, side), b = naive_raster(d.poly, side, side);
-    state.counters["pixels_differing"] = double(mask::area(mask::merge(std::vector<rle>{a, b})) -
-                                                mask::area(mask::merge(std::vector<rle>{a, b}, true)));
+    state.counters["pixels_differing"] =
+        double(mask::area(mask::merge(std::vector<rle>{a, b})) -
+               mask::area(mask::merge(std::vector<rle>{a, b}, true)));
 }
 void raster_naive(benchmark::State& state) {
     const inputs& d = data();
@@ -179,7 +181,8 @@ void roi_snip(benchmark::State& state) {
     snip_bench::warm_loop(state, fast);
     state.counters["speedup_vs_naive"] = ratio(fast, slow);
     int diff = 0;
-    for (std::size_t i = 0; i < out.size(); ++i) diff += out[i] != ref[i];
+    for (std::size_t i = 0; i < out.size(); ++i)
+        diff += out[i] != ref[i];
     state.counters["bins_differing"] = diff;
 }
 void roi_naive(benchmark::State& state) {
@@ -195,7 +198,8 @@ double edge_distance(const polygon& p, double px, double py) {
     for (std::size_t i = 0, j = k - 1; i < k; j = i++) {
         const double ax = p[2 * j], ay = p[2 * j + 1], vx = p[2 * i] - ax, vy = p[2 * i + 1] - ay;
         const double l2 = vx * vx + vy * vy;
-        const double t = l2 > 0 ? std::clamp(((px - ax) * vx + (py - ay) * vy) / l2, 0.0, 1.0) : 0.0;
+        const double t =
+            l2 > 0 ? std::clamp(((px - ax) * vx + (py - ay) * vy) / l2, 0.0, 1.0) : 0.0;
         best = std::min(best, std::hypot(ax + t * vx - px, ay + t * vy - py));
     }
     return best;
@@ -215,8 +219,9 @@ bool check_results() {
         for (int x = 0; x < side; ++x) {
             const std::size_t i = std::size_t(y) * side + x;
             if (a[i] != b[i] && edge_distance(d.poly, x + 0.5, y + 0.5) > 1.0) {
-                std::fprintf(stderr, "bench_masks: rasterisations differ at (%d, %d), far from edges\n",
-                             x, y);
+                std::fprintf(stderr,
+                             "bench_masks: rasterisations differ at (%d, %d), far from edges\n", x,
+                             y);
                 return false;
             }
         }

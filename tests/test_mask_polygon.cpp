@@ -52,7 +52,8 @@ double edge_distance(const polygon& p, double px, double py) {
 polygon star(double cx, double cy, double rmin, double rmax, int n, std::mt19937& g) {
     std::uniform_real_distribution<double> ur(rmin, rmax), ua(0.0, 1.0);
     std::vector<double> ang(static_cast<std::size_t>(n));
-    for (auto& a : ang) a = ua(g) * 2 * std::numbers::pi;
+    for (auto& a : ang)
+        a = ua(g) * 2 * std::numbers::pi;
     std::sort(ang.begin(), ang.end());
     polygon p;
     for (double a : ang) {
@@ -99,13 +100,13 @@ TEST_CASE("clip: known cases") {
     polygon c = mask::clip(sq, {5, -1, 20, 4});
     CHECK(mask::area(c) == doctest::Approx(20.0));
     CHECK(mask::bounds({c}) == box<double>{5, 0, 10, 4});
-    CHECK(mask::clip(sq, {20, 20, 30, 30}).empty());      // disjoint
-    CHECK(mask::clip(sq, {10, 0, 30, 30}).empty());       // touches along an edge: area 0
-    CHECK(mask::clip(sq, {-5, -5, 15, 15}) == sq);         // wholly inside: unchanged
-    CHECK(mask::clip(std::vector<polygon>{sq, {20, 20, 21, 20, 21, 21}}, {0, 0, 5, 5}).size() ==
-          1);
-    CHECK(error_of([] { mask::clip(polygon{1, 2, 3}, {0, 0, 1, 1}); }) ==
-          "mask::clip: a polygon has an odd number of values (3)");
+    CHECK(mask::clip(sq, {20, 20, 30, 30}).empty()); // disjoint
+    CHECK(mask::clip(sq, {10, 0, 30, 30}).empty());  // touches along an edge: area 0
+    CHECK(mask::clip(sq, {-5, -5, 15, 15}) == sq);   // wholly inside: unchanged
+    CHECK(mask::clip(std::vector<polygon>{sq, {20, 20, 21, 20, 21, 21}}, {0, 0, 5, 5}).size() == 1);
+    CHECK(error_of([] {
+              mask::clip(polygon{1, 2, 3}, {0, 0, 1, 1});
+          }) == "mask::clip: a polygon has an odd number of values (3)");
 }
 
 TEST_CASE("clip agrees with point-in-polygon sampling on random polygons") {
@@ -146,7 +147,8 @@ TEST_CASE("clip agrees with point-in-polygon sampling on random polygons") {
     CHECK(sampled > 50000);
 }
 
-TEST_CASE("roi_mask from polygons equals COCO's rasterisation of the mapped polygons, x and y exchanged") {
+TEST_CASE("roi_mask from polygons equals COCO's rasterisation of the mapped polygons, x and y "
+          "exchanged") {
     std::mt19937 g(4);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::size_t total_differ = 0, total_set = 0;
@@ -189,7 +191,8 @@ TEST_CASE("roi_mask from polygons equals COCO's rasterisation of the mapped poly
         // the exchange matters only on the boundary: at most a few bins differ from the
         // plain rasterisation of the mapped polygons
         std::size_t differ = 0, set = 0;
-        for (std::size_t i = 0; i < got.size(); ++i) differ += got[i] != plain[i], set += got[i];
+        for (std::size_t i = 0; i < got.size(); ++i)
+            differ += got[i] != plain[i], set += got[i];
         CHECK(differ <= std::size_t(2 * M));
         total_differ += differ;
         total_set += set;
@@ -199,19 +202,22 @@ TEST_CASE("roi_mask from polygons equals COCO's rasterisation of the mapped poly
     std::vector<polygon> ps{star(30, 30, 10, 25, 9, g), star(10, 50, 3, 8, 5, g)};
     std::vector<polygon> ts = ps;
     for (auto& t : ts)
-        for (std::size_t i = 0; i < t.size(); i += 2) std::swap(t[i], t[i + 1]);
+        for (std::size_t i = 0; i < t.size(); i += 2)
+            std::swap(t[i], t[i + 1]);
     std::vector<std::uint8_t> got(64 * 64);
     mask::roi_mask(ps, {0, 0, 64, 64}, 64, got.data());
     auto tr = mask::decode(mask::from_polygons(ts, 64, 64));
     std::vector<std::uint8_t> tt(tr.size());
     for (int r = 0; r < 64; ++r)
-        for (int c = 0; c < 64; ++c) tt[std::size_t(r) * 64 + c] = tr[std::size_t(c) * 64 + r];
+        for (int c = 0; c < 64; ++c)
+            tt[std::size_t(r) * 64 + c] = tr[std::size_t(c) * 64 + r];
     CHECK(got == tt);
     std::printf("roi_mask: %zu of %zu set bins differ from the unexchanged rasterisation\n",
                 total_differ, total_set);
     CHECK(total_differ * 50 < total_set);
-    CHECK(error_of([&] { mask::roi_mask(ps, {0, 0, 1, 1}, 0, got.data()); }) ==
-          "mask::roi_mask: mask size M is 0, must be > 0");
+    CHECK(error_of([&] {
+              mask::roi_mask(ps, {0, 0, 1, 1}, 0, got.data());
+          }) == "mask::roi_mask: mask size M is 0, must be > 0");
 }
 
 TEST_CASE("roi_mask from an RLE samples the pixel under each bin centre") {
@@ -249,8 +255,8 @@ TEST_CASE("crop_rle against a per-pixel reference") {
         auto m = blobs(h, w, 4, g);
         rle r = mask::encode(m.data(), h, w);
         double f = 0.3 + u(g) * 3;
-        box<double> rect{std::floor(u(g) * w * f * 0.8) - 5, std::floor(u(g) * h * f * 0.8) - 5,
-                         0, 0};
+        box<double> rect{std::floor(u(g) * w * f * 0.8) - 5, std::floor(u(g) * h * f * 0.8) - 5, 0,
+                         0};
         rect.x2 = rect.x1 + 5 + std::floor(u(g) * 60);
         rect.y2 = rect.y1 + 5 + std::floor(u(g) * 60);
         int oh = static_cast<int>(rect.height()) + static_cast<int>(g() % 5); // a little beyond
@@ -271,8 +277,9 @@ TEST_CASE("crop_rle against a per-pixel reference") {
     }
     rle one{2, 2, {0, 4}};
     CHECK(mask::crop_rle(one, 1.0, {0, 0, 2, 2}, 2, 2) == one);
-    CHECK(error_of([&] { mask::crop_rle(one, 0.0, {0, 0, 2, 2}, 2, 2); }) ==
-          "mask::crop_rle: factor is 0, must be finite and > 0");
+    CHECK(error_of([&] {
+              mask::crop_rle(one, 0.0, {0, 0, 2, 2}, 2, 2);
+          }) == "mask::crop_rle: factor is 0, must be finite and > 0");
 }
 
 TEST_CASE("paste against a per-pixel bilinear reference") {
@@ -281,7 +288,8 @@ TEST_CASE("paste against a per-pixel bilinear reference") {
     for (int it = 0; it < 80; ++it) {
         int M = 1 + static_cast<int>(g() % 28);
         std::vector<float> prob(static_cast<std::size_t>(M) * M);
-        for (auto& p : prob) p = static_cast<float>(u(g));
+        for (auto& p : prob)
+            p = static_cast<float>(u(g));
         int h = 20 + static_cast<int>(g() % 60), w = 20 + static_cast<int>(g() % 60);
         box<double> det{u(g) * w - 10, u(g) * h - 10, 0, 0};
         det.x2 = det.x1 + u(g) * w;
@@ -338,7 +346,8 @@ TEST_CASE("COCO128: real polygons through a chip frame, areas, crowd RLEs") {
         const double area = a.at("area").get<double>();
         if (s.is_array()) {
             std::vector<polygon> ps;
-            for (const auto& p : s) ps.push_back(p.get<polygon>());
+            for (const auto& p : s)
+                ps.push_back(p.get<polygon>());
             // chip frame and back: x * f - x1 then (x' + x1) / f
             for (const polygon& p : ps) {
                 polygon c = mask::to_chip(p, 1.7, 213.25, 37.5);
@@ -347,11 +356,13 @@ TEST_CASE("COCO128: real polygons through a chip frame, areas, crowd RLEs") {
                     CHECK(std::abs((c[i + 1] + 37.5) / 1.7 - p[i + 1]) <= 1e-9);
                 }
                 polygon f = mask::flip_x(mask::flip_x(p, w), w);
-                for (std::size_t i = 0; i < p.size(); ++i) CHECK(std::abs(f[i] - p[i]) <= 1e-9);
+                for (std::size_t i = 0; i < p.size(); ++i)
+                    CHECK(std::abs(f[i] - p[i]) <= 1e-9);
             }
             // COCO's "area" of a polygon annotation is the sum of its parts' shoelace areas
             double sl = 0;
-            for (const polygon& p : ps) sl += mask::area(p);
+            for (const polygon& p : ps)
+                sl += mask::area(p);
             CHECK(sl == doctest::Approx(area).epsilon(1e-9));
             // the rasterised mask's pixel count is close to it, not equal: what holds on
             // COCO128 is |pixels - area| <= 0.231 * perimeter (asserted with 0.25), and the
@@ -375,8 +386,7 @@ TEST_CASE("COCO128: real polygons through a chip frame, areas, crowd RLEs") {
             CHECK(r.height == h);
             CHECK(r.width == w);
             CHECK_NOTHROW(mask::check(r, "crowd"));
-            CHECK(mask::from_string(mask::to_string(r), h, w) ==
-                  mask::merge(std::vector<rle>{r}));
+            CHECK(mask::from_string(mask::to_string(r), h, w) == mask::merge(std::vector<rle>{r}));
             CHECK(a.at("iscrowd").get<int>() == 1);
             std::printf("coco128 crowd annotation %ld: area field %.0f, RLE pixels %llu\n",
                         a.at("id").get<long>(), area,

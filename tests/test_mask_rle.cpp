@@ -27,11 +27,13 @@ std::vector<std::uint8_t> random_mask(int h, int w, double p, std::mt19937& g) {
     std::vector<std::uint8_t> m(static_cast<std::size_t>(h) * w, 0);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) m[static_cast<std::size_t>(y) * w + x] = u(g) < p ? 1 : 0;
+        for (int x = 0; x < w; ++x)
+            m[static_cast<std::size_t>(y) * w + x] = u(g) < p ? 1 : 0;
     if (p > 0.0 && p < 1.0) { // smear a little to get longer runs
         for (int y = 1; y < h; ++y)
             for (int x = 0; x < w; ++x)
-                if (u(g) < 0.5) m[static_cast<std::size_t>(y) * w + x] =
+                if (u(g) < 0.5)
+                    m[static_cast<std::size_t>(y) * w + x] =
                         m[static_cast<std::size_t>(y - 1) * w + x];
     }
     return m;
@@ -39,7 +41,8 @@ std::vector<std::uint8_t> random_mask(int h, int w, double p, std::mt19937& g) {
 
 /// Row-major mask with every nonzero byte made 1 (what decode returns).
 std::vector<std::uint8_t> binary(std::vector<std::uint8_t> m) {
-    for (auto& v : m) v = v ? 1 : 0;
+    for (auto& v : m)
+        v = v ? 1 : 0;
     return m;
 }
 
@@ -170,7 +173,8 @@ double perimeter(const polygon& p) {
 polygon star(double cx, double cy, double rmin, double rmax, int n, std::mt19937& g) {
     std::uniform_real_distribution<double> ur(rmin, rmax), ua(0.0, 1.0);
     std::vector<double> ang(n);
-    for (auto& a : ang) a = ua(g) * 2 * std::numbers::pi;
+    for (auto& a : ang)
+        a = ua(g) * 2 * std::numbers::pi;
     std::sort(ang.begin(), ang.end());
     polygon p;
     for (double a : ang) {
@@ -185,15 +189,16 @@ polygon star(double cx, double cy, double rmin, double rmax, int n, std::mt19937
 
 TEST_CASE("encode / decode round trip on random masks of many sizes") {
     std::mt19937 g(7);
-    const int sizes[][2] = {{0, 5}, {5, 0}, {0, 0}, {1, 1}, {1, 9}, {9, 1}, {3, 7}, {17, 13},
-                            {64, 48}};
+    const int sizes[][2] = {{0, 5}, {5, 0}, {0, 0},   {1, 1},  {1, 9},
+                            {9, 1}, {3, 7}, {17, 13}, {64, 48}};
     for (auto [h, w] : sizes) {
         for (double p : {0.0, 1.0, 0.1, 0.5, 0.9}) {
             CAPTURE(h);
             CAPTURE(w);
             CAPTURE(p);
             auto m = random_mask(h, w, p, g);
-            for (auto& v : m) if (v) v = 1 + static_cast<std::uint8_t>(g() % 200); // any nonzero
+            for (auto& v : m)
+                if (v) v = 1 + static_cast<std::uint8_t>(g() % 200); // any nonzero
             rle r = mask::encode(m.data(), h, w);
             CHECK(r.height == h);
             CHECK(r.width == w);
@@ -204,7 +209,8 @@ TEST_CASE("encode / decode round trip on random masks of many sizes") {
             std::vector<std::uint8_t> cm(m.size());
             for (int y = 0; y < h; ++y)
                 for (int x = 0; x < w; ++x)
-                    cm[static_cast<std::size_t>(x) * h + y] = m[static_cast<std::size_t>(y) * w + x];
+                    cm[static_cast<std::size_t>(x) * h + y] =
+                        m[static_cast<std::size_t>(y) * w + x];
             CHECK(mask::encode_col_major(cm.data(), h, w) == r);
             auto st = brute_stats(binary(m), h, w);
             CHECK(mask::area(r) == st.area);
@@ -295,7 +301,8 @@ TEST_CASE("compressed strings: random garbage either parses to a valid rle or th
     for (int it = 0; it < 3000; ++it) {
         std::string s;
         const int n = static_cast<int>(g() % 12);
-        for (int i = 0; i < n; ++i) s.push_back(static_cast<char>(44 + g() % 72)); // ',' .. 's'
+        for (int i = 0; i < n; ++i)
+            s.push_back(static_cast<char>(44 + g() % 72)); // ',' .. 's'
         // a size that fits the string's counts when they are valid and non-negative
         std::uint64_t sum = 0;
         bool ok = true;
@@ -305,7 +312,8 @@ TEST_CASE("compressed strings: random garbage either parses to a valid rle or th
         } catch (const snip::error& e) {
             const std::string m = e.what();
             if (m.rfind("mask::from_string: counts sum to ", 0) == 0)
-                sum = std::stoull(m.substr(std::string("mask::from_string: counts sum to ").size()));
+                sum =
+                    std::stoull(m.substr(std::string("mask::from_string: counts sum to ").size()));
             else
                 ok = false;
         }
@@ -324,10 +332,12 @@ TEST_CASE("compressed strings: random garbage either parses to a valid rle or th
 }
 
 TEST_CASE("check names the numbers") {
-    CHECK(error_of([] { mask::check(rle{2, 3, {1, 2}}, "gt 5"); }) ==
-          "gt 5: rle counts sum to 3 but the mask is 2x3 = 6 pixels");
-    CHECK(error_of([] { mask::check(rle{-2, 3, {}}, "dt"); }) ==
-          "dt: rle size -2x3 (height x width) is negative");
+    CHECK(error_of([] {
+              mask::check(rle{2, 3, {1, 2}}, "gt 5");
+          }) == "gt 5: rle counts sum to 3 but the mask is 2x3 = 6 pixels");
+    CHECK(error_of([] {
+              mask::check(rle{-2, 3, {}}, "dt");
+          }) == "dt: rle size -2x3 (height x width) is negative");
     CHECK_NOTHROW(mask::check(rle{2, 3, {6}}, "x"));
 }
 
@@ -346,7 +356,8 @@ TEST_CASE("merge, iou and iou_matrix against per-pixel counts") {
         for (std::size_t take = 1; take <= n; ++take) {
             std::vector<std::uint8_t> un(px, 0), in(px, 1);
             for (std::size_t i = 0; i < take; ++i)
-                for (std::size_t q = 0; q < px; ++q) un[q] |= ms[i][q], in[q] &= ms[i][q];
+                for (std::size_t q = 0; q < px; ++q)
+                    un[q] |= ms[i][q], in[q] &= ms[i][q];
             std::span<const rle> sub(rs.data(), take);
             rle mu = mask::merge(sub), mi = mask::merge(sub, true);
             CHECK(canonical(mu));
@@ -356,7 +367,8 @@ TEST_CASE("merge, iou and iou_matrix against per-pixel counts") {
         }
         // IoU
         std::vector<std::uint8_t> crowd;
-        for (std::size_t j = 0; j < n; ++j) crowd.push_back(j % 2);
+        for (std::size_t j = 0; j < n; ++j)
+            crowd.push_back(j % 2);
         auto mat = mask::iou_matrix(rs, rs, crowd);
         REQUIRE(mat.size() == n * n);
         for (std::size_t i = 0; i < n; ++i)
@@ -373,7 +385,8 @@ TEST_CASE("merge, iou and iou_matrix against per-pixel counts") {
             }
         // no crowd flags: none is a crowd
         auto plain = mask::iou_matrix(std::span<const rle>(rs.data(), 2), rs, {});
-        for (std::size_t j = 0; j < n; ++j) CHECK(plain[n + j] == mask::iou(rs[1], rs[j], false));
+        for (std::size_t j = 0; j < n; ++j)
+            CHECK(plain[n + j] == mask::iou(rs[1], rs[j], false));
     }
 }
 
@@ -404,7 +417,7 @@ TEST_CASE("from_polygon: known masks") {
     // [2, 5] x [1, 3] in a 6 x 8 image: columns 2..4, rows 1..2 (centres inside)
     rle r = mask::from_box({2, 1, 5, 3}, 6, 8);
     CHECK(r.counts == std::vector<std::uint32_t>{13, 2, 4, 2, 4, 2, 21});
-    CHECK(mask::to_string(r) == "=24000a0");  // 13 2 4, then 0 0 0 and 21 - 4 = 17
+    CHECK(mask::to_string(r) == "=24000a0"); // 13 2 4, then 0 0 0 and 21 - 4 = 17
     // a box whose edges pass just beside pixel centres: [1.4, 2.6] contains centre 1.5 and
     // 2.5; [0.6, 1.4] contains none in y
     CHECK(mask::area(mask::from_box({1.4, 1.4, 2.6, 2.6}, 4, 4)) == 4);
@@ -417,10 +430,12 @@ TEST_CASE("from_polygon: known masks") {
     rle tri = mask::from_polygon({0, 0, 0, 4, 4, 4}, 4, 4);
     CHECK(mask::decode(tri) == reference_raster({0, 0, 0, 4, 4, 4}, 4, 4));
     CHECK(mask::area(tri) == 10);
-    CHECK(error_of([] { mask::from_polygon({0, 0, 1}, 4, 4); }) ==
-          "mask::from_polygon: a polygon has an odd number of values (3)");
-    CHECK(error_of([] { mask::from_polygon({0, 0, 1, NAN, 2, 2}, 4, 4); }) ==
-          "mask::from_polygon: polygon value 3 is not finite (nan)");
+    CHECK(error_of([] {
+              mask::from_polygon({0, 0, 1}, 4, 4);
+          }) == "mask::from_polygon: a polygon has an odd number of values (3)");
+    CHECK(error_of([] {
+              mask::from_polygon({0, 0, 1, NAN, 2, 2}, 4, 4);
+          }) == "mask::from_polygon: polygon value 3 is not finite (nan)");
     CHECK(mask::from_polygon({}, 3, 3).counts == std::vector<std::uint32_t>{9});
     CHECK(mask::from_polygons({}, 3, 3).counts == std::vector<std::uint32_t>{9});
 }
@@ -438,7 +453,8 @@ TEST_CASE("from_polygon equals a per-pixel reference of COCO's rule on random po
         polygon p = star(cx, cy, convex ? r : r * 0.3, r, 3 + static_cast<int>(g() % 12), g);
         if (it % 7 == 0) p.insert(p.end(), {p[0], p[1]});
         if (it % 11 == 0)
-            for (auto& v : p) v = std::round(v); // on the pixel grid
+            for (auto& v : p)
+                v = std::round(v); // on the pixel grid
         CAPTURE(it);
         rle m = mask::from_polygon(p, h, w);
         CHECK(canonical(m));

@@ -39,12 +39,16 @@ inline void centre_range(double lo, double hi, int n, int& first, int& last) {
     auto in_lo = [&](int i) { return lo <= i + 0.5; };
     auto below_hi = [&](int i) { return i + 0.5 < hi; };
     first = static_cast<int>(std::clamp(std::ceil(lo - 0.5), 0.0, static_cast<double>(n)));
-    while (first > 0 && in_lo(first - 1)) --first;
-    while (first < n && !in_lo(first)) ++first;
-    last = static_cast<int>(std::clamp(std::ceil(hi - 0.5), static_cast<double>(first),
-                                       static_cast<double>(n)));
-    while (last > first && !below_hi(last - 1)) --last;
-    while (last < n && below_hi(last)) ++last;
+    while (first > 0 && in_lo(first - 1))
+        --first;
+    while (first < n && !in_lo(first))
+        ++first;
+    last = static_cast<int>(
+        std::clamp(std::ceil(hi - 0.5), static_cast<double>(first), static_cast<double>(n)));
+    while (last > first && !below_hi(last - 1))
+        --last;
+    while (last < n && below_hi(last))
+        ++last;
 }
 
 } // namespace detail
@@ -70,9 +74,10 @@ inline rle paste(const float* prob, int M, const box<double>& det, int height, i
     require(height >= 0 && width >= 0, "mask::paste: image size ", height, "x", width,
             " (height x width) is negative");
     detail::run_builder b;
-    const std::uint64_t total = static_cast<std::uint64_t>(height) * static_cast<std::uint64_t>(width);
-    const bool usable = std::isfinite(det.x1) && std::isfinite(det.y1) &&
-                        std::isfinite(det.x2) && std::isfinite(det.y2) && !det.empty();
+    const std::uint64_t total =
+        static_cast<std::uint64_t>(height) * static_cast<std::uint64_t>(width);
+    const bool usable = std::isfinite(det.x1) && std::isfinite(det.y1) && std::isfinite(det.x2) &&
+                        std::isfinite(det.y2) && !det.empty();
     if (!usable) {
         b.push(false, total);
         return rle{height, width, b.take()};

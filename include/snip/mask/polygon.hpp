@@ -63,7 +63,8 @@ inline polygon to_chip(const polygon& p, double factor, double x1, double y1) {
 /// @brief The polygon mirrored left-right in an image of width `w`: x -> w - x.
 inline polygon flip_x(const polygon& p, double w) {
     polygon out(p);
-    for (std::size_t i = 0; i + 1 < p.size(); i += 2) out[i] = w - p[i];
+    for (std::size_t i = 0; i + 1 < p.size(); i += 2)
+        out[i] = w - p[i];
     return out;
 }
 
@@ -149,7 +150,8 @@ public:
             const std::uint64_t end = pos + r_.counts[k];
             if (k % 2 == 1) {
                 const std::uint64_t a = std::max(pos, start), b = std::min(end, stop);
-                for (std::uint64_t p = a; p < b; ++p) col_[static_cast<std::size_t>(p - start)] = 1;
+                for (std::uint64_t p = a; p < b; ++p)
+                    col_[static_cast<std::size_t>(p - start)] = 1;
             }
             pos = end;
             ++k;

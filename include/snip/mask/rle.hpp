@@ -117,8 +117,10 @@ inline rle merge2(const rle& a, const rle& b, bool intersect) {
     const std::uint64_t total = pixels(a);
     std::uint64_t done = 0;
     while (done < total) {
-        while (ra == 0 && ia + 1 < a.counts.size()) ra = a.counts[++ia], va = !va;
-        while (rb == 0 && ib + 1 < b.counts.size()) rb = b.counts[++ib], vb = !vb;
+        while (ra == 0 && ia + 1 < a.counts.size())
+            ra = a.counts[++ia], va = !va;
+        while (rb == 0 && ib + 1 < b.counts.size())
+            rb = b.counts[++ib], vb = !vb;
         std::uint64_t step = std::min(ra, rb);
         if (step == 0) break; // counts shorter than the mask: checked by callers
         out.push(intersect ? (va && vb) : (va || vb), step);
@@ -138,7 +140,8 @@ inline void check(const rle& r, std::string_view what) {
     require(r.height >= 0 && r.width >= 0, what, ": rle size ", r.height, "x", r.width,
             " (height x width) is negative");
     std::uint64_t sum = 0;
-    for (std::uint32_t c : r.counts) sum += c;
+    for (std::uint32_t c : r.counts)
+        sum += c;
     require(sum == detail::pixels(r), what, ": rle counts sum to ", sum, " but the mask is ",
             r.height, "x", r.width, " = ", detail::pixels(r), " pixels");
 }
@@ -199,7 +202,8 @@ inline void decode(const rle& r, std::uint8_t* out) {
         for (std::uint64_t p = b; p < e;) {
             std::size_t x = static_cast<std::size_t>(p / h), y = static_cast<std::size_t>(p % h);
             std::uint64_t stop = std::min<std::uint64_t>(e, (x + 1) * h);
-            for (; p < stop; ++p, ++y) out[y * w + x] = 1;
+            for (; p < stop; ++p, ++y)
+                out[y * w + x] = 1;
         }
     }
 }
@@ -215,7 +219,8 @@ inline std::vector<std::uint8_t> decode(const rle& r) {
 /// @brief Number of set pixels.
 inline std::uint64_t area(const rle& r) {
     std::uint64_t a = 0;
-    for (std::size_t j = 1; j < r.counts.size(); j += 2) a += r.counts[j];
+    for (std::size_t j = 1; j < r.counts.size(); j += 2)
+        a += r.counts[j];
     return a;
 }
 
@@ -259,7 +264,8 @@ inline rle merge(std::span<const rle> rs, bool intersect = false) {
         check(rs[i], "mask::merge");
     }
     rle acc = detail::merge2(rs[0], rs[0], false); // canonical copy
-    for (std::size_t i = 1; i < rs.size(); ++i) acc = detail::merge2(acc, rs[i], intersect);
+    for (std::size_t i = 1; i < rs.size(); ++i)
+        acc = detail::merge2(acc, rs[i], intersect);
     return acc;
 }
 
@@ -284,8 +290,9 @@ inline double iou(const rle& dt, const rle& gt, bool gt_crowd) {
 /// both sizes).
 inline std::vector<double> iou_matrix(std::span<const rle> dts, std::span<const rle> gts,
                                       std::span<const std::uint8_t> gt_crowd) {
-    require(gt_crowd.empty() || gt_crowd.size() == gts.size(), "mask::iou_matrix: ",
-            gt_crowd.size(), " crowd flags for ", gts.size(), " ground truths");
+    require(gt_crowd.empty() || gt_crowd.size() == gts.size(),
+            "mask::iou_matrix: ", gt_crowd.size(), " crowd flags for ", gts.size(),
+            " ground truths");
     const std::size_t nd = dts.size(), ng = gts.size();
     std::vector<double> out(nd * ng, 0.0);
     if (nd == 0 || ng == 0) return out;
@@ -352,11 +359,13 @@ inline rle from_string(std::string_view s, int height, int width) {
         std::int64_t x = 0;
         int k = 0;
         for (bool more = true; more; ++k, ++p) {
-            require(p < s.size(), "mask::from_string: counts string ends inside the value that "
-                    "starts at character ", start, " (length ", s.size(), ")");
+            require(p < s.size(),
+                    "mask::from_string: counts string ends inside the value that "
+                    "starts at character ",
+                    start, " (length ", s.size(), ")");
             const int ch = static_cast<unsigned char>(s[p]);
-            require(ch >= 48 && ch < 48 + 64, "mask::from_string: character ", p, " is '",
-                    s[p], "' (code ", ch, "), outside '0'..'o'");
+            require(ch >= 48 && ch < 48 + 64, "mask::from_string: character ", p, " is '", s[p],
+                    "' (code ", ch, "), outside '0'..'o'");
             require(k < 12, "mask::from_string: the value that starts at character ", start,
                     " is longer than 12 characters");
             const int c = ch - 48;
@@ -373,9 +382,10 @@ inline rle from_string(std::string_view s, int height, int width) {
         r.counts.push_back(static_cast<std::uint32_t>(x));
     }
     std::uint64_t sum = 0;
-    for (std::uint32_t c : r.counts) sum += c;
-    require(sum == detail::pixels(r), "mask::from_string: counts sum to ", sum,
-            " but the mask is ", height, "x", width, " = ", detail::pixels(r), " pixels");
+    for (std::uint32_t c : r.counts)
+        sum += c;
+    require(sum == detail::pixels(r), "mask::from_string: counts sum to ", sum, " but the mask is ",
+            height, "x", width, " = ", detail::pixels(r), " pixels");
     return r;
 }
 
@@ -429,15 +439,14 @@ inline void polygon_toggles(const double* xy, std::size_t k, long long h, long l
             const double s = static_cast<double>(ye - ys) / static_cast<double>(dx);
             for (long long d = 0; d <= dx; ++d) {
                 const long long t = flip ? dx - d : d;
-                visit(t + xs, static_cast<int>(static_cast<double>(ys) +
-                                               s * static_cast<double>(t) + 0.5));
+                visit(t + xs,
+                      static_cast<int>(static_cast<double>(ys) + s * static_cast<double>(t) + 0.5));
             }
         } else {
             const double s = static_cast<double>(xe - xs) / static_cast<double>(dy);
             for (long long d = 0; d <= dy; ++d) {
                 const long long t = flip ? dy - d : d;
-                visit(static_cast<int>(static_cast<double>(xs) + s * static_cast<double>(t) +
-                                       0.5),
+                visit(static_cast<int>(static_cast<double>(xs) + s * static_cast<double>(t) + 0.5),
                       t + ys);
             }
         }
@@ -454,10 +463,11 @@ inline std::vector<std::uint32_t> counts_from_toggles(std::vector<std::int64_t>&
     std::uint64_t pos = 0;
     for (std::size_t i = 0; i < t.size();) {
         std::size_t j = i;
-        while (j < t.size() && t[j] == t[i]) ++j;
+        while (j < t.size() && t[j] == t[i])
+            ++j;
         if ((j - i) % 2 == 1) {
-            const std::uint64_t at = std::min<std::uint64_t>(static_cast<std::uint64_t>(t[i]),
-                                                             total);
+            const std::uint64_t at =
+                std::min<std::uint64_t>(static_cast<std::uint64_t>(t[i]), total);
             b.push(v, at - pos);
             pos = at;
             v = !v;
