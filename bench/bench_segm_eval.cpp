@@ -32,7 +32,8 @@ using snip::io::detection;
 std::string data_path() {
     namespace fs = std::filesystem;
     const fs::path rel = "coco128/instances_coco128.json";
-    if (const char* env = std::getenv("SNIP_DATA_DIR"); env && *env) return (fs::path(env) / rel).string();
+    if (const char* env = std::getenv("SNIP_DATA_DIR"); env && *env)
+        return (fs::path(env) / rel).string();
     fs::path src = __FILE__;
     if (src.is_relative()) {
         std::error_code ec;
@@ -63,7 +64,8 @@ bench_data make_data(const std::string& path) {
                 for (auto& p : polys)
                     for (std::size_t k = 0; k < p.size(); ++k) {
                         const double side = k % 2 ? im.height : im.width;
-                        double v = p[k] + double(g.below(5)) - 2.0 + (copy && k % 2 == 0 ? 24.0 : 0.0);
+                        double v =
+                            p[k] + double(g.below(5)) - 2.0 + (copy && k % 2 == 0 ? 24.0 : 0.0);
                         p[k] = std::min(std::max(v, 0.0), side);
                         ++d.vertices;
                     }
@@ -104,10 +106,15 @@ void BM_bbox_eval(benchmark::State& state) {
 
 /// Both evaluations interleaved in one run: their best times and the ratio segm / bbox.
 void BM_segm_over_bbox(benchmark::State& state) {
-    const std::function<void()> segm = [] { benchmark::DoNotOptimize(run(snip::io::iou_type::segm)); };
-    const std::function<void()> bbox = [] { benchmark::DoNotOptimize(run(snip::io::iou_type::bbox)); };
+    const std::function<void()> segm = [] {
+        benchmark::DoNotOptimize(run(snip::io::iou_type::segm));
+    };
+    const std::function<void()> bbox = [] {
+        benchmark::DoNotOptimize(run(snip::io::iou_type::bbox));
+    };
     std::vector<double> t;
-    for (auto _ : state) t = snip_bench::interleaved_best_times({&segm, &bbox}, 3, 0.2);
+    for (auto _ : state)
+        t = snip_bench::interleaved_best_times({&segm, &bbox}, 3, 0.2);
     state.counters["segm_ms"] = t[0] * 1e3;
     state.counters["bbox_ms"] = t[1] * 1e3;
     state.counters["segm_over_bbox"] = t[0] / t[1];
@@ -124,7 +131,8 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
     const std::string path = data_path();
     if (!std::filesystem::exists(path)) {
-        std::fprintf(stderr, "[skip] coco128 not found at %s (set SNIP_DATA_DIR): nothing measured\n",
+        std::fprintf(stderr,
+                     "[skip] coco128 not found at %s (set SNIP_DATA_DIR): nothing measured\n",
                      path.c_str());
         return 0;
     }
@@ -132,17 +140,18 @@ int main(int argc, char** argv) {
     // The two evaluations see the same detections: a sanity check before any timing.
     const auto segm = run(snip::io::iou_type::segm), bbox = run(snip::io::iou_type::bbox);
     if (!(segm.stats[0] > 0 && segm.stats[0] < 1 && bbox.stats[0] > 0 && bbox.stats[0] < 1)) {
-        std::fprintf(stderr, "[check] unexpected AP: segm %g, bbox %g (want both in (0, 1))\n", segm.stats[0],
-                     bbox.stats[0]);
+        std::fprintf(stderr, "[check] unexpected AP: segm %g, bbox %g (want both in (0, 1))\n",
+                     segm.stats[0], bbox.stats[0]);
         return 1;
     }
-    std::printf("[check] segm AP %.4f, bbox AP %.4f on %zu detections\n", segm.stats[0], bbox.stats[0],
-                d.dets.size());
+    std::printf("[check] segm AP %.4f, bbox AP %.4f on %zu detections\n", segm.stats[0],
+                bbox.stats[0], d.dets.size());
     snip_bench::add_build_context();
     benchmark::AddCustomContext(
         "segm_config",
-        snip::concat(d.gt.images.size(), " images, ", d.gt.num_boxes(), " ground truth objects (coco128); ",
-                     d.dets.size(), " detections: each non-crowd object's polygons jittered by <= 2 px (",
+        snip::concat(d.gt.images.size(), " images, ", d.gt.num_boxes(),
+                     " ground truth objects (coco128); ", d.dets.size(),
+                     " detections: each non-crowd object's polygons jittered by <= 2 px (",
                      d.vertices, " vertices rasterized) and a copy shifted 24 px; seed 128"));
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

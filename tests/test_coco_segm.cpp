@@ -4,9 +4,9 @@
 // its check), a cross-check against bbox evaluation on rectangular masks, and coco128.
 //
 // pycocotools' precision is tp / (tp + fp + 2^-52): comparisons allow 1e-12.
+#include <snip/core/random.hpp>
 #include <snip/eval/coco_eval.hpp>
 #include <snip/io/coco.hpp>
-#include <snip/core/random.hpp>
 #include <snip/mask/rle.hpp>
 
 #include "test_util.hpp"
@@ -36,16 +36,19 @@ using snip_test::error_of;
 struct canvas {
     int h, w;
     std::vector<std::uint8_t> px;
-    canvas(int height, int width) : h(height), w(width), px(std::size_t(height) * std::size_t(width), 0) {}
+    canvas(int height, int width)
+        : h(height), w(width), px(std::size_t(height) * std::size_t(width), 0) {}
     /// Sets the pixels [x0, x1) x [y0, y1).
     canvas& rect(int x0, int y0, int x1, int y1) {
         for (int y = y0; y < y1; ++y)
-            for (int x = x0; x < x1; ++x) px[std::size_t(y) * std::size_t(w) + std::size_t(x)] = 1;
+            for (int x = x0; x < x1; ++x)
+                px[std::size_t(y) * std::size_t(w) + std::size_t(x)] = 1;
         return *this;
     }
     canvas& clear_rect(int x0, int y0, int x1, int y1) {
         for (int y = y0; y < y1; ++y)
-            for (int x = x0; x < x1; ++x) px[std::size_t(y) * std::size_t(w) + std::size_t(x)] = 0;
+            for (int x = x0; x < x1; ++x)
+                px[std::size_t(y) * std::size_t(w) + std::size_t(x)] = 0;
         return *this;
     }
     mask::rle rle() const { return mask::encode(px.data(), h, w); }
@@ -90,7 +93,8 @@ snip::dataset make_gt(int height, int width, const std::vector<std::vector<gtm>>
         }
         ds.images.push_back(std::move(im));
     }
-    for (int c : cats) ds.categories.push_back({c, "cat" + std::to_string(c)});
+    for (int c : cats)
+        ds.categories.push_back({c, "cat" + std::to_string(c)});
     return ds;
 }
 
@@ -122,7 +126,8 @@ snip::dataset three_objects() {
     canvas disc(200, 200);
     for (int y = 0; y < 200; ++y)
         for (int x = 0; x < 200; ++x)
-            if ((x - 150) * (x - 150) + (y - 40) * (y - 40) <= 81) disc.px[std::size_t(y * 200 + x)] = 1;
+            if ((x - 150) * (x - 150) + (y - 40) * (y - 40) <= 81)
+                disc.px[std::size_t(y * 200 + x)] = 1;
     canvas ring(200, 200);
     ring.rect(100, 100, 200, 200).clear_rect(140, 140, 160, 160);
     return make_gt(200, 200,
@@ -139,8 +144,9 @@ std::string doc10(const std::string& anns) {
 }
 /// One annotation on image 1 with bbox [0, 0, 10, 10] and the given "segmentation" text.
 std::string seg_doc(const std::string& seg) {
-    return doc10(R"([{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "segmentation": )" +
-                 seg + "}]");
+    return doc10(
+        R"([{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "segmentation": )" +
+        seg + "}]");
 }
 
 std::string read_error(const std::string& text) {
@@ -187,16 +193,18 @@ TEST_CASE("reader: the three segmentation forms, and [] as no mask") {
     CHECK(all_empty.images[0].segments.empty());
 
     // A vertex outside the image by up to the border tolerance (1 px) is kept as it is.
-    const snip::dataset near = snip::io::parse_coco(json::parse(seg_doc("[[-1, 0, 11, 0, 11, 10.5]]")), "seg.json");
+    const snip::dataset near =
+        snip::io::parse_coco(json::parse(seg_doc("[[-1, 0, 11, 0, 11, 10.5]]")), "seg.json");
     CHECK(near.images[0].segments[0].polygons[0] == mask::polygon{-1, 0, 11, 0, 11, 10.5});
 }
 
 TEST_CASE("writer: read(write(ds)) == ds with polygons, RLEs (written compressed) and no mask") {
-    snip::dataset ds = make_gt(10, 10,
-                               {{{as_polygons({{1, 1, 8, 1, 8, 8}, {0.1, 0.2, 3.3, 0.2, 3.3, 4.7}})},
-                                 {as_rle({10, 10, {5, 20, 30, 10, 35}}), 1, true},
-                                 {as_rle({10, 10, {0, 100}})}},
-                                {}});
+    snip::dataset ds =
+        make_gt(10, 10,
+                {{{as_polygons({{1, 1, 8, 1, 8, 8}, {0.1, 0.2, 3.3, 0.2, 3.3, 4.7}})},
+                  {as_rle({10, 10, {5, 20, 30, 10, 35}}), 1, true},
+                  {as_rle({10, 10, {0, 100}})}},
+                 {}});
     ds.images[0].segments.push_back({}); // a box without a mask
     ds.images[0].boxes.push_back({2, 2, 3, 3});
     ds.images[0].ann_ids.push_back(99);
@@ -205,7 +213,8 @@ TEST_CASE("writer: read(write(ds)) == ds with polygons, RLEs (written compressed
     const json j = snip::io::to_coco_json(ds);
     const json& a = j["annotations"];
     REQUIRE(a.size() == 4);
-    CHECK(a[0]["segmentation"] == json::parse("[[1.0, 1.0, 8.0, 1.0, 8.0, 8.0], [0.1, 0.2, 3.3, 0.2, 3.3, 4.7]]"));
+    CHECK(a[0]["segmentation"] ==
+          json::parse("[[1.0, 1.0, 8.0, 1.0, 8.0, 8.0], [0.1, 0.2, 3.3, 0.2, 3.3, 4.7]]"));
     CHECK(a[1]["segmentation"] == json::parse(R"({"size": [10, 10], "counts": "5d0n0F5"})"));
     CHECK(a[3]["segmentation"] == json::array());
     const snip::dataset back = snip::io::parse_coco(json::parse(j.dump()), "back.json");
@@ -218,16 +227,19 @@ TEST_CASE("writer: read(write(ds)) == ds with polygons, RLEs (written compressed
     snip::dataset bad = ds;
     bad.images[0].segments.pop_back();
     CHECK(error_of([&] { snip::io::to_coco_json(bad); }) ==
-          "gt.json: images[0] (id 1) has 4 boxes but 3 segments; they must be parallel (or segments empty)");
+          "gt.json: images[0] (id 1) has 4 boxes but 3 segments; they must be parallel (or "
+          "segments empty)");
     bad = ds;
     bad.images[0].segments[1].mask.width = 5;
-    CHECK(error_of([&] { snip::io::to_coco_json(bad); }) ==
-          "gt.json: images[0] (id 1) box 1 has an RLE of size [10, 5], must be [10, 10] (the image's "
-          "[height, width])");
+    CHECK(
+        error_of([&] { snip::io::to_coco_json(bad); }) ==
+        "gt.json: images[0] (id 1) box 1 has an RLE of size [10, 5], must be [10, 10] (the image's "
+        "[height, width])");
     bad = ds;
     bad.images[0].segments[0].polygons[1].pop_back();
     CHECK(error_of([&] { snip::io::to_coco_json(bad); }) ==
-          "gt.json: images[0] (id 1) box 0 polygon 1 has 5 numbers, must be an even count >= 6 (>= 3 x, y "
+          "gt.json: images[0] (id 1) box 0 polygon 1 has 5 numbers, must be an even count >= 6 (>= "
+          "3 x, y "
           "pairs)");
 }
 
@@ -237,46 +249,53 @@ TEST_CASE("reader: each bad segmentation names the file, the field and the value
         const char* message;
     };
     const bad_case cases[] = {
-        {"[[1, 1, 8, 1, 8]]",
-         "seg.json: annotations[0].segmentation[0] is [1,1,8,1,8]: 5 numbers, must be an even count (x, y "
-         "pairs)"},
-        {"[[1, 1, 8, 1]]", "seg.json: annotations[0].segmentation[0] is [1,1,8,1]: 2 vertices, must be >= 3"},
+        {"[[1, 1, 8, 1, 8]]", "seg.json: annotations[0].segmentation[0] is [1,1,8,1,8]: 5 numbers, "
+                              "must be an even count (x, y "
+                              "pairs)"},
+        {"[[1, 1, 8, 1]]",
+         "seg.json: annotations[0].segmentation[0] is [1,1,8,1]: 2 vertices, must be >= 3"},
         {"[[]]", "seg.json: annotations[0].segmentation[0] is []: 0 vertices, must be >= 3"},
-        {"[[1, 1, 8, 1, 8, 8], 4]",
-         "seg.json: annotations[0].segmentation[1] is 4, must be a polygon [x0, y0, x1, y1, ...] of >= 3 "
-         "vertices"},
+        {"[[1, 1, 8, 1, 8, 8], 4]", "seg.json: annotations[0].segmentation[1] is 4, must be a "
+                                    "polygon [x0, y0, x1, y1, ...] of >= 3 "
+                                    "vertices"},
         {R"([[1, 1, 8, "2", 8, 8]])",
          "seg.json: annotations[0].segmentation[0][3] (y) is \"2\", must be a finite number"},
         {"[[1, 1, 8, 1, 8, 1e999]]", "beyond the range of a double"},
-        {"[[1, 1, 8, 1, 8, 8, 1, 22.5]]",
-         "seg.json: annotations[0].segmentation[0][7] (y) is 22.5, outside image 1 (10 x 10) by 12.5 px "
-         "(border tolerance 1 px)"},
-        {"[[-3, 1, 8, 1, 8, 8]]",
-         "seg.json: annotations[0].segmentation[0][0] (x) is -3, outside image 1 (10 x 10) by 3 px (border "
-         "tolerance 1 px)"},
-        {R"("polygon")",
-         "seg.json: annotations[0].segmentation is \"polygon\", must be [] (no mask), a list of polygons [[x0, "
-         "y0, x1, y1, ...], ...] or an RLE {\"size\": [height, width], \"counts\": [...] or \"...\"}"},
+        {"[[1, 1, 8, 1, 8, 8, 1, 22.5]]", "seg.json: annotations[0].segmentation[0][7] (y) is "
+                                          "22.5, outside image 1 (10 x 10) by 12.5 px "
+                                          "(border tolerance 1 px)"},
+        {"[[-3, 1, 8, 1, 8, 8]]", "seg.json: annotations[0].segmentation[0][0] (x) is -3, outside "
+                                  "image 1 (10 x 10) by 3 px (border "
+                                  "tolerance 1 px)"},
+        {R"("polygon")", "seg.json: annotations[0].segmentation is \"polygon\", must be [] (no "
+                         "mask), a list of polygons [[x0, "
+                         "y0, x1, y1, ...], ...] or an RLE {\"size\": [height, width], \"counts\": "
+                         "[...] or \"...\"}"},
         {R"({"size": [10, 12], "counts": [120]})",
-         "seg.json: annotations[0].segmentation.size is [10,12], must be [height, width] = [10, 10], the size "
+         "seg.json: annotations[0].segmentation.size is [10,12], must be [height, width] = [10, "
+         "10], the size "
          "of image 1"},
-        {R"({"counts": [100]})",
-         "seg.json: annotations[0].segmentation.size is missing, must be [height, width] = [10, 10], the size "
-         "of image 1"},
-        {R"({"size": [10, 10]})",
-         "seg.json: annotations[0].segmentation.counts is missing, must be an array of run lengths or a "
-         "compressed RLE string (COCO's counts)"},
+        {R"({"counts": [100]})", "seg.json: annotations[0].segmentation.size is missing, must be "
+                                 "[height, width] = [10, 10], the size "
+                                 "of image 1"},
+        {R"({"size": [10, 10]})", "seg.json: annotations[0].segmentation.counts is missing, must "
+                                  "be an array of run lengths or a "
+                                  "compressed RLE string (COCO's counts)"},
         {R"({"size": [10, 10], "counts": [50, 49]})",
-         "seg.json: annotations[0].segmentation.counts is [50,49]: the runs sum to 99, must sum to height * "
+         "seg.json: annotations[0].segmentation.counts is [50,49]: the runs sum to 99, must sum to "
+         "height * "
          "width = 100 (image 1 is 10 x 10)"},
         {R"({"size": [10, 10], "counts": [50, -1, 51]})",
-         "seg.json: annotations[0].segmentation.counts[1] is -1, must be an integer in [0, 4294967295] (a run "
+         "seg.json: annotations[0].segmentation.counts[1] is -1, must be an integer in [0, "
+         "4294967295] (a run "
          "length)"},
         {R"({"size": [10, 10], "counts": [50, 2.5, 47.5]})",
-         "seg.json: annotations[0].segmentation.counts[1] is 2.5, must be an integer in [0, 4294967295] (a "
+         "seg.json: annotations[0].segmentation.counts[1] is 2.5, must be an integer in [0, "
+         "4294967295] (a "
          "run length)"},
         {R"({"size": [10, 10], "counts": 100})",
-         "seg.json: annotations[0].segmentation.counts is 100, must be an array of run lengths or a compressed "
+         "seg.json: annotations[0].segmentation.counts is 100, must be an array of run lengths or "
+         "a compressed "
          "RLE string (COCO's counts)"},
         {R"({"size": [10, 10], "counts": "5d0n0F4"})",
          "seg.json: annotations[0].segmentation.counts is \"5d0n0F4\", not a valid compressed RLE: "
@@ -311,8 +330,8 @@ TEST_CASE("segm: perfect masks give 1 everywhere, no detections give 0") {
     std::vector<detection> dets;
     for (const auto& im : gt.images)
         for (std::size_t b = 0; b < im.boxes.size(); ++b)
-            dets.push_back(det(im.id, mask::from_segmentation(im.segments[b], im.height, im.width), 1.0,
-                               im.categories[b]));
+            dets.push_back(det(im.id, mask::from_segmentation(im.segments[b], im.height, im.width),
+                               1.0, im.categories[b]));
     // one object per category and area range: every number is 1
     const coco_eval_result r = eval_segm(gt, dets);
     CHECK(r.type == iou_type::segm);
@@ -334,9 +353,9 @@ TEST_CASE("segm: mask IoU just above / below 0.5 and 0.75 gives the derived AP")
     // Ground truth: the 10 x 10 square [5, 15)^2 (100 px, small). A detection inside it with
     // k pixels has IoU k / 100 whatever its shape; its pixels are spread over the whole
     // square (a checkerboard, 50 px, plus k - 50 of the other colour, or less 50 - k of its
-    // inner pixels) so that its box is the square's and its box IoU is 1. One ground truth, one detection: AP at threshold t is
-    // 1 when k / 100 >= t, else 0; AP is the fraction of the 10 thresholds 0.50:0.05:0.95
-    // passed, AR100 the same.
+    // inner pixels) so that its box is the square's and its box IoU is 1. One ground truth, one
+    // detection: AP at threshold t is 1 when k / 100 >= t, else 0; AP is the fraction of the 10
+    // thresholds 0.50:0.05:0.95 passed, AR100 the same.
     const mask::rle square = canvas(20, 20).rect(5, 5, 15, 15).rle();
     const snip::dataset gt = make_gt(20, 20, {{{as_rle(square)}}});
     auto partial = [](int k) {
@@ -367,7 +386,8 @@ TEST_CASE("segm: mask IoU just above / below 0.5 and 0.75 gives the derived AP")
         const detection d = det(1, m, 0.9);
         REQUIRE(d.w == 10);
         REQUIRE(d.h == 10);
-        check_stats(eval_segm(gt, {d}), {e.ap, e.ap50, e.ap75, e.ap, U, U, e.ap, e.ap, e.ap, e.ap, U, U});
+        check_stats(eval_segm(gt, {d}),
+                    {e.ap, e.ap50, e.ap75, e.ap, U, U, e.ap, e.ap, e.ap, e.ap, U, U});
         // the same detection in bbox mode: its box is the square, IoU 1
         check_stats(evaluate_coco(gt, {d}), {1, 1, 1, 1, U, U, 1, 1, 1, 1, U, U});
     }
@@ -406,10 +426,13 @@ TEST_CASE("segm equals bbox on rectangular masks (random boxes, crowds, categori
     constexpr int H = 48, W = 64;
     auto random_box = [&] {
         const int x = int(g.below(W - 2)), y = int(g.below(H - 2));
-        const int w = 1 + int(g.below(std::uint64_t(W - x - 1))), h = 1 + int(g.below(std::uint64_t(H - y - 1)));
+        const int w = 1 + int(g.below(std::uint64_t(W - x - 1))),
+                  h = 1 + int(g.below(std::uint64_t(H - y - 1)));
         return std::array<int, 4>{x, y, x + w, y + h};
     };
-    auto paint = [&](const std::array<int, 4>& b) { return canvas(H, W).rect(b[0], b[1], b[2], b[3]).rle(); };
+    auto paint = [&](const std::array<int, 4>& b) {
+        return canvas(H, W).rect(b[0], b[1], b[2], b[3]).rle();
+    };
     std::vector<std::vector<gtm>> per_image(6);
     std::vector<detection> dets;
     for (std::size_t i = 0; i < per_image.size(); ++i) {
@@ -424,7 +447,8 @@ TEST_CASE("segm equals bbox on rectangular masks (random boxes, crowds, categori
             if (n[0] + dx >= 0 && n[2] + dx <= W) n[0] += dx, n[2] += dx;
             if (n[1] + dy >= 0 && n[3] + dy <= H) n[1] += dy, n[3] += dy;
             dets.push_back(det(id, paint(n), double(g.below(1000)) / 1000.0, cat));
-            dets.push_back(det(id, paint(random_box()), double(g.below(1000)) / 1000.0, 1 + int(g.below(2))));
+            dets.push_back(
+                det(id, paint(random_box()), double(g.below(1000)) / 1000.0, 1 + int(g.below(2))));
         }
     }
     const snip::dataset gt = make_gt(H, W, per_image, {1, 2});
@@ -449,14 +473,16 @@ TEST_CASE("segm: a box without a segmentation or a detection without a mask is a
     snip::dataset gt = make_gt(20, 20, {{{as_rle(sq)}, {as_rle(sq)}}});
     const std::vector<detection> dets{det(1, sq, 0.9), {1, 1, 5, 5, 10, 10, 0.8}};
     CHECK(error_of([&] { eval_segm(gt, dets); }) ==
-          "detections[1] (image id 1, category 1) has no segmentation mask; iou type segm needs one for "
+          "detections[1] (image id 1, category 1) has no segmentation mask; iou type segm needs "
+          "one for "
           "every detection");
     // bbox evaluation does not need masks
     CHECK(std::fabs(evaluate_coco(gt, dets).stats[1] - 1) <= tol);
 
     std::vector<detection> wrong_size{det(1, canvas(10, 20).rect(0, 0, 3, 3).rle(), 0.9)};
     CHECK(error_of([&] { eval_segm(gt, wrong_size); }) ==
-          "detections[0].segmentation is 10 x 20 (height x width), must be 20 x 20, the size of image 1");
+          "detections[0].segmentation is 10 x 20 (height x width), must be 20 x 20, the size of "
+          "image 1");
     std::vector<detection> bad_runs{det(1, sq, 0.9)};
     bad_runs[0].segmentation.counts.back() += 1;
     CHECK(snip_test::contains(error_of([&] { eval_segm(gt, bad_runs); }),
@@ -464,11 +490,13 @@ TEST_CASE("segm: a box without a segmentation or a detection without a mask is a
 
     gt.images[0].segments[1] = {};
     CHECK(error_of([&] { eval_segm(gt, {dets[0]}); }) ==
-          "gt.json: image id 1 box 1 (annotation id 2) has no segmentation; iou type segm needs a mask for "
+          "gt.json: image id 1 box 1 (annotation id 2) has no segmentation; iou type segm needs a "
+          "mask for "
           "every ground truth box");
     gt.images[0].segments.clear();
     CHECK(error_of([&] { eval_segm(gt, {dets[0]}); }) ==
-          "gt.json: image id 1 box 0 (annotation id 1) has no segmentation (the image has none); iou type segm "
+          "gt.json: image id 1 box 0 (annotation id 1) has no segmentation (the image has none); "
+          "iou type segm "
           "needs a mask for every ground truth box");
     CHECK(evaluate_coco(gt, {dets[0]}).stats[8] == 0.5); // bbox still fine: one of two found
 }
@@ -478,12 +506,15 @@ TEST_CASE("results: masks parsed in both RLE forms and as polygons; bbox derived
     const snip::dataset gt = make_gt(20, 20, {{{as_rle(sq)}}});
     const std::string s = mask::to_string(sq);
     json counts = json::array();
-    for (auto c : sq.counts) counts.push_back(c);
+    for (auto c : sq.counts)
+        counts.push_back(c);
     const json j = json::parse(R"([
-        {"image_id": 1, "category_id": 1, "score": 0.9, "segmentation": {"size": [20, 20], "counts": ")" + s +
+        {"image_id": 1, "category_id": 1, "score": 0.9, "segmentation": {"size": [20, 20], "counts": ")" +
+                               s +
                                R"("}},
         {"image_id": 1, "category_id": 1, "score": 0.8, "bbox": [1, 2, 3, 4],
-         "segmentation": {"size": [20, 20], "counts": )" + counts.dump() + R"(}},
+         "segmentation": {"size": [20, 20], "counts": )" +
+                               counts.dump() + R"(}},
         {"image_id": 1, "category_id": 1, "score": 0.7, "bbox": [5, 5, 10, 10],
          "segmentation": [[3, 3, 12, 3, 12, 12, 3, 12]]},
         {"image_id": 1, "category_id": 1, "score": 0.6, "bbox": [5, 5, 10, 10], "segmentation": []}])");
@@ -522,13 +553,17 @@ TEST_CASE("results: masks parsed in both RLE forms and as polygons; bbox derived
     auto err = [&](const std::string& text) {
         return error_of([&] { snip::io::parse_detections(json::parse(text), "dets.json", gt); });
     };
-    CHECK(err(R"([{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [10, 20], "counts": "0"}}])") ==
-          "dets.json: [0].segmentation.size is [10,20], must be [height, width] = [20, 20], the size of image 1");
+    CHECK(
+        err(R"([{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [10, 20], "counts": "0"}}])") ==
+        "dets.json: [0].segmentation.size is [10,20], must be [height, width] = [20, 20], the size "
+        "of image 1");
     CHECK(err(R"([{"image_id": 1, "category_id": 1, "score": 1, "segmentation": []}])") ==
           "dets.json: [0].bbox is missing, must be [x, y, w, h]");
-    CHECK(err(R"([{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [20, 20], "counts": [399]}}])") ==
-          "dets.json: [0].segmentation.counts is [399]: the runs sum to 399, must sum to height * width = 400 "
-          "(image 1 is 20 x 20)");
+    CHECK(
+        err(R"([{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [20, 20], "counts": [399]}}])") ==
+        "dets.json: [0].segmentation.counts is [399]: the runs sum to 399, must sum to height * "
+        "width = 400 "
+        "(image 1 is 20 x 20)");
 }
 
 TEST_CASE("iou type: parsed from bbox / segm, anything else names the flag and the value") {
@@ -537,7 +572,8 @@ TEST_CASE("iou type: parsed from bbox / segm, anything else names the flag and t
     CHECK(snip::io::to_string(iou_type::segm) == "segm");
     CHECK(error_of([] { snip::io::parse_iou_type("mask", "--iou-type"); }) ==
           "--iou-type is 'mask', must be bbox or segm");
-    CHECK(error_of([] { snip::io::parse_iou_type("", "--iou-type"); }) == "--iou-type is '', must be bbox or segm");
+    CHECK(error_of([] { snip::io::parse_iou_type("", "--iou-type"); }) ==
+          "--iou-type is '', must be bbox or segm");
 }
 
 TEST_CASE("real data: coco128 read with masks; its ground truth as detections scores segm AP 1") {
@@ -595,7 +631,8 @@ TEST_CASE("real data: coco128 read with masks; its ground truth as detections sc
 
     // Through the results file format: written with compressed masks and no bbox, read back.
     json res = snip::io::detections_json(dets);
-    for (auto& o : res) o.erase("bbox");
+    for (auto& o : res)
+        o.erase("bbox");
     const auto parsed = snip::io::parse_detections(json::parse(res.dump()), "coco128 results", gt);
     REQUIRE(parsed.size() == dets.size());
     for (std::size_t i = 0; i < dets.size(); ++i) {

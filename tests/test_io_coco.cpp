@@ -594,9 +594,12 @@ TEST_CASE("real data: COCO val2017 boxes, coco128, VOC2007 train") {
         // Segmentations: parallel to the boxes when the file has any, else none at all.
         std::size_t polygons = 0, rles = 0;
         for (const auto& im : ds.images) {
-            if (e.polygons + e.rles == 0) REQUIRE(im.segments.empty());
-            else REQUIRE(im.segments.size() == im.boxes.size());
-            for (const auto& s : im.segments) polygons += s.is_polygons(), rles += s.is_rle();
+            if (e.polygons + e.rles == 0)
+                REQUIRE(im.segments.empty());
+            else
+                REQUIRE(im.segments.size() == im.boxes.size());
+            for (const auto& s : im.segments)
+                polygons += s.is_polygons(), rles += s.is_rle();
         }
         CHECK(polygons == e.polygons);
         CHECK(rles == e.rles);

@@ -25,7 +25,8 @@ std::string cell(double v) {
 }
 
 int run_eval(const std::vector<std::string>& argv) {
-    cli::args a("eval", argv, {"--annotations", "--results", "--iou-type"}, {"--json", "--per-class"});
+    cli::args a("eval", argv, {"--annotations", "--results", "--iou-type"},
+                {"--json", "--per-class"});
     snip::io::coco_eval_options opt;
     opt.type = snip::io::parse_iou_type(a.get_or("--iou-type", "bbox"), "--iou-type");
     const bool json = a.has("--json");
@@ -64,8 +65,8 @@ const std::string usage =
     "  --annotations FILE  COCO instances JSON (the ground truth)\n"
     "  --results FILE      detections in COCO results format:\n"
     "                      [{\"image_id\", \"category_id\", \"bbox\": [x, y, w, h], \"score\"}, ...]\n"
-    "                      with, for segm, \"segmentation\": {\"size\": [h, w], \"counts\": \"...\"}\n"
-    "                      (an RLE at the image's size; \"bbox\" may then be left out)\n"
+    "                      for segm each with \"segmentation\": an RLE at the image's size,\n"
+    "                      {\"size\": [h, w], \"counts\": \"...\"} (\"bbox\" may then be left out)\n"
     "  --iou-type TYPE     bbox (default): boxes are matched; segm: instance masks are (every\n"
     "                      annotation needs a \"segmentation\", every result a mask)\n"
     "  --per-class         also print AP, AP50, AP75 and AR100 of every category\n"

@@ -1,8 +1,8 @@
 // eval/coco_eval.hpp: COCO bbox and segm evaluation with the rules of pycocotools'
 // COCOeval (iouType 'bbox' or 'segm', coco_eval_options::type): the 12 summary numbers
 // (AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl) and per-category AP,
-// plus a strict reader (and a writer) of detections in COCO results format. Namespace snip::io, like the COCO reader it builds on (needs
-// nlohmann-json; target snip::io).
+// plus a strict reader (and a writer) of detections in COCO results format. Namespace
+// snip::io, like the COCO reader it builds on (needs nlohmann-json; target snip::io).
 //
 // The rules, as COCOeval applies them (this is an independent implementation):
 // - categories: the dataset's "categories" (ascending id); when it lists none, every
@@ -90,10 +90,10 @@ struct detection {
     double area = -1;
 
     detection() = default;
-    detection(std::int64_t image_id_, int category_id_, double x_, double y_, double w_,
-              double h_, double score_, mask::rle segmentation_ = {}, double area_ = -1)
-        : image_id(image_id_), category_id(category_id_), x(x_), y(y_), w(w_), h(h_),
-          score(score_), segmentation(std::move(segmentation_)), area(area_) {}
+    detection(std::int64_t image_id_, int category_id_, double x_, double y_, double w_, double h_,
+              double score_, mask::rle segmentation_ = {}, double area_ = -1)
+        : image_id(image_id_), category_id(category_id_), x(x_), y(y_), w(w_), h(h_), score(score_),
+          segmentation(std::move(segmentation_)), area(area_) {}
 };
 
 /// @brief What is compared to decide a match: boxes (pycocotools' iouType 'bbox') or
@@ -101,7 +101,9 @@ struct detection {
 enum class iou_type { bbox, segm };
 
 /// @brief "bbox" or "segm".
-inline std::string_view to_string(iou_type t) { return t == iou_type::segm ? "segm" : "bbox"; }
+inline std::string_view to_string(iou_type t) {
+    return t == iou_type::segm ? "segm" : "bbox";
+}
 
 /// @brief Parses "bbox" or "segm"; anything else is a snip::error naming `what` (e.g. the
 /// command-line flag) and the value.
@@ -211,10 +213,12 @@ inline detection read_detection(const json& o, const std::string& src, const at&
     // the mask: an RLE (or polygons, rasterized) at the image's size; [] = none
     if (const json* sv = member(o, "segmentation")) {
         const image_frame frame{im.id, im.width, im.height};
-        mask::segmentation seg = read_segmentation(*sv, src, p, frame,
-                                                   std::numeric_limits<double>::infinity());
-        if (seg.is_polygons()) d.segmentation = mask::from_polygons(seg.polygons, im.height, im.width);
-        else if (seg.is_rle()) d.segmentation = std::move(seg.mask);
+        mask::segmentation seg =
+            read_segmentation(*sv, src, p, frame, std::numeric_limits<double>::infinity());
+        if (seg.is_polygons())
+            d.segmentation = mask::from_polygons(seg.polygons, im.height, im.width);
+        else if (seg.is_rle())
+            d.segmentation = std::move(seg.mask);
     }
     const json* bp = member(o, "bbox");
     if (!bp && d.segmentation.height > 0) {
@@ -268,8 +272,9 @@ inline double coco_box_iou(const eval_dt& d, const eval_gt& g) {
 /// taken as is, an RLE) at the image's size; `src` names the dataset in messages.
 inline mask::rle gt_mask(const dataset& gt, std::size_t ii, std::size_t b, const std::string& src) {
     const image_record& im = gt.images[ii];
-    const std::string ann =
-        b < im.ann_ids.size() ? snip::concat(" (annotation id ", im.ann_ids[b], ")") : std::string();
+    const std::string ann = b < im.ann_ids.size()
+                                ? snip::concat(" (annotation id ", im.ann_ids[b], ")")
+                                : std::string();
     if (im.segments.empty())
         fail(src, ": image id ", im.id, " box ", b, ann,
              " has no segmentation (the image has none); iou type segm needs a mask for every "
@@ -316,7 +321,8 @@ inline std::vector<detection> parse_detections(const nlohmann::json& j, const st
              "format)");
     std::unordered_map<std::int64_t, std::size_t> image_ids;
     image_ids.reserve(gt.images.size());
-    for (std::size_t i = 0; i < gt.images.size(); ++i) image_ids.emplace(gt.images[i].id, i);
+    for (std::size_t i = 0; i < gt.images.size(); ++i)
+        image_ids.emplace(gt.images[i].id, i);
     std::unordered_set<int> cats;
     for (const auto& c : gt.categories) cats.insert(c.id);
     std::vector<detection> out;
@@ -479,8 +485,8 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
                      ") has no segmentation mask; iou type segm needs one for every detection");
             if (d.segmentation.height != im.height || d.segmentation.width != im.width)
                 fail("detections[", i, "].segmentation is ", d.segmentation.height, " x ",
-                     d.segmentation.width, " (height x width), must be ", im.height, " x ", im.width,
-                     ", the size of image ", im.id);
+                     d.segmentation.width, " (height x width), must be ", im.height, " x ",
+                     im.width, ", the size of image ", im.id);
             mask::check(d.segmentation, snip::concat("detections[", i, "].segmentation"));
         }
         dt_keys.push_back({c->second, r->second, static_cast<std::uint32_t>(i)});
@@ -560,8 +566,8 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
             image_eval ev{cdt.size(), D, flags[0].size()};
             for (std::size_t j = 0; j < D; ++j) {
                 const detection& d = dets[dt_keys[d0 + dsort[j]].i];
-                cdt.push_back({d.x, d.y, d.w + d.x, d.h + d.y, d.area >= 0 ? d.area : d.w * d.h,
-                               d.score});
+                cdt.push_back(
+                    {d.x, d.y, d.w + d.x, d.h + d.y, d.area >= 0 ? d.area : d.w * d.h, d.score});
             }
             const eval_dt* dt = cdt.data() + ev.dt_begin;
             auto gt_at = [&](std::size_t g) -> const eval_gt& { return gts[gt_keys[g0 + g].i]; };
@@ -569,16 +575,18 @@ inline coco_eval_result evaluate_coco(const dataset& gt, const std::vector<detec
             if (!segm) {
                 ious.resize(D * Gn);
                 for (std::size_t d = 0; d < D; ++d)
-                    for (std::size_t g = 0; g < Gn; ++g) ious[d * Gn + g] = coco_box_iou(dt[d], gt_at(g));
+                    for (std::size_t g = 0; g < Gn; ++g)
+                        ious[d * Gn + g] = coco_box_iou(dt[d], gt_at(g));
             } else if (D == 0 || Gn == 0) {
                 ious.clear();
             } else {
                 dt_masks.resize(D);
                 for (std::size_t j = 0; j < D; ++j)
                     dt_masks[j] = dets[dt_keys[d0 + dsort[j]].i].segmentation;
-                ious = mask::iou_matrix(std::span<const mask::rle>(dt_masks.data(), D),
-                                        std::span<const mask::rle>(gt_masks_sorted.data() + g0, Gn),
-                                        std::span<const std::uint8_t>(gt_crowd_sorted.data() + g0, Gn));
+                ious = mask::iou_matrix(
+                    std::span<const mask::rle>(dt_masks.data(), D),
+                    std::span<const mask::rle>(gt_masks_sorted.data() + g0, Gn),
+                    std::span<const std::uint8_t>(gt_crowd_sorted.data() + g0, Gn));
             }
 
             for (std::size_t a = 0; a < A; ++a) {
@@ -783,8 +791,8 @@ inline std::string format_coco_summary(const coco_eval_result& r) {
 }
 
 /// @brief The result as JSON: {"AP": .., ..., "ARl": .., "images", "gt_boxes",
-/// "crowd_boxes", "detections", "iou_type" ("bbox" or "segm"), "categories": [{"id", "name", "gt", "crowd",
-/// "detections", "AP", "AP50", "AP75", "AR100"}]}; -1 marks an undefined number.
+/// "crowd_boxes", "detections", "iou_type" ("bbox" or "segm"), "categories": [{"id", "name", "gt",
+/// "crowd", "detections", "AP", "AP50", "AP75", "AR100"}]}; -1 marks an undefined number.
 inline nlohmann::json coco_eval_json(const coco_eval_result& r) {
     nlohmann::json j = nlohmann::json::object();
     for (std::size_t i = 0; i < r.stats.size(); ++i) j[std::string(r.stat_names[i])] = r.stats[i];

@@ -257,8 +257,9 @@ inline mask::rle read_rle(const json& s, const std::string& src, const at& p,
                          (*size)[0].get<double>() == static_cast<double>(img.height) &&
                          (*size)[1].get<double>() == static_cast<double>(img.width);
     if (!size_ok)
-        fail(src, ": ", p.with(size_key).str(), " is ", show(*size), ", must be [height, width] = [",
-             img.height, ", ", img.width, "], the size of image ", img.id);
+        fail(src, ": ", p.with(size_key).str(), " is ", show(*size),
+             ", must be [height, width] = [", img.height, ", ", img.width, "], the size of image ",
+             img.id);
     const json* counts = member(s, "counts");
     constexpr std::string_view counts_must =
         "an array of run lengths or a compressed RLE string (COCO's counts)";
@@ -284,7 +285,8 @@ inline mask::rle read_rle(const json& s, const std::string& src, const at& p,
         bad_value(src, p.with(counts_key), *counts, counts_must);
     }
     std::uint64_t sum = 0;
-    for (const std::uint32_t c : r.counts) sum += c;
+    for (const std::uint32_t c : r.counts)
+        sum += c;
     const std::uint64_t want =
         static_cast<std::uint64_t>(img.height) * static_cast<std::uint64_t>(img.width);
     if (sum != want)
@@ -318,8 +320,7 @@ inline mask::segmentation read_segmentation(const json& s, const std::string& sr
             fail(src, ": ", pp.str(), " is ", show(poly), ": ", n,
                  " numbers, must be an even count (x, y pairs)");
         if (n < 6)
-            fail(src, ": ", pp.str(), " is ", show(poly), ": ", n / 2,
-                 " vertices, must be >= 3");
+            fail(src, ": ", pp.str(), " is ", show(poly), ": ", n / 2, " vertices, must be >= 3");
         const std::string key = snip::concat("segmentation[", j, "]");
         mask::polygon xy(n);
         for (std::size_t k = 0; k < n; ++k) {
@@ -684,7 +685,8 @@ inline dataset parse_coco(const nlohmann::json& j, const std::string& source,
     if (!any_area)
         for (image_record& rec : ds.images) rec.areas = {};
     if (!any_segmentation)
-        for (image_record& rec : ds.images) rec.segments = {};
+        for (image_record& rec : ds.images)
+            rec.segments = {};
 
     if (report) {
         report->images = ds.images.size();
@@ -788,7 +790,8 @@ inline nlohmann::json segmentation_json(const mask::segmentation& seg, const std
     if (seg.is_rle()) {
         const mask::rle& r = seg.mask;
         require(r.height == height && r.width == width, what, " has an RLE of size [", r.height,
-                ", ", r.width, "], must be [", height, ", ", width, "] (the image's [height, width])");
+                ", ", r.width, "], must be [", height, ", ", width,
+                "] (the image's [height, width])");
         mask::check(r, what);
         return {{"size", {r.height, r.width}}, {"counts", mask::to_string(r)}};
     }
@@ -820,8 +823,8 @@ inline nlohmann::json to_coco_json(const dataset& ds) {
                 src, ": images[", i, "] (id ", im.id, ") has ", n, " boxes but ", im.ann_ids.size(),
                 " ann_ids, ", im.categories.size(), " categories, ", im.crowd.size(), " crowd flags and ",
                 im.areas.size(), " areas; they must be parallel (areas may be empty)");
-        require(im.segments.empty() || im.segments.size() == n, src, ": images[", i, "] (id ", im.id,
-                ") has ", n, " boxes but ", im.segments.size(),
+        require(im.segments.empty() || im.segments.size() == n, src, ": images[", i, "] (id ",
+                im.id, ") has ", n, " boxes but ", im.segments.size(),
                 " segments; they must be parallel (or segments empty)");
         images.push_back({{"id", im.id},
                           {"width", im.width},
