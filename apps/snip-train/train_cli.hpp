@@ -33,6 +33,9 @@ inline const char* model_flags_help =
     "                      concat(res4, res5), deformable RoI pooling with learned offsets) |\n"
     "                      plain: dilated res5, RPN on res4, RoIAlign head (sniper)\n"
     "  --head POOL         deformable | roialign: the head's RoI pooling (the network's own)\n"
+    "  --masks             add the Mask R-CNN branch (the original's sniper_res101_e2e_mask.yml):\n"
+    "                      14x14 RoI features, 4 x conv 256, deconv, 28x28 mask per class; the\n"
+    "                      annotations' segmentations are its targets\n"
     "  --depth D           ResNet depth: 18, 34, 50 or 101 (101)\n"
     "  --width W           backbone width: 64 is the real ResNet; smaller makes tiny CPU models (64)\n"
     "  --weights FILE      ImageNet backbone weights (.snipw, see export_torchvision_resnet.py);\n"
@@ -54,7 +57,8 @@ inline const std::vector<std::string> train_flags = {
     "--warmup-chips", "--lr-steps", "--momentum", "--weight-decay", "--clip", "--workers",
     "--max-steps", "--checkpoint-every", "--log-every", "--init", "--flip"};
 inline const std::vector<std::string> train_switches = {
-    "--resume", "--overwrite", "--quiet", "--amp", "--skip-bad-images", "--partial-weights"};
+    "--resume", "--overwrite", "--quiet", "--amp", "--skip-bad-images", "--partial-weights",
+    "--masks"};
 inline const char* train_flags_help =
     "  --images DIR        folder of the annotation file's images (default: the file's folder)\n"
     "  --out DIR           checkpoint.pt, log.csv and loss.png go here (required)\n"
@@ -176,6 +180,7 @@ inline snip::train::detector_options network_from(const cli::args& a) {
     else
         snip::fail("--model: unknown network '", m, "' (sniper or plain)");
     if (auto h = a.get("--head")) o.head_pooling = snip::train::roi_pooling_from(*h, "--head");
+    o.masks = a.has("--masks");
     return o;
 }
 
@@ -200,6 +205,8 @@ inline snip::train::FasterRCNN model_from(const cli::args& a, std::int64_t class
         o.rpn_channels = std::max<std::int64_t>(16, 8 * o.backbone.width);
         o.head_channels = std::max<std::int64_t>(16, 4 * o.backbone.width);
         o.fc_channels = std::max<std::int64_t>(64, 16 * o.backbone.width);
+        o.mask_channels = o.head_channels;
+        o.mask_init_std = 0.0; // He's init: the narrow branch trains from scratch
     }
     snip::train::FasterRCNN net(o);
     if (auto w = a.get("--weights")) {

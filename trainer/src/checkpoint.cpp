@@ -34,6 +34,9 @@ std::string detector_identity(const detector_options& o) {
     if (o.rpn_on_concat) s << " rpn_concat 1";
     if (o.head_pooling == roi_pooling::deformable)
         s << " deform_pool " << o.deform_samples << " trans_std " << o.deform_trans_std;
+    if (o.masks)
+        s << " masks " << o.mask_channels << " mask_pool " << o.mask_pool << " mask_convs "
+          << o.mask_convs;
     return s.str();
 }
 
@@ -86,7 +89,7 @@ torch::Tensor history_tensor(const std::vector<log_row>& h) {
     double* p = t.data_ptr<double>();
     for (const log_row& r : h) {
         const double v[10] = {double(r.step), r.epoch,    r.lr,    r.rpn_cls,     r.rpn_box,
-                              r.rcnn_cls,     r.rcnn_box, r.total, r.chips_per_s, 0.0};
+                              r.rcnn_cls,     r.rcnn_box, r.total, r.chips_per_s, r.rcnn_mask};
         p = std::copy(v, v + 10, p);
     }
     return t;
@@ -103,6 +106,7 @@ std::vector<log_row> history_rows(const torch::Tensor& t, const std::string& pat
         r.step = std::int64_t(p[0]);
         r.epoch = p[1], r.lr = p[2], r.rpn_cls = p[3], r.rpn_box = p[4], r.rcnn_cls = p[5];
         r.rcnn_box = p[6], r.total = p[7], r.chips_per_s = p[8];
+        r.rcnn_mask = p[9]; // 0 in checkpoints written before the mask branch
         p += 10;
     }
     return out;
@@ -334,6 +338,13 @@ detector_options options_from_identity(const std::string& id, const std::string&
             o.deform_samples = i;
         } else if (key == "trans_std")
             o.deform_trans_std = value;
+        else if (key == "masks") {
+            o.masks = true;
+            o.mask_channels = i;
+        } else if (key == "mask_pool")
+            o.mask_pool = i;
+        else if (key == "mask_convs")
+            o.mask_convs = i;
         else
             bad("unknown field " + key);
     }

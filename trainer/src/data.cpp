@@ -60,6 +60,35 @@ int class_map::operator()(int category_id) const {
     return it->second;
 }
 
+namespace {
+
+/// Mask `s` (original px) in the frame of chip `job` (see chip_target::segments).
+snip::mask::segmentation chip_segment(const snip::mask::segmentation& s, const chip_job& job,
+                                      const chip_geometry& g) {
+    snip::mask::segmentation out;
+    const double f = job.chip.factor, x1 = job.chip.rect.x1, y1 = job.chip.rect.y1;
+    if (s.is_polygons()) {
+        out.polygons.reserve(s.polygons.size());
+        for (const snip::mask::polygon& p : s.polygons) {
+            snip::mask::polygon q = snip::mask::to_chip(p, f, x1, y1);
+            out.polygons.push_back(job.flipped ? snip::mask::flip_x(q, double(g.width)) : std::move(q));
+        }
+    } else if (s.is_rle()) {
+        const snip::box<double> rect{x1, y1, x1 + g.width, y1 + g.height};
+        out.mask = snip::mask::crop_rle(s.mask, f, rect, g.height, g.width);
+        if (job.flipped) { // mirror the columns: decode, swap, encode
+            std::vector<std::uint8_t> px = snip::mask::decode(out.mask);
+            for (int y = 0; y < g.height; ++y)
+                std::reverse(px.begin() + std::ptrdiff_t(y) * g.width,
+                             px.begin() + std::ptrdiff_t(y + 1) * g.width);
+            out.mask = snip::mask::encode(px.data(), g.height, g.width);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 chip_target make_target(const snip::dataset& ds, const snip::plan_config& cfg, const chip_job& job,
                         const class_map& classes, const snip::assign_options& opt) {
     snip::require(job.image < ds.images.size(), "chip job: image index ", job.image, " but ",
@@ -92,6 +121,16 @@ chip_target make_target(const snip::dataset& ds, const snip::plan_config& cfg, c
         cl[k] = classes(im.categories.at(i));
         st[k] = std::uint8_t(gt[k].state);
         gi[k] = gt[k].index;
+    }
+    if (!im.segments.empty()) {
+        snip::require(im.segments.size() == im.boxes.size(), "chip job: image id ", im.id,
+                      " has ", im.segments.size(), " segmentations for ", im.boxes.size(),
+                      " boxes");
+        t.segments.reserve(gt.size());
+        for (const snip::chip_gt& x : gt)
+            t.segments.push_back(x.state == snip::gt_state::crowd
+                                     ? snip::mask::segmentation{} // never a mask target
+                                     : chip_segment(im.segments[std::size_t(x.index)], job, g));
     }
     t.job = job;
     t.width = g.width;

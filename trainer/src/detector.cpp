@@ -110,6 +110,8 @@ checked_target check_target(const chip_target& t, std::int64_t num_classes, std:
     snip::require(t.boxes.defined() && t.boxes.dim() == 2 && t.boxes.size(1) == 4, who,
                   ": boxes must be an [n, 4] tensor");
     const std::int64_t n = t.boxes.size(0);
+    snip::require(t.segments.empty() || std::int64_t(t.segments.size()) == n, who, ": ",
+                  t.segments.size(), " segments for ", n, " boxes");
     snip::require(t.classes.defined() && t.classes.dim() == 1 && t.classes.size(0) == n, who,
                   ": classes must be an [", n, "] tensor");
     snip::require(t.states.defined() && t.states.dim() == 1 && t.states.size(0) == n, who,
@@ -141,6 +143,31 @@ checked_target check_target(const chip_target& t, std::int64_t num_classes, std:
     return g;
 }
 
+void add_mask_targets(mask_batch& mb, const snip::rcnn_targets<float>& ct,
+                      const std::vector<snip::mask::segmentation>& segments, std::int64_t chip,
+                      std::int64_t M, std::size_t cap) {
+    for (std::size_t i = 0; i < ct.rois.size() && !segments.empty() && mb.size() < cap; ++i) {
+        const std::int32_t g = ct.matched[i];
+        if (ct.labels[i] <= 0 || g < 0) continue;
+        snip::require(std::size_t(g) < segments.size(), "FasterRCNN: RoI ", i,
+                      " is matched to gt ", g, " but the chip has ", segments.size(),
+                      " segments");
+        const snip::mask::segmentation& sg = segments[std::size_t(g)];
+        if (sg.empty()) continue;
+        const snip::box<float>& q = ct.rois[i];
+        const snip::box<double> roi{q.x1, q.y1, q.x2, q.y2};
+        const std::size_t at = mb.targets.size();
+        mb.targets.resize(at + std::size_t(M * M));
+        if (sg.is_polygons())
+            snip::mask::roi_mask(sg.polygons, roi, int(M), mb.targets.data() + at);
+        else
+            snip::mask::roi_mask(sg.mask, roi, int(M), mb.targets.data() + at);
+        mb.rois.insert(mb.rois.end(), {float(chip), q.x1, q.y1, q.x2, q.y2});
+        mb.classes.push_back(ct.labels[i]);
+        mb.source.push_back(std::int64_t(i));
+    }
+}
+
 } // namespace detail
 
 FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(options) {
@@ -167,6 +194,13 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
     options.rpn.validate();
     options.rcnn.validate();
     options.loss.validate();
+    if (options.masks)
+        snip::require(std::isfinite(options.mask_init_std) && options.mask_pool >= 1 && options.mask_channels >= 1 &&
+                          options.mask_convs >= 0 && options.mask_rois_per_chip >= 1,
+                      "FasterRCNN: the mask branch needs mask_pool >= 1, mask_channels >= 1, "
+                      "mask_convs >= 0 and mask_rois_per_chip >= 1, got ",
+                      options.mask_pool, ", ", options.mask_channels, ", ", options.mask_convs,
+                      ", ", options.mask_rois_per_chip);
     options.train_proposals.validate("FasterRCNN: train_proposals");
     options.test_proposals.validate("FasterRCNN: test_proposals");
     templates_ = options.anchors.templates();
@@ -196,6 +230,21 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
     if (options.head_pooling == roi_pooling::deformable)
         offset_fc = register_module("offset_fc",
                                     nn::Linear(options.head_channels * P * P, 2 * P * P));
+    if (options.masks) {
+        const std::int64_t MP = options.mask_pool, MC = options.mask_channels;
+        if (options.head_pooling == roi_pooling::deformable)
+            mask_offset_fc = register_module(
+                "mask_offset_fc", nn::Linear(options.head_channels * MP * MP, 2 * MP * MP));
+        std::int64_t in = options.head_channels;
+        for (std::int64_t i = 0; i < options.mask_convs; ++i, in = MC)
+            mask_conv.push_back(register_module("mask_conv" + std::to_string(i + 1),
+                                                nn::Conv2d(nn::Conv2dOptions(in, MC, 3).padding(1))));
+        mask_deconv = register_module(
+            "mask_deconv",
+            nn::ConvTranspose2d(nn::ConvTranspose2dOptions(in, MC, 2).stride(2).bias(false)));
+        mask_logits = register_module(
+            "mask_logits", nn::Conv2d(nn::Conv2dOptions(MC, options.num_classes, 1)));
+    }
 
     // Initialisation (py-faster-rcnn / SNIPER): RPN and head convs N(0, 0.01), the class
     // scores N(0, 0.01), the deltas N(0, 0.001), biases 0; the FCs N(0, 0.01) too.
@@ -213,6 +262,27 @@ FasterRCNNImpl::FasterRCNNImpl(const detector_options& options) : options_(optio
     if (offset_fc) { // init_weight_rcnn: offset_weight and offset_bias zeros
         nn::init::zeros_(offset_fc->weight);
         nn::init::zeros_(offset_fc->bias);
+    }
+    // init_weight_mask: every mask layer N(0, 0.01), biases and the mask offsets zero (or He's
+    // N(0, 2 / fan_in) with mask_init_std <= 0).
+    auto mask_init = [&](torch::Tensor& w, std::int64_t fan_in) {
+        const double sd =
+            options.mask_init_std > 0 ? options.mask_init_std : std::sqrt(2.0 / double(fan_in));
+        nn::init::normal_(w, 0.0, sd);
+    };
+    for (auto& c : mask_conv) {
+        mask_init(c->weight, c->weight.size(1) * 9);
+        nn::init::zeros_(c->bias);
+    }
+    // A stride-2 2x2 deconv: each output pixel sees one input pixel through one tap per channel.
+    if (mask_deconv) mask_init(mask_deconv->weight, mask_deconv->weight.size(0));
+    if (mask_logits) {
+        mask_init(mask_logits->weight, mask_logits->weight.size(1));
+        nn::init::zeros_(mask_logits->bias);
+    }
+    if (mask_offset_fc) {
+        nn::init::zeros_(mask_offset_fc->weight);
+        nn::init::zeros_(mask_offset_fc->bias);
     }
 }
 
@@ -258,6 +328,50 @@ std::pair<torch::Tensor, torch::Tensor> FasterRCNNImpl::head_forward(const torch
     }
     x = fc7(fc6(x.flatten(1)).relu()).relu();
     return {cls_score(x), bbox_pred(x)};
+}
+
+torch::Tensor FasterRCNNImpl::mask_forward(const torch::Tensor& feats, const torch::Tensor& rois) {
+    snip::require(options_.masks,
+                  "FasterRCNN::mask_forward: the network has no mask branch (detector_options::masks)");
+    const torch::Tensor f = feats.scalar_type() == torch::kHalf ? feats.to(torch::kFloat) : feats;
+    const torch::Tensor r = rois.to(f.scalar_type());
+    const double scale = 1.0 / options_.anchors.stride;
+    const std::int64_t P = options_.mask_pool, C = f.size(1);
+    torch::Tensor x;
+    if (options_.head_pooling == roi_pooling::deformable) {
+        // The original's mask_offset_t -> mask_offset -> mask_deformable_roi_pool.
+        const torch::Tensor first = snip::torch_ops::deform_roi_pool(
+            f, r, torch::Tensor(), scale, C, 1, P, P, options_.deform_samples, 0.0);
+        const torch::Tensor off =
+            mask_offset_fc(first.flatten(1)).view({-1, 2, P, P}).to(f.scalar_type());
+        x = snip::torch_ops::deform_roi_pool(f, r, off, scale, C, 1, P, P,
+                                             options_.deform_samples, options_.deform_trans_std);
+    } else {
+        x = snip::torch_ops::roi_align(f, r, P, scale, options_.sampling_ratio, true);
+    }
+    for (auto& c : mask_conv)
+        x = c(x).relu();
+    return mask_logits(mask_deconv(x).relu());
+}
+
+torch::Tensor FasterRCNNImpl::mask_probabilities(const torch::Tensor& feats,
+                                                 const torch::Tensor& rois,
+                                                 const torch::Tensor& labels) {
+    torch::NoGradGuard ng;
+    const std::int64_t M = 2 * options_.mask_pool, R = rois.size(0);
+    snip::require(labels.dim() == 1 && labels.size(0) == R, "FasterRCNN::mask_probabilities: ",
+                  labels.numel(), " labels for ", R, " RoIs");
+    if (R == 0) return torch::zeros({0, M, M});
+    const torch::Tensor lb = labels.to(torch::kCPU, torch::kLong);
+    snip::require(lb.min().item<std::int64_t>() >= 1 &&
+                      lb.max().item<std::int64_t>() <= options_.num_classes,
+                  "FasterRCNN::mask_probabilities: labels must be in 1..", options_.num_classes);
+    const torch::Tensor logits = mask_forward(feats, rois.to(feats.device()));
+    const torch::Tensor pick = (lb - 1).to(logits.device());
+    return logits.index({torch::arange(R, pick.options()), pick})
+        .to(torch::kCPU, torch::kFloat)
+        .sigmoid()
+        .contiguous();
 }
 
 std::pair<torch::Tensor, torch::Tensor>
@@ -324,6 +438,11 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
     // RPN losses over the whole batch.
     std::vector<torch::Tensor> labels, dtargets;
     std::vector<torch::Tensor> rois, roi_labels, roi_deltas;
+    // The mask branch's RoIs: the batch's first mask_cap foreground RoIs (in RoI order) whose
+    // gt has a mask, with their classes and M x M targets.
+    const std::int64_t M = 2 * options_.mask_pool;
+    const std::int64_t mask_cap = options_.masks ? options_.mask_rois_per_chip * B : 0;
+    detail::mask_batch mb;
     for (std::int64_t b = 0; b < B; ++b) {
         const auto bs = static_cast<std::size_t>(b);
         const std::size_t c = share.first_chip + bs; // the chip's index in the global batch
@@ -346,6 +465,7 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
             std::span<const std::int32_t>(gts[bs].classes), ro,
             snip::splitmix64::nth(seed, 2 * c + 1));
         const auto n = static_cast<std::int64_t>(ct.rois.size());
+        detail::add_mask_targets(mb, ct, targets[bs].segments, b, M, std::size_t(mask_cap));
         if (n == 0) continue;
         rois.push_back(torch::cat(
             {torch::full({n, 1}, double(b), torch::kFloat), detail::from_boxes(ct.rois)}, 1));
@@ -363,7 +483,9 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
     // The counts of the whole (global) batch: the losses are the original's per-GPU losses
     // summed over GPUs (loss_options), and each process's share is scaled by the number of
     // processes, whose gradients are averaged.
-    std::array<double, 2> counts{sampled.sum().item<double>(), double(n_rois)};
+    const auto n_masks = static_cast<std::int64_t>(mb.size());
+    std::array<double, 3> counts{sampled.sum().item<double>(), double(n_rois),
+                                 double(n_masks * M * M)};
     if (share.sum_counts) share.sum_counts(counts);
     const std::array<double, 4> k =
         options_.loss.factors(double(B) * double(share.world), counts[0], counts[1], share.world);
@@ -378,6 +500,7 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
                                     options_.loss.rpn_box_beta) *
                   k[1];
 
+    out.rcnn_mask = torch::zeros({}, logits.options());
     if (rpn_only) {
         out.rcnn_cls = torch::zeros({}, logits.options());
         out.rcnn_box = torch::zeros({}, logits.options());
@@ -387,6 +510,7 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
     if (rois.empty()) { // no proposal and no valid gt anywhere: nothing to classify
         out.rcnn_cls = feats.sum() * 0.0;
         out.rcnn_box = feats.sum() * 0.0;
+        if (options_.masks) out.rcnn_mask = feats.sum() * 0.0;
         return out;
     }
     const torch::Tensor R = torch::cat(rois).to(feats.device()),
@@ -400,6 +524,26 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
                                      F::SmoothL1LossFuncOptions().reduction(torch::kSum),
                                      options_.loss.rcnn_box_beta) *
                    k[3];
+    if (options_.masks) {
+        if (n_masks == 0) {
+            out.rcnn_mask = feats.sum() * 0.0; // every mask parameter still gets a (zero) grad
+        } else {
+            const torch::Tensor MR =
+                torch::from_blob(mb.rois.data(), {n_masks, 5}, torch::kFloat).clone();
+            const torch::Tensor T =
+                torch::from_blob(mb.targets.data(), {n_masks, M, M}, torch::kUInt8)
+                    .to(feats.device(), torch::kFloat);
+            const torch::Tensor pick =
+                torch::tensor(mb.classes, torch::kLong).sub_(1).to(feats.device());
+            const torch::Tensor lg = mask_forward(feats, MR.to(feats.device()));
+            const torch::Tensor mine =
+                lg.index({torch::arange(n_masks, pick.options()), pick}).to(torch::kFloat);
+            out.rcnn_mask =
+                F::binary_cross_entropy_with_logits(
+                    mine, T, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum)) *
+                options_.loss.mask_factor(double(B) * double(share.world), counts[2], share.world);
+        }
+    }
     return out;
 }
 
@@ -407,7 +551,10 @@ std::vector<detections> FasterRCNNImpl::forward_test(const torch::Tensor& images
                                                      double score_threshold,
                                                      std::int64_t max_detections,
                                                      const std::vector<std::array<int, 2>>& sizes,
-                                                     std::optional<double> nms_iou) {
+                                                     std::optional<double> nms_iou,
+                                                     bool with_masks, torch::Tensor* head_map) {
+    snip::require(!with_masks || options_.masks,
+                  "FasterRCNN::forward_test: masks asked of a network without a mask branch");
     const double test_nms = nms_iou ? *nms_iou : options_.test_nms_iou;
     snip::require(std::isfinite(test_nms) && test_nms <= 1.0,
                   "FasterRCNN::forward_test: NMS IoU must be <= 1 (<= 0: none), got ", test_nms);
@@ -447,6 +594,7 @@ std::vector<detections> FasterRCNNImpl::forward_test(const torch::Tensor& images
             d.boxes = torch::zeros({0, 4});
             d.scores = torch::zeros({0});
             d.labels = torch::zeros({0}, torch::kLong);
+            if (with_masks) d.masks = torch::zeros({0, 2 * options_.mask_pool, 2 * options_.mask_pool});
             out.push_back(d);
             continue;
         }
@@ -479,8 +627,14 @@ std::vector<detections> FasterRCNNImpl::forward_test(const torch::Tensor& images
         d.boxes = cb.index_select(0, keep);
         d.scores = cs.index_select(0, keep);
         d.labels = cl.index_select(0, keep);
+        if (with_masks)
+            d.masks = mask_probabilities(
+                feats,
+                torch::cat({torch::full({d.boxes.size(0), 1}, double(b), torch::kFloat), d.boxes}, 1),
+                d.labels);
         out.push_back(d);
     }
+    if (head_map) *head_map = feats;
     return out;
 }
 
@@ -494,9 +648,10 @@ std::vector<torch::Tensor> FasterRCNNImpl::trainable_parameters() const {
 std::vector<std::pair<std::vector<torch::Tensor>, double>>
 FasterRCNNImpl::parameter_groups() const {
     std::vector<torch::Tensor> offsets;
-    if (offset_fc)
-        for (const auto& p : offset_fc->parameters())
-            if (p.requires_grad()) offsets.push_back(p);
+    for (const auto* fc : {&offset_fc, &mask_offset_fc})
+        if (*fc)
+            for (const auto& p : (*fc)->parameters())
+                if (p.requires_grad()) offsets.push_back(p);
     std::vector<torch::Tensor> rest;
     for (const auto& p : trainable_parameters()) {
         const bool in_offsets = std::any_of(offsets.begin(), offsets.end(), [&](const auto& q) {

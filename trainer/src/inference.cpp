@@ -33,6 +33,8 @@ void inference_options::validate() const {
                   max_per_scale);
     snip::require(pad_multiple >= 1, "inference_options: pad_multiple must be >= 1, got ",
                   pad_multiple);
+    snip::require(std::isfinite(mask_threshold) && mask_threshold >= 0.f && mask_threshold <= 1.f,
+                  "inference_options: mask_threshold must be in [0, 1], got ", mask_threshold);
     for (std::size_t c = 0; c < 3; ++c)
         snip::require(std::isfinite(norm.std[c]) && norm.std[c] != 0.f &&
                           std::isfinite(norm.mean[c]),
@@ -107,35 +109,75 @@ whole_image_input whole_image(const image& img, const snip::scale_spec& s, int p
     return in;
 }
 
-image_detections detect_scale(FasterRCNN& net, const image& img, const inference_options& o,
-                              std::size_t s) {
-    o.validate();
-    detail::check_image(img, "detect_scale");
-    snip::require(s < o.scales.size(), "detect_scale: scale index ", s, " but ", o.scales.size(),
-                  " scales");
-    detail::eval_mode_guard mode(*net);
-    torch::NoGradGuard ng;
+namespace {
+
+/// One scale's detections with what the masks need later: the head's feature map and the
+/// boxes in the scale's pixels.
+struct scale_run {
+    image_detections det;
+    torch::Tensor head_map;     ///< [1, C, h, w] on the network's device (masks only)
+    torch::Tensor scaled_boxes; ///< [n, 4] float32 CPU, the network's px and convention
+};
+
+bool masks_on(FasterRCNN& net, const inference_options& o) {
+    return o.masks && net->options().masks;
+}
+
+scale_run run_scale(FasterRCNN& net, const image& img, const inference_options& o,
+                    std::size_t s) {
     const torch::Device dev = detail::device_of(*net);
     const whole_image_input in = whole_image(img, o.scales[s], o.pad_multiple, o.norm);
     const std::vector<std::array<int, 2>> content{std::array<int, 2>{in.width, in.height}};
-    const std::vector<detections> d = net->forward_test(in.tensor.to(dev), o.score_threshold,
-                                                        o.max_per_scale, content, o.per_scale_nms);
+    scale_run run;
+    const std::vector<detections> d =
+        net->forward_test(in.tensor.to(dev), o.score_threshold, o.max_per_scale, content,
+                          o.per_scale_nms, false, masks_on(net, o) ? &run.head_map : nullptr);
+    run.scaled_boxes = d[0].boxes.detach().to(torch::kCPU, torch::kFloat).contiguous();
     const std::vector<snip::box<double>> b =
         detail::to_original(d[0].boxes, in, img.w, img.h, net->options().convention);
     const torch::Tensor sc = d[0].scores.detach().to(torch::kCPU, torch::kFloat).contiguous();
     const torch::Tensor lb = d[0].labels.detach().to(torch::kCPU, torch::kLong).contiguous();
-    image_detections out;
+    image_detections& out = run.det;
     out.boxes.reserve(b.size());
     for (const auto& x : b)
         out.boxes.push_back(x.cast<float>());
     out.scores.assign(sc.data_ptr<float>(), sc.data_ptr<float>() + sc.numel());
     out.labels.assign(lb.data_ptr<std::int64_t>(), lb.data_ptr<std::int64_t>() + lb.numel());
     out.scales.assign(out.boxes.size(), static_cast<int>(s));
+    return run;
+}
+
+/// The masks of detections `which` of `run` (their labels and original-px boxes given),
+/// pasted into the img.w x img.h image.
+std::vector<snip::mask::rle> scale_masks(FasterRCNN& net, const scale_run& run,
+                                         const std::vector<std::size_t>& which,
+                                         const std::vector<std::int64_t>& labels,
+                                         const std::vector<snip::box<float>>& boxes,
+                                         const image& img, float threshold) {
+    const auto n = std::int64_t(which.size());
+    std::vector<snip::mask::rle> out;
+    if (n == 0) return out;
+    std::vector<std::int64_t> rows(which.begin(), which.end());
+    const torch::Tensor picked = run.scaled_boxes.index_select(0, torch::tensor(rows, torch::kLong));
+    const torch::Tensor rois = torch::cat({torch::zeros({n, 1}), picked}, 1);
+    const torch::Tensor probs =
+        net->mask_probabilities(run.head_map, rois, torch::tensor(labels, torch::kLong));
+    const std::int64_t M = probs.size(1);
+    out.reserve(which.size());
+    for (std::int64_t k = 0; k < n; ++k) {
+        const snip::box<float>& b = boxes[std::size_t(k)];
+        out.push_back(snip::mask::paste(probs[k].data_ptr<float>(), int(M),
+                                        snip::box<double>{b.x1, b.y1, b.x2, b.y2}, img.h, img.w,
+                                        threshold));
+    }
     return out;
 }
 
-image_detections merge_scales(const std::vector<image_detections>& per_scale,
-                              const snip::multiscale_merge_options& merge) {
+/// merge_scales, also giving each merged detection's index into the scales' detections
+/// concatenated in scale order.
+image_detections merge_indexed(const std::vector<image_detections>& per_scale,
+                               const snip::multiscale_merge_options& merge,
+                               std::vector<std::int64_t>& index) {
     merge.validate();
     snip::require(per_scale.size() == merge.ranges.size(), "merge_scales: ", per_scale.size(),
                   " scales but ", merge.ranges.size(), " valid ranges");
@@ -143,11 +185,15 @@ image_detections merge_scales(const std::vector<image_detections>& per_scale,
     std::vector<float> scores;
     std::vector<std::int64_t> labels;
     std::vector<int> scale;
+    bool all_masks = true;
     for (std::size_t s = 0; s < per_scale.size(); ++s) {
         const image_detections& d = per_scale[s];
         snip::require(d.scores.size() == d.boxes.size() && d.labels.size() == d.boxes.size(),
                       "merge_scales: scale ", s, " has ", d.boxes.size(), " boxes, ",
                       d.scores.size(), " scores and ", d.labels.size(), " labels");
+        snip::require(d.masks.empty() || d.masks.size() == d.boxes.size(), "merge_scales: scale ",
+                      s, " has ", d.boxes.size(), " boxes and ", d.masks.size(), " masks");
+        all_masks = all_masks && (d.masks.size() == d.boxes.size());
         for (std::size_t i = 0; i < d.boxes.size(); ++i) {
             const snip::box<float>& b = d.boxes[i];
             flat.insert(flat.end(), {b.x1, b.y1, b.x2, b.y2});
@@ -165,18 +211,88 @@ image_detections merge_scales(const std::vector<image_detections>& per_scale,
     out.scores = m.scores;
     out.labels = m.labels;
     out.scales = m.scales;
+    index = m.index;
+    bool any_masks = false;
+    for (const auto& d : per_scale)
+        any_masks = any_masks || !d.masks.empty();
+    if (any_masks && all_masks) { // the masks follow their detections
+        std::vector<const snip::mask::rle*> all;
+        for (const auto& d : per_scale)
+            for (const auto& r : d.masks)
+                all.push_back(&r);
+        for (const std::int64_t k : m.index)
+            out.masks.push_back(*all[std::size_t(k)]);
+    }
     return out;
+}
+
+} // namespace
+
+image_detections detect_scale(FasterRCNN& net, const image& img, const inference_options& o,
+                              std::size_t s) {
+    o.validate();
+    detail::check_image(img, "detect_scale");
+    snip::require(s < o.scales.size(), "detect_scale: scale index ", s, " but ", o.scales.size(),
+                  " scales");
+    detail::eval_mode_guard mode(*net);
+    torch::NoGradGuard ng;
+    scale_run run = run_scale(net, img, o, s);
+    if (masks_on(net, o)) {
+        std::vector<std::size_t> all(run.det.size());
+        for (std::size_t k = 0; k < all.size(); ++k)
+            all[k] = k;
+        run.det.masks =
+            scale_masks(net, run, all, run.det.labels, run.det.boxes, img, o.mask_threshold);
+    }
+    return std::move(run.det);
+}
+
+image_detections merge_scales(const std::vector<image_detections>& per_scale,
+                              const snip::multiscale_merge_options& merge) {
+    std::vector<std::int64_t> index;
+    return merge_indexed(per_scale, merge, index);
 }
 
 image_detections detect_image(FasterRCNN& net, const image& img, const inference_options& o) {
     o.validate();
     detail::check_image(img, "detect_image");
     detail::eval_mode_guard mode(*net);
+    torch::NoGradGuard ng;
+    std::vector<scale_run> runs;
     std::vector<image_detections> per_scale;
+    runs.reserve(o.scales.size());
     per_scale.reserve(o.scales.size());
+    for (std::size_t s = 0; s < o.scales.size(); ++s) {
+        runs.push_back(run_scale(net, img, o, s));
+        per_scale.push_back(runs.back().det);
+    }
+    std::vector<std::int64_t> index;
+    image_detections out = merge_indexed(per_scale, o.merge, index);
+    if (!masks_on(net, o)) return out;
+    // Masks of the survivors only, each at its own scale (merged boxes are the scale's
+    // boxes mapped to the original image; Soft-NMS changes scores, not boxes).
+    std::vector<std::size_t> first(o.scales.size() + 1, 0);
     for (std::size_t s = 0; s < o.scales.size(); ++s)
-        per_scale.push_back(detect_scale(net, img, o, s));
-    return merge_scales(per_scale, o.merge);
+        first[s + 1] = first[s] + per_scale[s].size();
+    out.masks.assign(out.size(), {});
+    for (std::size_t s = 0; s < o.scales.size(); ++s) {
+        std::vector<std::size_t> rows, slots;
+        std::vector<std::int64_t> labels;
+        std::vector<snip::box<float>> boxes;
+        for (std::size_t k = 0; k < out.size(); ++k) {
+            const auto flat = std::size_t(index[k]);
+            if (flat < first[s] || flat >= first[s + 1]) continue;
+            rows.push_back(flat - first[s]);
+            slots.push_back(k);
+            labels.push_back(out.labels[k]);
+            boxes.push_back(out.boxes[k]);
+        }
+        std::vector<snip::mask::rle> m =
+            scale_masks(net, runs[s], rows, labels, boxes, img, o.mask_threshold);
+        for (std::size_t j = 0; j < slots.size(); ++j)
+            out.masks[slots[j]] = std::move(m[j]);
+    }
+    return out;
 }
 
 snip::image_proposals propose_image(FasterRCNN& net, const image& img,
@@ -259,9 +375,11 @@ nlohmann::json results_json(const snip::dataset& ds, const std::vector<image_det
     for (std::size_t i = 0; i < d.size(); ++i) {
         const snip::image_record& im = ds.images[i];
         const image_detections& x = d[i];
-        snip::require(x.scores.size() == x.boxes.size() && x.labels.size() == x.boxes.size(), who,
-                      ": image id ", im.id, " has ", x.boxes.size(), " boxes, ", x.scores.size(),
-                      " scores and ", x.labels.size(), " labels");
+        snip::require(x.scores.size() == x.boxes.size() && x.labels.size() == x.boxes.size() &&
+                          (x.masks.empty() || x.masks.size() == x.boxes.size()),
+                      who, ": image id ", im.id, " has ", x.boxes.size(), " boxes, ",
+                      x.scores.size(), " scores, ", x.labels.size(), " labels and ",
+                      x.masks.size(), " masks");
         for (std::size_t k = 0; k < x.boxes.size(); ++k) {
             const snip::box<float>& b = x.boxes[k];
             detail::check_output_box(b, im, k, -1.0, who);
@@ -276,6 +394,14 @@ nlohmann::json results_json(const snip::dataset& ds, const std::vector<image_det
                            {"category_id", classes.category(static_cast<int>(label))},
                            {"bbox", {x1, y1, x2 - x1, y2 - y1}},
                            {"score", x.scores[k]}});
+            if (!x.masks.empty()) { // COCO segm results: compressed RLE of the whole image
+                const snip::mask::rle& m = x.masks[k];
+                snip::require(m.height == im.height && m.width == im.width, who, ": image id ",
+                              im.id, " detection ", k, " has a ", m.width, " x ", m.height,
+                              " mask for a ", im.width, " x ", im.height, " image");
+                arr.back()["segmentation"] = {{"size", {m.height, m.width}},
+                                              {"counts", snip::mask::to_string(m)}};
+            }
         }
     }
     return arr;

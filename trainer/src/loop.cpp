@@ -215,10 +215,11 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
     share.world = world;
     share.first_chip = std::size_t(rank) * std::size_t(o.batch_size / world);
     if (dist)
-        share.sum_counts = [dist](std::array<double, 2>& c) {
-            const torch::Tensor s = dist->all_sum(torch::tensor({c[0], c[1]}, torch::kDouble));
-            c[0] = s[0].item<double>();
-            c[1] = s[1].item<double>();
+        share.sum_counts = [dist](std::array<double, 3>& c) {
+            const torch::Tensor s =
+                dist->all_sum(torch::tensor({c[0], c[1], c[2]}, torch::kDouble));
+            for (std::size_t k = 0; k < c.size(); ++k)
+                c[k] = s[std::int64_t(k)].item<double>();
         };
 
     const torch::Device device = params.front().device();
@@ -366,24 +367,25 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
             });
             const torch::Tensor total = l.total();
             // The losses of the global batch: each rank holds its share times W.
-            std::array<double, 4> parts{l.rpn_cls.item<double>(), l.rpn_box.item<double>(),
-                                        l.rcnn_cls.item<double>(), l.rcnn_box.item<double>()};
+            std::array<double, 5> parts{l.rpn_cls.item<double>(), l.rpn_box.item<double>(),
+                                        l.rcnn_cls.item<double>(), l.rcnn_box.item<double>(),
+                                        l.rcnn_mask.defined() ? l.rcnn_mask.item<double>() : 0.0};
             // A stop request (SIGINT / SIGTERM) on any rank stops every rank after this step:
             // it travels with the step's loss reduction.
             int stop_signal = stop_requested();
             if (dist) {
                 const torch::Tensor s = dist->all_sum(torch::tensor(
-                    {parts[0], parts[1], parts[2], parts[3], stop_signal ? 1.0 : 0.0,
+                    {parts[0], parts[1], parts[2], parts[3], parts[4], stop_signal ? 1.0 : 0.0,
                      double(stop_signal)},
                     torch::kDouble));
-                for (std::size_t k = 0; k < 4; ++k)
+                for (std::size_t k = 0; k < parts.size(); ++k)
                     parts[k] = s[std::int64_t(k)].item<double>() / world;
-                const double stopping = s[4].item<double>();
+                const double stopping = s[5].item<double>();
                 if (!stop_signal && stopping > 0)
-                    stop_signal = int(std::lround(s[5].item<double>() / stopping));
+                    stop_signal = int(std::lround(s[6].item<double>() / stopping));
             }
             const double tv =
-                dist ? parts[0] + parts[1] + parts[2] + parts[3] : total.item<double>();
+                dist ? parts[0] + parts[1] + parts[2] + parts[3] + parts[4] : total.item<double>();
             snip::require(std::isfinite(tv), "train: the loss is ", tv, " at step ", pos.step,
                           " (epoch ", pos.epoch + 1, ", batch ", pos.batch,
                           "): lower the learning rate or enable gradient clipping");
@@ -416,6 +418,7 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
             r.rpn_box = parts[1];
             r.rcnn_cls = parts[2];
             r.rcnn_box = parts[3];
+            r.rcnn_mask = parts[4];
             r.total = tv;
             r.chips_per_s = secs > 0 ? double(chips_epoch) / secs : 0.0;
             res.history.push_back(r);
@@ -423,6 +426,7 @@ train_result train_run(FasterRCNN& net, const snip::dataset& ds, const snip::pla
             auto upd = [](double& acc, double v) { acc = 0.9 * acc + 0.1 * v; };
             upd(ema.total, r.total), upd(ema.rpn_cls, r.rpn_cls), upd(ema.rpn_box, r.rpn_box);
             upd(ema.rcnn_cls, r.rcnn_cls), upd(ema.rcnn_box, r.rcnn_box);
+            upd(ema.rcnn_mask, r.rcnn_mask);
             ema.lr = lr;
 
             ++pos.step;

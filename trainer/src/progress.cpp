@@ -20,9 +20,9 @@ std::string csv_rows(const std::vector<log_row>& h, std::size_t from) {
     char line[320];
     for (std::size_t i = from; i < h.size(); ++i) {
         const log_row& r = h[i];
-        std::snprintf(line, sizeof line, "%lld,%.5f,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f\n",
+        std::snprintf(line, sizeof line, "%lld,%.5f,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f,%.6f\n",
                       static_cast<long long>(r.step), r.epoch, r.lr, r.rpn_cls, r.rpn_box,
-                      r.rcnn_cls, r.rcnn_box, r.total, r.chips_per_s);
+                      r.rcnn_cls, r.rcnn_box, r.total, r.chips_per_s, r.rcnn_mask);
         s += line;
     }
     return s;
@@ -32,7 +32,7 @@ std::string csv_rows(const std::vector<log_row>& h, std::size_t from) {
 
 void write_log_csv(const std::string& path, const std::vector<log_row>& h) {
     snip::io::write_atomically(
-        path, "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s\n" + csv_rows(h, 0));
+        path, "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s,rcnn_mask\n" + csv_rows(h, 0));
 }
 
 void append_log_csv(const std::string& path, const std::vector<log_row>& h, std::size_t from) {
@@ -70,15 +70,18 @@ void train_progress::operator()(int epoch, int epochs, std::size_t batch, std::s
     if (!last && since < (tty_ ? 0.25 : 10.0)) return;
     last_ = now;
     const int width = 24;
+    char mask_part[32] = "";
+    if (smoothed.rcnn_mask != 0.0)
+        std::snprintf(mask_part, sizeof mask_part, " mask %.3f", smoothed.rcnn_mask);
     const int filled = batches ? int(double(width) * double(batch) / double(batches)) : width;
     std::string bar(std::size_t(filled), '#');
     bar.resize(std::size_t(width), '.');
     std::fprintf(stderr,
                  "%sepoch %d/%d [%s] %zu/%zu step %lld loss %.4f (rpn %.3f+%.3f rcnn "
-                 "%.3f+%.3f) lr %.3g %.1f chips/s ETA %s%s",
+                 "%.3f+%.3f%s) lr %.3g %.1f chips/s ETA %s%s",
                  tty_ ? "\r" : "", epoch + 1, epochs, bar.c_str(), batch, batches,
                  static_cast<long long>(step), smoothed.total, smoothed.rpn_cls, smoothed.rpn_box,
-                 smoothed.rcnn_cls, smoothed.rcnn_box, smoothed.lr, chips_per_s,
+                 smoothed.rcnn_cls, smoothed.rcnn_box, mask_part, smoothed.lr, chips_per_s,
                  format_time(eta_s).c_str(), tty_ && !last ? "\x1b[K" : "\n");
     std::fflush(stderr);
 }

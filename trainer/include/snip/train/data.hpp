@@ -21,6 +21,8 @@
 
 #include <snip/train/image.hpp>
 
+#include <snip/mask/polygon.hpp>
+#include <snip/mask/rle.hpp>
 #include <snip/sniper/chip_gt.hpp>
 #include <snip/sniper/dataset.hpp>
 #include <snip/sniper/dataset_plan.hpp>
@@ -118,6 +120,13 @@ struct chip_target {
     at::Tensor classes;  ///< [n] int64, contiguous class index 1..K (class_map)
     at::Tensor states;   ///< [n] uint8, snip::gt_state: 0 valid, 1 invalid, 2 crowd
     at::Tensor gt_index; ///< [n] int64, index of each box in the image's list
+    /// The instance mask of each box in CHIP pixels (continuous convention, x mirrored as
+    /// x' = width - x when flipped): polygons scaled and shifted into the chip and NOT
+    /// clipped (the original's crop_polys, SNIPER lib/data_utils/mask_utils.py), an RLE cut
+    /// out of the original image's mask at the chip's content size (snip::mask::crop_rle).
+    /// Empty when the dataset has no masks; else parallel to `boxes`, empty() entries for
+    /// boxes without one.
+    std::vector<snip::mask::segmentation> segments;
     chip_job job;        ///< where the chip came from
     int width = 0;       ///< content width in the chip tensor (the rest is padding)
     int height = 0;      ///< content height

@@ -48,6 +48,19 @@
 //         > 0.5 (invalid gt label too, crowd never), class-agnostic deltas with stds (0.1, 0.1,
 //         0.2, 0.2), every RoI kept (the original's BATCH_ROIS -1). rcnn_options::batch > 0
 //         samples instead (e.g. 128 with 25% foreground, torchvision's habit).
+//   mask  (detector_options::masks; the original's resnet_mx_101_e2e_mask.py and
+//         SNIPER-mxnet MultiProposalTargetMask + MaskRcnnTarget) the first mask_rois_per_chip
+//         x B foreground RoIs of the batch, in RoI order, each matched to a gt with a mask
+//         (chip_target::segments; a RoI whose gt has none is skipped): features pooled at
+//         mask_pool x mask_pool (14) from the head's map by the head's pooling (deformable:
+//         a pass without offsets -> FC 2 x 14 x 14 `mask_offset_fc`, zero at the start, lr x
+//         0.01 -> a second pass; RoIAlign otherwise) -> mask_convs x (3x3 conv
+//         mask_channels + ReLU) -> 2x2 stride-2 deconv + ReLU -> 1x1 conv to K logits of
+//         2P x 2P (28 x 28). The target of a RoI is its gt's mask rasterised in the RoI
+//         (snip::mask::roi_mask: the polygons' pycocotools rasterisation at M x M, the
+//         original's convertPoly2Mask), and the loss reads the logit of the gt's class.
+//         All mask layers start N(0, 0.01) with zero biases (init_weight_mask;
+//         mask_init_std <= 0: He's initialisation instead).
 // Seeds: chip b of a batch samples with seed mix(seed, 2c) for the RPN and mix(seed, 2c + 1)
 // for the RCNN, c = b + batch_share::first_chip (its index in the global batch when the batch
 // is split over processes); the same seed and inputs give the same losses.
@@ -61,6 +74,9 @@
 //             deltas / (16 x 256)
 //   rcnn_cls  G x cross-entropy summed over the RoIs / their number
 //   rcnn_box  smooth L1 (beta 1) over the foreground RoIs' deltas / (16 x 188)
+//   rcnn_mask (with detector_options::masks) G x binary cross-entropy summed over the mask
+//             target pixels / their number (SoftmaxOutput normalization 'valid' on the 2-way
+//             {not, is} pick of the original, again the same function of one logit)
 //   i.e. the sum over G groups of 16 chips of the original's per-GPU loss, on which the
 //   original's lr (0.015) gives the original's step. With a batch split over W processes
 //   (batch_share), the counts are those of the GLOBAL batch (summed over the processes) and
@@ -73,6 +89,7 @@
 
 #include <snip/train/backbone.hpp>
 #include <snip/train/data.hpp>
+#include <snip/mask/polygon.hpp>
 
 #include <snip/det/anchors.hpp>
 #include <snip/core/box.hpp>
@@ -153,6 +170,11 @@ struct loss_options {
     /// `rois` the global counts, `world` the processes whose gradients are averaged (each
     /// process's loss is multiplied by it so that the average is the sum).
     std::array<double, 4> factors(double chips, double sampled, double rois, int world) const;
+    /// @brief The factor of the mask loss's sum: W x G / (mask target pixels of the global
+    /// batch), as rcnn_cls's (SoftmaxOutput normalization 'valid' per GPU, summed over GPUs).
+    double mask_factor(double chips, double pixels, int world) const {
+        return double(world) * (chips / group_chips) / std::max(1.0, pixels);
+    }
 };
 
 /// @brief How the head pools RoI features.
@@ -205,6 +227,22 @@ struct detector_options {
     /// score threshold is kept (the original applies no NMS per scale before its multi-scale
     /// Soft-NMS, lib/inference.py; inference.hpp merges the scales).
     double test_nms_iou = 0.5;
+    /// The mask branch (Mask R-CNN, the original's resnet_mx_101_e2e_mask.py; see
+    /// mask_options). Off by default: the detector is then exactly the box network.
+    bool masks = false;
+    std::int64_t mask_pool = 14;      ///< RoI features per side for masks; logits are 2x this
+    std::int64_t mask_channels = 256; ///< channels of the mask convs and the deconv
+    std::int64_t mask_convs = 4;      ///< 3x3 conv + ReLU layers before the deconv
+    /// Positive RoIs that get a mask loss, per chip of the batch: the first
+    /// `mask_rois_per_chip x chips` foreground RoIs of the batch in RoI order (the original's
+    /// MultiProposalTargetMask caps the BATCH at num_images x max_masks 50 the same way,
+    /// multi_proposal_target_mask.cu:548, so one chip may take more than 50).
+    std::int64_t mask_rois_per_chip = 50;
+    /// The mask layers' initial weights: N(0, mask_init_std) (the original's 0.01,
+    /// init_weight_mask), or with a value <= 0 He's N(0, 2 / fan_in), which a narrow branch
+    /// trained from scratch needs (with 16..64 channels, 0.01 shrinks the signal ~1e3x
+    /// through the four convs and the branch hardly learns).
+    double mask_init_std = 0.01;
 
     /// The original's RCNN targets: every proposal of the chip (after the range filter) plus
     /// the valid ground truth, foreground IoU > 0.5, no sampling (BATCH_ROIS -1,
@@ -224,10 +262,14 @@ struct detector_options {
     std::string model_name() const;
 };
 
-/// @brief The four training losses (scalars); total() is their sum.
+/// @brief The training losses (scalars); total() is their sum. rcnn_mask is a zero without a
+/// gradient when the network has no mask branch.
 struct detector_losses {
-    torch::Tensor rpn_cls, rpn_box, rcnn_cls, rcnn_box;
-    torch::Tensor total() const { return rpn_cls + rpn_box + rcnn_cls + rcnn_box; }
+    torch::Tensor rpn_cls, rpn_box, rcnn_cls, rcnn_box, rcnn_mask;
+    torch::Tensor total() const {
+        torch::Tensor t = rpn_cls + rpn_box + rcnn_cls + rcnn_box;
+        return rcnn_mask.defined() ? t + rcnn_mask : t;
+    }
 };
 
 /// @brief How a process's chips fit into a global batch split over `world` processes
@@ -236,9 +278,9 @@ struct detector_losses {
 struct batch_share {
     std::size_t first_chip = 0; ///< global index of this process's first chip
     int world = 1;              ///< processes whose gradients are averaged
-    /// Sums {sampled anchors, sampled RoIs} over the processes in place (a collective: every
-    /// process calls it once per forward_train); null for one process.
-    std::function<void(std::array<double, 2>&)> sum_counts;
+    /// Sums {sampled anchors, sampled RoIs, mask target pixels} over the processes in place
+    /// (a collective: every process calls it once per forward_train); null for one process.
+    std::function<void(std::array<double, 3>&)> sum_counts;
 };
 
 /// @brief The raw RPN outputs of a batch: logits [B, A, H, W], deltas [B, 4A, H, W].
@@ -261,6 +303,10 @@ struct rpn_target {
 /// scores [n], labels [n] int64 (1..K), by decreasing score.
 struct detections {
     torch::Tensor boxes, scores, labels;
+    /// With forward_test(..., with_masks): [n, M, M] float32 mask probabilities of each
+    /// detection's class over its box (M = 2 x mask_pool, row-major, the box split in M x M
+    /// cells); undefined otherwise.
+    torch::Tensor masks;
 };
 
 namespace detail {
@@ -278,6 +324,21 @@ struct checked_target {
 };
 
 checked_target check_target(const chip_target& t, std::int64_t num_classes, std::size_t chip);
+/// The mask branch's training RoIs of a batch, with their classes and M x M targets.
+struct mask_batch {
+    std::vector<float> rois;            ///< n x 5: chip, x1, y1, x2, y2 (chip px)
+    std::vector<std::int64_t> classes;  ///< n, 1..K
+    std::vector<std::uint8_t> targets;  ///< n x M x M, row-major, 0 / 1
+    std::vector<std::int64_t> source;   ///< the RoI's index in its chip's rcnn_targets
+    std::size_t size() const { return classes.size(); }
+};
+/// Appends to `mb` the foreground RoIs of one chip's RCNN targets `ct` (in their order) whose
+/// matched gt has a mask in `segments` (chip px, parallel to the chip's gt; empty: none),
+/// until `mb` holds `cap` RoIs; each target is the gt's mask rasterised in the RoI at M x M
+/// (snip::mask::roi_mask).
+void add_mask_targets(mask_batch& mb, const snip::rcnn_targets<float>& ct,
+                      const std::vector<snip::mask::segmentation>& segments, std::int64_t chip,
+                      std::int64_t M, std::size_t cap);
 
 } // namespace detail
 
@@ -307,6 +368,13 @@ public:
     std::pair<torch::Tensor, torch::Tensor> head_forward(const torch::Tensor& feats,
                                                          const torch::Tensor& rois);
 
+    /// @brief The mask branch on `rois` ([R, 5] as head_forward): logits [R, K, M, M],
+    /// M = 2 x mask_pool. @throws snip::error when the network has no mask branch.
+    torch::Tensor mask_forward(const torch::Tensor& feats, const torch::Tensor& rois);
+    /// @brief Mask probabilities (sigmoid) of class labels[r] (1..K) for each RoI: [R, M, M]
+    /// float32 on the CPU (no gradient).
+    torch::Tensor mask_probabilities(const torch::Tensor& feats, const torch::Tensor& rois,
+                                     const torch::Tensor& labels);
     /// @brief Proposals of one chip (no gradient): logits [N], deltas [N, 4], anchors [N, 4];
     /// boxes clipped to width x height. Returns {boxes [P, 4], scores [P] (logits)} by
     /// decreasing score.
@@ -333,11 +401,15 @@ public:
     /// @brief Detections per chip (no gradient): test proposals on the whole S x S chip (or
     /// `sizes[b]` = {width, height} of its content when given), class-agnostic boxes decoded
     /// and clipped, per class: scores > score_threshold, NMS at options.test_nms_iou; the
-    /// best `max_detections` over all classes.
+    /// best `max_detections` over all classes. `with_masks` (a network with a mask branch)
+    /// adds detections::masks; `head_map`, when given, receives the head's feature map
+    /// ([B, C, h, w], for mask_probabilities on other boxes later).
     std::vector<detections> forward_test(const torch::Tensor& images, double score_threshold,
                                          std::int64_t max_detections,
                                          const std::vector<std::array<int, 2>>& sizes = {},
-                                         std::optional<double> nms_iou = std::nullopt);
+                                         std::optional<double> nms_iou = std::nullopt,
+                                         bool with_masks = false,
+                                         torch::Tensor* head_map = nullptr);
 
     const detector_options& options() const { return options_; }
 
@@ -345,8 +417,9 @@ public:
     std::vector<torch::Tensor> trainable_parameters() const;
 
     /// @brief trainable_parameters() split by learning-rate multiplier: {parameters, multiplier}
-    /// groups, the first with multiplier 1, then offset_fc's (offset_lr_mult) when the head is
-    /// deformable. Every trainable parameter is in exactly one group.
+    /// groups, the first with multiplier 1, then offset_fc's and mask_offset_fc's
+    /// (offset_lr_mult) when the head is deformable. Every trainable parameter is in exactly
+    /// one group.
     std::vector<std::pair<std::vector<torch::Tensor>, double>> parameter_groups() const;
 
     ResNet backbone{nullptr};
@@ -355,6 +428,13 @@ public:
     /// The deformable head's offset predictor (7 x 7 x 2 from the first pooling); empty with
     /// RoIAlign.
     torch::nn::Linear offset_fc{nullptr};
+    /// The mask branch (detector_options::masks): the deformable pooling's offset predictor
+    /// (mask_pool x mask_pool x 2; empty with RoIAlign), the 3x3 convs, the 2x2 stride-2
+    /// deconv (no bias, as MXNet's Deconvolution) and the 1x1 per-class logits.
+    torch::nn::Linear mask_offset_fc{nullptr};
+    std::vector<torch::nn::Conv2d> mask_conv; ///< registered as mask_conv1, mask_conv2, ...
+    torch::nn::ConvTranspose2d mask_deconv{nullptr};
+    torch::nn::Conv2d mask_logits{nullptr};
 
 private:
     double extra() const { return options_.convention == snip::pixel_convention::inclusive ? 1.0 : 0.0; }

@@ -46,6 +46,8 @@
 #include <snip/core/error.hpp>
 #include <snip/sniper/dataset.hpp>
 #include <snip/io/coco.hpp>
+#include <snip/mask/paste.hpp>
+#include <snip/mask/rle.hpp>
 #include <snip/ops/merge.hpp>
 #include <snip/ops/nms.hpp>
 #include <snip/sniper/plan.hpp>
@@ -93,6 +95,12 @@ struct inference_options {
     double per_scale_nms = 0.0;
     int pad_multiple = 16;            ///< pad each side up to a multiple of this (1: none)
     normalisation norm{};
+    /// Instance masks for a network with a mask branch (detector_options::masks): detect_image
+    /// computes them for the MERGED detections only, each from the head features of the
+    /// scale it came from, and pastes them into the original image (snip::mask::paste:
+    /// bilinear, >= mask_threshold). Ignored for a network without one.
+    bool masks = true;
+    float mask_threshold = 0.5f;
 
     /// @brief SNIPER's COCO test setting: resolutions (1400,2000), (800,1280), (480,512)
     /// with the ranges (-1,90), (32,180), (75,-1), Soft-NMS sigma 0.55, 200 per image.
@@ -121,6 +129,9 @@ struct image_detections {
     std::vector<float> scores;
     std::vector<std::int64_t> labels;
     std::vector<int> scales; ///< index into inference_options::scales
+    /// The instance mask of each detection in the original image (COCO RLE, height x width
+    /// of the image), when masks were computed; else empty.
+    std::vector<snip::mask::rle> masks;
     std::size_t size() const { return boxes.size(); }
 };
 
@@ -175,7 +186,8 @@ whole_image_input whole_image(const image& img, const snip::scale_spec& s,
 
 /// @brief The detections of scale `s` of `o.scales` alone (no merge): forward_test on the
 /// whole image at that scale with o.score_threshold and o.max_per_scale, boxes mapped to
-/// original px (file comment), `scales` all `s`; by decreasing score.
+/// original px (file comment), `scales` all `s`; by decreasing score. With masks (see
+/// inference_options::masks) every detection gets its pasted mask.
 /// @throws snip::error on bad options (inference_options::validate) or an empty image.
 image_detections detect_scale(FasterRCNN& net, const image& img, const inference_options& o,
                               std::size_t s);
@@ -184,7 +196,8 @@ image_detections detect_scale(FasterRCNN& net, const image& img, const inference
 /// per_scale[s] came from scale s and is filtered by merge.ranges[s]; the survivors of all
 /// scales go through per-class Gaussian Soft-NMS and the top merge.max_per_image
 /// (snip::merge_multiscale). The result's scores are the Soft-NMS scores, by decreasing
-/// score; `scales` says where each detection came from.
+/// score; `scales` says where each detection came from. Masks, when the inputs have them,
+/// follow their detections.
 /// @throws snip::error when the scale count differs from the range count, the arrays of a
 /// scale differ in length, or the merge options are bad.
 image_detections merge_scales(const std::vector<image_detections>& per_scale,
@@ -195,7 +208,9 @@ image_detections merge_scales(const std::vector<image_detections>& per_scale,
 
 /// @brief SNIPER's multi-scale inference of one image: detect_scale at every scale of
 /// `o.scales`, then merge_scales with `o.merge`. Boxes in original px (continuous), scores
-/// after Soft-NMS, labels 1..K, by decreasing score, at most o.merge.max_per_image.
+/// after Soft-NMS, labels 1..K, by decreasing score, at most o.merge.max_per_image; with masks
+/// (inference_options::masks and a mask branch) the mask of each merged detection, computed
+/// at its scale after the merge.
 /// @throws snip::error on bad options (naming the field) or an empty image.
 image_detections detect_image(FasterRCNN& net, const image& img,
                               const inference_options& o);
@@ -257,7 +272,8 @@ void write_proposals(const std::string& path, const snip::dataset& ds,
 
 /// @brief Detections in COCO results format: an array of {"image_id", "category_id" (the
 /// dataset's category id of label k: classes.category(k)), "bbox": [x, y, w, h] (original
-/// px), "score"}, image by image in dataset order. `d[i]` belongs to ds.images[i];
+/// px), "score"} plus, when the detections have masks, "segmentation": {"size": [h, w],
+/// "counts": compressed RLE} (COCO's segm results), image by image in dataset order. `d[i]` belongs to ds.images[i];
 /// snip::io::read_detections / evaluate_coco read it.
 /// @param who names the output in error messages.
 /// @throws snip::error when the list count differs from the image count, an image's arrays

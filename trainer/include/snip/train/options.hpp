@@ -22,6 +22,7 @@ struct log_row {
     double epoch = 0;  ///< epoch position (epoch + fraction done)
     double lr = 0;
     double rpn_cls = 0, rpn_box = 0, rcnn_cls = 0, rcnn_box = 0, total = 0;
+    double rcnn_mask = 0; ///< 0 for a network without a mask branch
     double chips_per_s = 0;
 };
 
