@@ -562,8 +562,16 @@ TEST_CASE("results: masks parsed in both RLE forms and as polygons; bbox derived
     CHECK(
         err(R"([{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [20, 20], "counts": [399]}}])") ==
         "dets.json: [0].segmentation.counts is [399]: the runs sum to 399, must sum to height * "
-        "width = 400 "
-        "(image 1 is 20 x 20)");
+        "width = 400 (image 1 is 20 x 20)");
+    // a result polygon may reach outside the image by up to its larger side (20 px), no more
+    CHECK(snip::io::parse_detections(json::parse(R"([{"image_id": 1, "category_id": 1, "score": 1,
+        "bbox": [0, 0, 20, 20], "segmentation": [[-20, -20, 40, -20, 40, 40]]}])"),
+                                     "dets.json", gt)[0]
+              .segmentation == mask::from_polygons({{-20, -20, 40, -20, 40, 40}}, 20, 20));
+    CHECK(err(R"([{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1],
+        "segmentation": [[0, 0, 1e6, 0, 0, 5]]}])") ==
+          "dets.json: [0].segmentation[0][2] (x) is 1000000.0, outside image 1 (20 x 20) by 999980 "
+          "px (border tolerance 20 px)");
 }
 
 TEST_CASE("iou type: parsed from bbox / segm, anything else names the flag and the value") {

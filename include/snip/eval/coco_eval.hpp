@@ -213,8 +213,10 @@ inline detection read_detection(const json& o, const std::string& src, const at&
     // the mask: an RLE (or polygons, rasterized) at the image's size; [] = none
     if (const json* sv = member(o, "segmentation")) {
         const image_frame frame{im.id, im.width, im.height};
-        mask::segmentation seg =
-            read_segmentation(*sv, src, p, frame, std::numeric_limits<double>::infinity());
+        // polygon vertices may lie outside the image, by up to its larger side (beyond, the
+        // rasterization would walk the whole distance)
+        const double reach = static_cast<double>(std::max(im.width, im.height));
+        mask::segmentation seg = read_segmentation(*sv, src, p, frame, reach);
         if (seg.is_polygons())
             d.segmentation = mask::from_polygons(seg.polygons, im.height, im.width);
         else if (seg.is_rle())
@@ -305,8 +307,8 @@ enum : std::uint8_t { dt_matched = 1, dt_ignored = 2 };
 /// when it has any; bbox holds 4 finite numbers with w, h >= 0 (it may cross the image
 /// border); score is finite. "segmentation" (optional) is an RLE {"size": [h, w],
 /// "counts": "..." or [runs]} whose size must be the image's [height, width], or polygons
-/// (rasterized at the image's size, vertices unchecked against the border), or [] (no
-/// mask); it becomes detection::segmentation. A result with a mask and no "bbox" gets the
+/// (rasterized at the image's size; a vertex may lie outside the image by up to the
+/// image's larger side), or [] (no mask); it becomes detection::segmentation. A result with a mask and no "bbox" gets the
 /// mask's bounding box and, for the area ranges, the mask's area (detection::area), as
 /// pycocotools' loadRes derives them; with a "bbox" the area is its w * h. An empty
 /// array is valid (no detections).
