@@ -308,10 +308,10 @@ enum : std::uint8_t { dt_matched = 1, dt_ignored = 2 };
 /// border); score is finite. "segmentation" (optional) is an RLE {"size": [h, w],
 /// "counts": "..." or [runs]} whose size must be the image's [height, width], or polygons
 /// (rasterized at the image's size; a vertex may lie outside the image by up to the
-/// image's larger side), or [] (no mask); it becomes detection::segmentation. A result with a mask and no "bbox" gets the
-/// mask's bounding box and, for the area ranges, the mask's area (detection::area), as
-/// pycocotools' loadRes derives them; with a "bbox" the area is its w * h. An empty
-/// array is valid (no detections).
+/// image's larger side), or [] (no mask); it becomes detection::segmentation. A result
+/// with a mask and no "bbox" gets the mask's bounding box and, for the area ranges, the
+/// mask's area (detection::area), as pycocotools' loadRes derives them; with a "bbox" the
+/// area is its w * h. An empty array is valid (no detections).
 /// @throws snip::error naming source, field path (e.g. `[12].bbox[2] (w)`) and value.
 inline std::vector<detection> parse_detections(const nlohmann::json& j, const std::string& source,
                                                const dataset& gt) {
