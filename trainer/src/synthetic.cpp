@@ -1,6 +1,10 @@
 // synthetic.cpp: the synthetic shapes dataset (declared in snip/train/synthetic.hpp).
 #include <snip/train/synthetic.hpp>
 
+#include <snip/mask/polygon.hpp>
+
+#include <initializer_list>
+
 namespace snip::train {
 
 void synthetic_options::validate() const {
@@ -102,33 +106,50 @@ double synth_shape_distance(int cls, int direction, double u, double v) {
     }
 }
 
-void synth_draw(std::vector<float>& buf, int w, int h, const synth_object& o) {
-    const double cx = 0.5 * (o.b.x1 + o.b.x2), cy = 0.5 * (o.b.y1 + o.b.y2);
-    const double hw = 0.5 * o.b.width(), hh = 0.5 * o.b.height();
-    const double min_half = std::min(hw, hh), inv_hw = 1.0 / hw, inv_hh = 1.0 / hh;
-    const int x0 = std::max(0, int(std::floor(o.b.x1))), x1 = std::min(w, int(std::ceil(o.b.x2)));
-    const int y0 = std::max(0, int(std::floor(o.b.y1))), y1 = std::min(h, int(std::ceil(o.b.y2)));
-    for (int y = y0; y < y1; ++y) {
-        float* row = buf.data() + std::size_t(y) * std::size_t(w) * 3;
-        const double v = (y + 0.5 - cy) * inv_hh;
-        for (int x = x0; x < x1; ++x) {
-            const double u = (x + 0.5 - cx) * inv_hw;
-            // Distance in px is at least |d| x the shorter half side; the pixel's corners
-            // are within 0.71 px of its centre.
-            const double d = synth_shape_distance(o.cls, o.direction, u, v) * min_half;
-            float a = 0.f;
-            if (d <= -0.75) {
-                a = 1.f;
-            } else if (d < 0.75) {
-                int inside = 0;
-                for (int sy = 0; sy < 4; ++sy)
-                    for (int sx = 0; sx < 4; ++sx) {
-                        const double su = (x + (sx + 0.5) * 0.25 - cx) * inv_hw;
-                        const double sv = (y + (sy + 0.5) * 0.25 - cy) * inv_hh;
-                        inside += synth_shape_distance(o.cls, o.direction, su, sv) < 0.0;
-                    }
-                a = float(inside) / 16.f;
+namespace {
+
+/// Where a shape's box sits in the image: the frame of its unit square [-1, 1]^2.
+struct synth_frame {
+    double cx, cy, inv_hw, inv_hh, min_half;
+    int x0, x1, y0, y1; ///< pixels the box touches, clipped to the image: [x0, x1) x [y0, y1)
+
+    synth_frame(const synth_object& o, int w, int h) {
+        cx = 0.5 * (o.b.x1 + o.b.x2), cy = 0.5 * (o.b.y1 + o.b.y2);
+        const double hw = 0.5 * o.b.width(), hh = 0.5 * o.b.height();
+        min_half = std::min(hw, hh), inv_hw = 1.0 / hw, inv_hh = 1.0 / hh;
+        x0 = std::max(0, int(std::floor(o.b.x1))), x1 = std::min(w, int(std::ceil(o.b.x2)));
+        y0 = std::max(0, int(std::floor(o.b.y1))), y1 = std::min(h, int(std::ceil(o.b.y2)));
+    }
+
+    /// Coverage of pixel (x, y), whose centre is (u, v) in the unit square: 0 or 1 when the
+    /// centre is clearly outside or inside, else the share of 4 x 4 sub-samples inside.
+    float coverage(const synth_object& o, int x, int y, double u, double v) const {
+        // Distance in px is at least |d| x the shorter half side; the pixel's corners
+        // are within 0.71 px of its centre.
+        const double d = synth_shape_distance(o.cls, o.direction, u, v) * min_half;
+        if (d <= -0.75) return 1.f;
+        if (d >= 0.75) return 0.f;
+        int inside = 0;
+        for (int sy = 0; sy < 4; ++sy)
+            for (int sx = 0; sx < 4; ++sx) {
+                const double su = (x + (sx + 0.5) * 0.25 - cx) * inv_hw;
+                const double sv = (y + (sy + 0.5) * 0.25 - cy) * inv_hh;
+                inside += synth_shape_distance(o.cls, o.direction, su, sv) < 0.0;
             }
+        return float(inside) / 16.f;
+    }
+};
+
+} // namespace
+
+void synth_draw(std::vector<float>& buf, int w, int h, const synth_object& o) {
+    const synth_frame f(o, w, h);
+    for (int y = f.y0; y < f.y1; ++y) {
+        float* row = buf.data() + std::size_t(y) * std::size_t(w) * 3;
+        const double v = (y + 0.5 - f.cy) * f.inv_hh;
+        for (int x = f.x0; x < f.x1; ++x) {
+            const double u = (x + 0.5 - f.cx) * f.inv_hw;
+            const float a = f.coverage(o, x, y, u, v);
             if (a <= 0.f) continue;
             const float shade = 1.f + 0.12f * (o.shade_x * float(u) + o.shade_y * float(v));
             float* p = row + 3 * x;
@@ -140,6 +161,127 @@ void synth_draw(std::vector<float>& buf, int w, int h, const synth_object& o) {
     }
 }
 
+std::vector<float> synth_coverage(const synth_object& o, int w, int h) {
+    snip::require(w > 0 && h > 0, "synth_coverage: image size ", w, " x ", h, " must be positive");
+    std::vector<float> out(std::size_t(w) * std::size_t(h), 0.f);
+    const synth_frame f(o, w, h);
+    for (int y = f.y0; y < f.y1; ++y) {
+        const double v = (y + 0.5 - f.cy) * f.inv_hh;
+        for (int x = f.x0; x < f.x1; ++x)
+            out[std::size_t(y) * std::size_t(w) + std::size_t(x)] =
+                f.coverage(o, x, y, (x + 0.5 - f.cx) * f.inv_hw, v);
+    }
+    return out;
+}
+
+int synth_ellipse_vertices(double a, double b) {
+    snip::require(std::isfinite(a) && std::isfinite(b) && a > 0 && b > 0,
+                  "synth_ellipse_vertices: semi-axes ", a, " and ", b,
+                  " must be finite and positive");
+    constexpr double pi = 3.14159265358979323846;
+    const double r = std::max(a, b);
+    int n = 8;
+    if (synth_max_gap > 0 && synth_max_gap < r) {
+        // The fewest multiple of 4 with r (1 - cos(pi / n)) <= synth_max_gap; the loop
+        // guards against the last bit of acos and cos.
+        const double half_step = std::acos(1.0 - synth_max_gap / r);
+        n = std::max(n, 4 * int(std::ceil(pi / (4.0 * half_step))));
+        while (r * (1.0 - std::cos(pi / n)) > synth_max_gap)
+            n += 4;
+    }
+    return n;
+}
+
+std::vector<mask::polygon> synth_polygons(const synth_object& o) {
+    const snip::box<double>& b = o.b;
+    const double cx = 0.5 * (b.x1 + b.x2), cy = 0.5 * (b.y1 + b.y2);
+    const double hw = 0.5 * b.width(), hh = 0.5 * b.height();
+    // Unit-square coordinates to px; the box's own edges and centre exactly.
+    auto px = [&](double u) { return u == -1.0 ? b.x1 : u == 1.0 ? b.x2 : cx + u * hw; };
+    auto py = [&](double v) { return v == -1.0 ? b.y1 : v == 1.0 ? b.y2 : cy + v * hh; };
+    auto of = [&](std::initializer_list<std::array<double, 2>> uv) {
+        mask::polygon p;
+        p.reserve(2 * uv.size());
+        for (const auto& q : uv) {
+            p.push_back(px(q[0]));
+            p.push_back(py(q[1]));
+        }
+        return p;
+    };
+    // Ellipse of radii (k hw, k hh) from angle 0 (the +u end), every 2 pi / n, in the
+    // direction of increasing v first; `reverse` walks it the other way round from angle 0.
+    auto ellipse = [&](mask::polygon& p, double k, int n, bool reverse) {
+        constexpr double half_pi = 1.57079632679489662;
+        const int m = n / 4;
+        for (int i = 0; i < n; ++i) {
+            const int j = reverse ? (n - i) % n : i;
+            const int q = j / m, r = j % m;
+            // cos and sin of the angle within its quarter, exact at the quarter's start
+            const double c = r == 0 ? 1.0 : std::cos(half_pi * r / m);
+            const double s = r == 0 ? 0.0 : std::sin(half_pi * r / m);
+            double u = c, v = s; // rotate by q quarter turns
+            if (q == 1) u = -s, v = c;
+            if (q == 2) u = -c, v = -s;
+            if (q == 3) u = s, v = -c;
+            p.push_back(k == 1.0 ? px(u) : cx + k * u * hw);
+            p.push_back(k == 1.0 ? py(v) : cy + k * v * hh);
+        }
+    };
+    switch (o.cls) {
+    case 0: { // disc
+        mask::polygon p;
+        const int n = synth_ellipse_vertices(hw, hh);
+        p.reserve(2 * std::size_t(n));
+        ellipse(p, 1.0, n, false);
+        return {std::move(p)};
+    }
+    case 1: // square
+        return {of({{-1, -1}, {1, -1}, {1, 1}, {-1, 1}})};
+    case 2: { // triangle: apex at v = -1 before turning (see synth_shape_distance)
+        std::array<std::array<double, 2>, 3> t{{{0, -1}, {1, 1}, {-1, 1}}};
+        for (auto& q : t) {
+            const double u = q[0], v = q[1];
+            if (o.direction == 1)
+                q = {u, -v}; // apex down
+            else if (o.direction == 2)
+                q = {v, u}; // apex left
+            else if (o.direction == 3)
+                q = {-v, u}; // apex right
+        }
+        return {of({t[0], t[1], t[2]})};
+    }
+    case 3: // diamond
+        return {of({{0, -1}, {1, 0}, {0, 1}, {-1, 0}})};
+    case 4: { // cross, bars of half thickness t (as in synth_shape_distance)
+        constexpr double t = 0.36;
+        return {of({{-t, -1},
+                    {t, -1},
+                    {t, -t},
+                    {1, -t},
+                    {1, t},
+                    {t, t},
+                    {t, 1},
+                    {-t, 1},
+                    {-t, t},
+                    {-1, t},
+                    {-1, -t},
+                    {-t, -t}})};
+    }
+    default: { // ring: a keyhole (outer boundary, cut, inner boundary reversed, cut back)
+        mask::polygon p;
+        const int n = synth_ellipse_vertices(hw, hh);
+        p.reserve(4 * std::size_t(n) + 4);
+        ellipse(p, 1.0, n, false);
+        p.push_back(b.x2); // back at the outer boundary's first vertex
+        p.push_back(cy);
+        ellipse(p, 0.4, n, true);
+        p.push_back(cx + 0.4 * hw); // back at the inner boundary's first vertex
+        p.push_back(cy);
+        return {std::move(p)};
+    }
+    }
+}
+
 double synth_overlap(const snip::box<double>& a, const snip::box<double>& b) {
     const double iw = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
     const double ih = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
@@ -147,8 +289,8 @@ double synth_overlap(const snip::box<double>& a, const snip::box<double>& b) {
     return iw * ih / std::min(a.area(), b.area());
 }
 
-void synth_image(const synthetic_options& o, std::size_t index, snip::image_record& rec,
-                 image& out) {
+void synth_image(const synthetic_options& o, std::size_t index, snip::image_record& rec, image& out,
+                 std::vector<synth_object>* objects) {
     snip::splitmix64 g{snip::mix(o.seed, std::uint64_t(index) + 1)};
     auto int_in = [&](int lo, int hi) { return lo + int(g.below(std::uint64_t(hi - lo) + 1)); };
     const int W = int_in(o.min_side, o.max_side), H = int_in(o.min_side, o.max_side);
@@ -282,7 +424,15 @@ void synth_image(const synthetic_options& o, std::size_t index, snip::image_reco
         rec.boxes.push_back(p.b);
         rec.categories.push_back(p.cls + 1);
         rec.crowd.push_back(p.crowd ? 1 : 0);
+        mask::segmentation seg;
+        seg.polygons = synth_polygons(p);
+        double area = 0;
+        for (const mask::polygon& q : seg.polygons)
+            area += mask::area(q);
+        rec.areas.push_back(area);
+        rec.segments.push_back(std::move(seg));
     }
+    if (objects) *objects = std::move(placed);
 }
 
 } // namespace detail

@@ -41,6 +41,36 @@
 // annotation ids 1, 2, ... in image order. A share crowd_fraction of the objects is
 // flagged iscrowd (drawn like the others; for tests of ignore regions).
 //
+// Masks: every object has a segmentation in image_record::segments (parallel to boxes),
+// one COCO polygon (original px, continuous convention) tracing the shape that step 4
+// draws, from no extra random draws:
+//   - square, diamond, triangle, cross: their exact corners (box corners, box centre,
+//     and for the cross the bar edges at centre +- 0.36 half sides), so the polygon's
+//     bounds are the box bit for bit;
+//   - disc: n vertices ON the ellipse, every 2 pi / n of its parameter angle starting at
+//     the +x end, n the fewest multiple of 4 (>= 8) with R (1 - cos(pi / n)) <= 0.1 px,
+//     R the longer semi-axis (synth_ellipse_vertices). The ellipse is the unit circle
+//     stretched by at most R, and a chord of the circle spanning 2 pi / n strays at most
+//     1 - cos(pi / n) from its arc, so the polygon (inscribed: a little inside) is within
+//     0.1 px of the true ellipse everywhere; the four extreme points are vertices, so
+//     its bounds are the box exactly too. n runs from 8 (R <= 1.3 px) through 16 (R = 4)
+//     to about 124 (R = 300);
+//   - ring (annulus, outer radii = the half sides, inner = 0.4 x them): ONE keyhole
+//     polygon: the outer ellipse as for the disc, back to its first vertex (+x end), a
+//     zero-width cut along y = centre to the inner ellipse's +x end, the inner ellipse
+//     (same n) walked the other way round, and back along the cut. COCO's rasterisation
+//     (mask::from_polygons, pycocotools' rule) counts the cut's two identical edges
+//     twice, so they cancel and the mask is the annulus; a polygon's area (shoelace) is
+//     the outer area less the inner one. Several polygons would not do: COCO unites them.
+// The polygons are AMODAL: each traces its whole shape, also where a later (smaller)
+// object is drawn over it. Objects overlap by at most 20 % of the smaller box and the
+// smaller one lies on top, so an object's visible mask is its mask less the masks of the
+// objects after it in the image (drawn in record order). An annotation's "area" (see
+// image_record::areas, written as COCO's "area") is its polygon's area, not the box's
+// w x h: the shape's true area, except that an inscribed ellipse polygon falls short of
+// its ellipse by a share 1 - sin(2 pi / n) / (2 pi / n), less than 0.42 R px^2 (2.6 % at
+// R = 4 px, 0.4 % at R = 30 px).
+//
 // Determinism: every random draw comes from snip's splitmix64 (no std:: distributions),
 // so a seed gives the same set on every platform, up to <cmath>: object sides (exp, log)
 // and pixels (sin, cos) go through it, and last-bit differences between C libraries could
@@ -54,9 +84,10 @@
 
 #include <snip/core/box.hpp>
 #include <snip/core/error.hpp>
-#include <snip/sniper/dataset.hpp>
 #include <snip/core/random.hpp>
 #include <snip/io/coco.hpp>
+#include <snip/mask/segmentation.hpp>
+#include <snip/sniper/dataset.hpp>
 
 #include <stb_image_write.h>
 
@@ -135,12 +166,29 @@ double synth_shape_distance(int cls, int direction, double u, double v);
 /// Composites `o` antialiased into the float RGB buffer `buf` (w x h, interleaved).
 void synth_draw(std::vector<float>& buf, int w, int h, const synth_object& o);
 
+/// The coverage (0..1) that synth_draw composites `o` with, for every pixel of a w x h
+/// image, row-major (0 outside the shape's box).
+/// @throws snip::error unless w and h are positive.
+std::vector<float> synth_coverage(const synth_object& o, int w, int h);
+
+/// Largest distance in px between a disc's or ring's polygon and its true ellipse.
+inline constexpr double synth_max_gap = 0.1;
+
+/// Vertex count of the polygon of an ellipse with semi-axes a and b px: the fewest
+/// multiple of 4, at least 8, with max(a, b) (1 - cos(pi / n)) <= synth_max_gap.
+/// @throws snip::error unless a and b are finite and positive.
+int synth_ellipse_vertices(double a, double b);
+
+/// The segmentation of `o` as COCO polygons, original px (see "Masks" at the top).
+std::vector<mask::polygon> synth_polygons(const synth_object& o);
+
 /// Fraction of the smaller box that the two boxes share.
 double synth_overlap(const snip::box<double>& a, const snip::box<double>& b);
 
-/// Image `index` of the set: its record (without annotation ids) and its pixels.
-void synth_image(const synthetic_options& o, std::size_t index, snip::image_record& rec,
-                 image& out);
+/// Image `index` of the set: its record (without annotation ids) and its pixels; with
+/// `objects`, also the objects drawn, in record order.
+void synth_image(const synthetic_options& o, std::size_t index, snip::image_record& rec, image& out,
+                 std::vector<synth_object>* objects = nullptr);
 
 } // namespace detail
 
