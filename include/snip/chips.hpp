@@ -11,6 +11,9 @@
 //     (sniper/chip_gt.hpp);
 //   - the chip's pixels: cut_chip / crop_resize over any pixel type (sniper/crop.hpp);
 //   - pixel budgets and tuning (sniper/pixel_budget.hpp, sniper/tune.hpp);
+//   - instance masks in a chip's frame: COCO polygons and RLE, to_chip / flip_x / clip,
+//     crop_rle, the Mask R-CNN target in an RoI (roi_mask), RLE encode / decode / area /
+//     IoU / merge / compressed strings, pasting a predicted mask back (mask/);
 //   - the detector's side of a chip: anchors, box coding, RPN labels and sampling, RCNN
 //     targets (det/).
 // Reading COCO files is <snip/io/coco.hpp> (nlohmann-json); the NMS and RoI ops are
@@ -24,6 +27,11 @@
 #include <snip/core/valid_range.hpp>
 #include <snip/core/version.hpp>
 #include <snip/core/views.hpp>
+
+#include <snip/mask/paste.hpp>
+#include <snip/mask/polygon.hpp>
+#include <snip/mask/rle.hpp>
+#include <snip/mask/segmentation.hpp>
 
 #include <snip/sniper/chip_gt.hpp>
 #include <snip/sniper/cover.hpp>
