@@ -10,6 +10,11 @@
 
 #include "test_util.hpp"
 
+#if __has_include(<snip_apps/draw_detections.hpp>) // the programs' picture of detections
+#include <snip_apps/draw_detections.hpp>           // (absent when the programs are not built)
+#define SNIP_TEST_DRAW_DETECTIONS 1
+#endif
+
 #include <snip/io/coco.hpp>
 #include <snip/mask/polygon.hpp>
 #include <snip/mask/rle.hpp>
@@ -614,3 +619,70 @@ TEST_CASE("synth_polygons: the exact corners of each polygonal shape; bad ellips
     CHECK_THROWS_WITH_AS(d::synth_coverage(o, 0, 5), doctest::Contains("image size 0 x 5"),
                          snip::error);
 }
+
+#ifdef SNIP_TEST_DRAW_DETECTIONS
+TEST_CASE("draw_detections: a detection's mask tints exactly its pixels, in the class colour") {
+    snip::train::synthetic_options o;
+    o.images = 1;
+    o.classes = 6;
+    o.min_side = o.max_side = 240;
+    o.min_objects = o.max_objects = 1;
+    o.min_object = 120;
+    o.seed = 3;
+    const auto s = snip::train::make_synthetic(o);
+    const auto& rec = s.ds.images[0];
+    const image& img = s.pixels[0];
+    REQUIRE(rec.boxes.size() == 1);
+    const snip::box<double> b = rec.boxes[0];
+    const auto m = snip::mask::from_polygons(rec.segments[0].polygons, img.h, img.w);
+    const auto bits = snip::mask::decode(m);
+
+    snip::train::image_detections d;
+    d.boxes = {snip::box<float>{float(b.x1), float(b.y1), float(b.x2), float(b.y2)},
+               snip::box<float>{0, 0, 10, 10}};
+    d.scores = {0.9f, 0.8f};
+    d.labels = {rec.categories[0], 2};
+    d.masks = {m, snip::mask::rle{}}; // the second detection has no mask
+    temp_dir tmp("snip_synthetic_draw");
+    fs::create_directories(tmp.path);
+    const std::string path = (tmp.path / "masks.png").string();
+    snip::apps::draw_detections(img, d, {}, 0.5, path);
+    const image png = snip::train::decode_image(path);
+    REQUIRE(png.w == img.w);
+    REQUIRE(png.h == img.h);
+    // Away from the outlines and the label (above the box or inside its top, <= 30 px),
+    // a pixel of the mask is mix(pixel, class colour, alpha) and any other is unchanged.
+    const auto col = snip::apps::class_colour(rec.categories[0]);
+    std::size_t tinted = 0, kept = 0, wrong = 0;
+    for (int y = 0; y < img.h; ++y)
+        for (int x = 0; x < img.w; ++x) {
+            const bool near_box = x >= b.x1 - 3 && x < b.x2 + 3 && y >= b.y1 - 3 && y < b.y2 + 3 &&
+                                  !(x > b.x1 + 3 && x < b.x2 - 4 && y > b.y1 + 3 && y < b.y2 - 4);
+            if (near_box || (y >= b.y1 - 31 && y < b.y1 + 31) || (x < 40 && y < 40)) continue;
+            const snip::apps::draw::rgb p{img.at(x, y, 0), img.at(x, y, 1), img.at(x, y, 2)};
+            const bool in = bits[std::size_t(y) * std::size_t(img.w) + std::size_t(x)] != 0;
+            const auto want =
+                in ? snip::apps::draw::mix(p, col, snip::apps::detection_mask_alpha) : p;
+            wrong +=
+                png.at(x, y, 0) != want.r || png.at(x, y, 1) != want.g || png.at(x, y, 2) != want.b;
+            (in ? tinted : kept) += 1;
+        }
+    CHECK(wrong == 0);
+    CHECK(tinted > 1000);
+    CHECK(kept > 10000);
+
+    // Masks of the wrong count or size are errors naming them.
+    auto fails = [&](const snip::train::image_detections& bad, const std::string& what) {
+        CAPTURE(what);
+        CHECK_THROWS_WITH_AS(snip::apps::draw_detections(img, bad, {}, 0.5, path),
+                             doctest::Contains(what.c_str()), snip::error);
+    };
+    auto bad = d;
+    bad.masks.pop_back();
+    fails(bad, "2 boxes but 1 masks (must be as many, or none)");
+    bad = d;
+    bad.masks[1] = snip::mask::rle{10, 10, {100}};
+    fails(bad,
+          snip::concat("the mask of detection 1 is 10 x 10, the image is ", img.w, " x ", img.h));
+}
+#endif

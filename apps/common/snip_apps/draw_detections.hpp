@@ -3,6 +3,7 @@
 
 #include <snip_apps/draw.hpp>
 
+#include <snip/mask/segmentation.hpp>
 #include <snip/train/inference.hpp>
 
 #include <algorithm>
@@ -38,15 +39,22 @@ inline draw::rgb class_colour(std::int64_t label) {
     return palette[static_cast<std::size_t>(k)];
 }
 
+/// @brief How strongly a detection's mask tints its pixels (draw::canvas::blend_mask).
+inline constexpr double detection_mask_alpha = 0.45;
+
 /// @brief Draws the image with its detections scoring >= min_score as antialiased outlines
 /// in their class colour (class_colour), labelled "name 0.87" in DejaVu Sans on a band of
 /// that colour (name = class_names[k - 1] for label k, or the number k when the list is
 /// shorter), best detection on top; with `gt`, its boxes as thin dashed outlines (white;
 /// crowd boxes grey) under the detections. Boxes are original px, continuous: the outline
 /// lies inside [x1, x2) x [y1, y2), so a whole-pixel box outlines the pixels x1 .. x2 - 1.
+/// When the detections have masks (d.masks, parallel to the boxes; an entry of size 0 x 0
+/// is no mask), each one is blended in its class colour with detection_mask_alpha
+/// (lowest score first) under all the outlines and labels.
 /// Written as PNG (draw::write_png, atomic).
-/// @throws snip::error on an empty image, arrays of different lengths, a NaN min_score, a
-/// `gt` record whose size differs from the image's, or a write failure (naming the path).
+/// @throws snip::error on an empty image, arrays of different lengths (masks may be
+/// empty), a mask whose size is not the image's, a NaN min_score, a `gt` record whose size
+/// differs from the image's, or a write failure (naming the path).
 inline void draw_detections(const image& img, const image_detections& d,
                             const std::vector<std::string>& class_names, double min_score,
                             const std::string& png_path, const snip::image_record* gt = nullptr) {
@@ -56,6 +64,15 @@ inline void draw_detections(const image& img, const image_detections& d,
     snip::require(d.scores.size() == d.boxes.size() && d.labels.size() == d.boxes.size(),
                   "draw_detections: ", png_path, ": ", d.boxes.size(), " boxes, ", d.scores.size(),
                   " scores and ", d.labels.size(), " labels");
+    snip::require(d.masks.empty() || d.masks.size() == d.boxes.size(),
+                  "draw_detections: ", png_path, ": ", d.boxes.size(), " boxes but ",
+                  d.masks.size(), " masks (must be as many, or none)");
+    for (std::size_t r = 0; r < d.masks.size(); ++r) {
+        const snip::mask::rle& m = d.masks[r];
+        snip::require((m.height == 0 && m.width == 0) || (m.height == img.h && m.width == img.w),
+                      "draw_detections: ", png_path, ": the mask of detection ", r, " is ", m.width,
+                      " x ", m.height, ", the image is ", img.w, " x ", img.h);
+    }
     snip::require(!std::isnan(min_score), "draw_detections: ", png_path,
                   ": min_score must be a number");
     if (gt)
@@ -63,6 +80,10 @@ inline void draw_detections(const image& img, const image_detections& d,
                       ": ground truth of image id ", gt->id, " is for a ", gt->width, " x ",
                       gt->height, " image, the image is ", img.w, " x ", img.h);
     draw::canvas c = draw::canvas::from_rgb(img.w, img.h, img.px.data());
+    // Masks under all the outlines, lowest score first, so the best ones end on top.
+    for (std::size_t r = d.masks.size(); r-- > 0;)
+        if (d.scores[r] >= min_score && d.masks[r].height > 0)
+            c.blend_mask(d.masks[r], class_colour(d.labels[r]), detection_mask_alpha);
     const double thick = std::max(1, std::min(img.w, img.h) / 300);
     const double font = 11.0 * std::max(1, std::min(img.w, img.h) / 400);
     // Boxes far outside (or NaN / inf) are skipped; the rest are clamped near the canvas.
