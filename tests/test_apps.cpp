@@ -253,6 +253,20 @@ TEST_CASE("draw::canvas::polygon_outline: a closed outline through the vertices,
     CHECK(inked(big, 32, 15)); // the first edge passes 0.2 px from the centre (32.5, 15.5)
     CHECK(near(big.pixel(55, 45), white, 0));
 
+    // A keyhole polygon (a square with a square hole, joined by a cut along y = 20.5):
+    // both boundaries are drawn, the cut is not.
+    const snip::mask::polygon keyhole{5.5,  5.5,  35.5, 5.5,  35.5, 20.5, 35.5, 35.5, 5.5,
+                                      35.5, 5.5,  20.5, 15.5, 20.5, 15.5, 25.5, 25.5, 25.5,
+                                      25.5, 15.5, 15.5, 15.5, 15.5, 20.5, 5.5,  20.5};
+    draw::canvas k(40, 40, white);
+    k.polygon_outline(keyhole, blue);
+    CHECK(inked(k, 5, 12)); // outer boundary
+    CHECK(inked(k, 35, 30));
+    CHECK(inked(k, 15, 18)); // inner boundary
+    CHECK(inked(k, 20, 25));
+    CHECK(near(k.pixel(10, 20), white, 0)); // the cut
+    CHECK(near(k.pixel(20, 20), white, 0)); // inside the hole
+
     // Fewer than two vertices draw nothing; bad input names itself.
     draw::canvas d(20, 20, white);
     d.polygon_outline({5.5, 5.5}, blue);

@@ -8,6 +8,7 @@
 #include <stb_image.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -291,10 +292,27 @@ void canvas::polygon_outline(const mask::polygon& xy, rgb c, double width, doubl
                       ", must be finite");
     const std::size_t n = xy.size() / 2;
     if (n < 2) return;
+    // Edges as (lower end, upper end), so that an edge walked both ways (a zero-width
+    // cut) has two equal entries and is left out.
+    using edge = std::array<double, 4>;
+    auto edge_of = [&](std::size_t i) {
+        const std::size_t j = (i + 1) % n;
+        edge e{xy[2 * i], xy[2 * i + 1], xy[2 * j], xy[2 * j + 1]};
+        if (std::make_pair(e[2], e[3]) < std::make_pair(e[0], e[1])) e = {e[2], e[3], e[0], e[1]};
+        return e;
+    };
+    std::vector<edge> sorted(n);
+    for (std::size_t i = 0; i < n; ++i)
+        sorted[i] = edge_of(i);
+    std::sort(sorted.begin(), sorted.end());
     // line() joins pixel centres: pixel index = continuous coordinate - 0.5.
     auto at = [&](std::size_t i, int k) { return xy[2 * (i % n) + std::size_t(k)] * scale - 0.5; };
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
+        const edge e = edge_of(i);
+        const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), e);
+        if (hi - lo > 1 && n > 2) continue;
         line(at(i, 0), at(i, 1), at(i + 1, 0), at(i + 1, 1), c, width);
+    }
 }
 
 double canvas::text(double x, double y, std::string_view s, rgb c, double size, bool bold) {

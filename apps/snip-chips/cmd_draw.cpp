@@ -4,6 +4,7 @@
 
 #include <snip/io/chips_json.hpp>
 #include <snip/io/coco.hpp>
+#include <snip/mask/rle.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -29,6 +30,8 @@ Renders the chips of one image, in original image pixels, to a PNG:
   - ground-truth boxes as thin outlines with a dark rim, in the colour of each
     scale they are valid at (one nested line per scale);
   - boxes valid at no scale and crowd boxes magenta with a diagonal cross (ignored);
+  - when the annotations have masks ("segmentation"), each one blended in amber
+    (magenta for ignored boxes) under the chips, polygons also outlined;
   - a legend strip below the image: scales, factors, valid ranges, chip counts.
 The background is DIR/file_name when --images is given and that file exists,
 otherwise a light grey canvas of the image's size.
@@ -48,6 +51,8 @@ options:
 const draw::rgb palette[] = {{230, 25, 25},  {20, 160, 40}, {30, 80, 235},
                              {255, 140, 0},  {140, 80, 20}, {0, 160, 160}};
 constexpr draw::rgb ignored_colour{255, 0, 255};
+constexpr draw::rgb mask_colour{255, 190, 0};
+constexpr double mask_alpha = 0.4;
 constexpr draw::rgb rim_colour{0, 0, 0};
 constexpr draw::rgb canvas_grey{205, 205, 205};
 constexpr draw::rgb legend_bg{250, 250, 250};
@@ -132,8 +137,37 @@ int run_draw(const std::vector<std::string>& argv) {
         return std::array<int, 4>{px(b.x1, ow), px(b.y1, oh), px(b.x2, ow), px(b.y2, oh)};
     };
 
-    // --- chips: coarsest scale first so the small chips stay on top ---------------------
+    // --- which boxes are valid at which scales ------------------------------------------
     const int ns = static_cast<int>(ic->scales.size());
+    std::unordered_map<std::int64_t, std::size_t> by_ann;
+    for (std::size_t b = 0; b < rec->ann_ids.size(); ++b)
+        by_ann[rec->ann_ids[b]] = b;
+    std::vector<std::vector<int>> valid_at(rec->boxes.size());
+    std::vector<int> valid_n(std::size_t(ns), 0), uncov_n(std::size_t(ns), 0);
+    for (int s = 0; s < ns; ++s) {
+        const auto& se = ic->scales[std::size_t(s)];
+        for (auto id : se.valid_ids)
+            if (auto it = by_ann.find(id); it != by_ann.end()) {
+                valid_at[it->second].push_back(s);
+                ++valid_n[std::size_t(s)];
+            }
+        uncov_n[std::size_t(s)] = int(se.uncoverable_ids.size());
+    }
+    auto ignored_box = [&](std::size_t b) { return rec->crowd[b] || valid_at[b].empty(); };
+
+    // --- ground-truth masks, under everything else: blended, polygons outlined ---------
+    std::size_t masks = 0;
+    for (std::size_t b = 0; b < rec->segments.size(); ++b) {
+        const snip::mask::segmentation& seg = rec->segments[b];
+        if (seg.empty()) continue;
+        ++masks;
+        const draw::rgb col = ignored_box(b) ? ignored_colour : mask_colour;
+        img.blend_mask(snip::mask::from_segmentation(seg, H, W), col, mask_alpha, k);
+        for (const snip::mask::polygon& p : seg.polygons)
+            img.polygon_outline(p, col, 1.0, k);
+    }
+
+    // --- chips: coarsest scale first so the small chips stay on top ---------------------
     std::vector<int> pos(std::size_t(ns), 0), neg(std::size_t(ns), 0), sampled(std::size_t(ns), 0);
     for (int pass = 0; pass < 2; ++pass)  // negatives below positives
         for (int s = ns - 1; s >= 0; --s)
@@ -151,24 +185,11 @@ int run_draw(const std::vector<std::string>& argv) {
                 }
             }
 
-    // --- ground truth ---------------------------------------------------------------
-    std::unordered_map<std::int64_t, std::size_t> by_ann;
-    for (std::size_t b = 0; b < rec->ann_ids.size(); ++b) by_ann[rec->ann_ids[b]] = b;
-    std::vector<std::vector<int>> valid_at(rec->boxes.size());
-    std::vector<int> valid_n(std::size_t(ns), 0), uncov_n(std::size_t(ns), 0);
-    for (int s = 0; s < ns; ++s) {
-        const auto& se = ic->scales[std::size_t(s)];
-        for (auto id : se.valid_ids)
-            if (auto it = by_ann.find(id); it != by_ann.end()) {
-                valid_at[it->second].push_back(s);
-                ++valid_n[std::size_t(s)];
-            }
-        uncov_n[std::size_t(s)] = int(se.uncoverable_ids.size());
-    }
+    // --- ground-truth boxes -----------------------------------------------------------
     std::size_t ignored = 0;
     for (std::size_t b = 0; b < rec->boxes.size(); ++b) {
         const auto r = to_px(rec->boxes[b]);
-        if (rec->crowd[b] || valid_at[b].empty()) {
+        if (ignored_box(b)) {
             ++ignored;
             img.rect(r[0], r[1], r[2], r[3], ignored_colour, 1);
             img.line(r[0], r[1], r[2], r[3], ignored_colour);
@@ -193,9 +214,10 @@ int run_draw(const std::vector<std::string>& argv) {
         total_pos += pos[std::size_t(s)], total_neg += neg[std::size_t(s)],
             total_sampled += sampled[std::size_t(s)];
     std::vector<std::string> lines;
-    lines.push_back(snip::concat("image ", ic->id, "  ", ic->file_name, "  ", W, "\u00d7", H,
-                                 "  ", total_pos, " positive + ", total_neg,
-                                 " negative chips (", total_sampled, " sampled)"));
+    lines.push_back(snip::concat("image ", ic->id, "  ", ic->file_name, "  ", W, "\u00d7", H, "  ",
+                                 total_pos, " positive + ", total_neg, " negative chips (",
+                                 total_sampled, " sampled)",
+                                 masks ? snip::concat(", ", masks, " masks") : std::string()));
     for (int s = 0; s < ns; ++s) {
         const auto& se = ic->scales[std::size_t(s)];
         const std::size_t si = std::size_t(s);
@@ -266,9 +288,9 @@ int run_draw(const std::vector<std::string>& argv) {
     }
     draw::write_png(out, out_path);
     std::printf("%s: image %lld (%dx%d, %s), %d positive + %d negative chips, %zu boxes (%zu "
-                "ignored)\n",
+                "ignored), %zu masks\n",
                 out_path.c_str(), static_cast<long long>(ic->id), W, H, background.c_str(),
-                total_pos, total_neg, rec->boxes.size(), ignored);
+                total_pos, total_neg, rec->boxes.size(), ignored, masks);
     return 0;
 }
 

@@ -85,8 +85,9 @@ public:
     /// The closed outline of polygon `xy` (x0, y0, x1, y1, ... in image pixels, continuous
     /// as COCO's: pixel i covers [i, i + 1)) times `scale`: a line() of `width` px (round
     /// caps, so the corners are round) along every edge, the last vertex joined to the
-    /// first. Fewer than two vertices draw nothing. Throws snip::error for an odd number
-    /// of values, a value that is not finite, or a bad scale.
+    /// first, except edges the polygon walks both ways (a zero-width cut, as in a keyhole
+    /// polygon of a shape with a hole). Fewer than two vertices draw nothing. Throws snip::error
+    /// for an odd number of values, a value that is not finite, or a bad scale.
     void polygon_outline(const mask::polygon& xy, rgb c, double width = 1.0, double scale = 1.0);
 
     /// Draws `s` (UTF-8) in DejaVu Sans of `size` px, its line box's top-left corner at
