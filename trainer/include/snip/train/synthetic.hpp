@@ -203,8 +203,9 @@ synthetic_set make_synthetic(const synthetic_options& o);
 image_source synthetic_source(const synthetic_set& s);
 
 /// @brief Writes the set to `dir` (created when missing): one PNG per image,
-/// dir/<file_name>, then dir/annotations.json (COCO, snip::io::write_coco), so a folder
-/// with its annotations is complete. Every file is written to `<path>.tmp` and renamed.
+/// dir/<file_name>, then dir/annotations.json (COCO, snip::io::write_coco, with each
+/// object's "segmentation" polygon and its "area"), so a folder with its annotations is
+/// complete. Every file is written to `<path>.tmp` and renamed.
 /// @throws snip::error naming the path when a folder or file cannot be written.
 void write_synthetic(const synthetic_set& s, const std::string& dir);
 
