@@ -156,9 +156,9 @@ int rank_main(const std::string& dir, int rank, const std::string& mode) {
     if (mode == "sync") {
         share.first_chip = std::size_t(rank * per);
         share.world = 2;
-        share.sum_counts = [&g](std::array<double, 2>& c) {
-            const torch::Tensor s = g->all_sum(torch::tensor({c[0], c[1]}, torch::kDouble));
-            c = {s[0].item<double>(), s[1].item<double>()};
+        share.sum_counts = [&g](std::array<double, 3>& c) {
+            const torch::Tensor s = g->all_sum(torch::tensor({c[0], c[1], c[2]}, torch::kDouble));
+            c = {s[0].item<double>(), s[1].item<double>(), s[2].item<double>()};
         };
         sync = std::make_unique<snip::train::grad_sync>(*g, net->trainable_parameters(), d.bucket_mb);
     }

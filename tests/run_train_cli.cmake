@@ -3,7 +3,11 @@
 #   demo -> (stage-1 checkpoint) proposals -> snip-chips plan --proposals (negative chips)
 #   -> train (with negatives, stopped, resumed) -> detect (+ PNGs, AP) -> eval
 # and a few bad inputs that must fail with a message naming the culprit.
-# Variables: SNIP_TRAIN, SNIP_CHIPS (programs), WORK_DIR, SKIP_DIST (ON: leave out launch).
+# With --masks: the demo trains and scores masks, the stage-2 runs and detections below carry
+# them (through resume and the 2-rank launch), and coco128's real polygons train a mask branch
+# for a few steps and are scored with --iou-type segm.
+# Variables: SNIP_TRAIN, SNIP_CHIPS (programs), WORK_DIR, SKIP_DIST (ON: leave out launch),
+# DATA_DIR (the real data; the coco128 block is skipped with a message without it).
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 set(D ${WORK_DIR}/demo)
@@ -40,7 +44,10 @@ function(must_exist)
 endfunction()
 
 run(demo ${SNIP_TRAIN} demo --out ${D} --train-images 6 --val-images 3 --rpn-epochs 1 --epochs 1
-    --width 8 --quiet)
+    --width 8 --quiet --masks)
+if(NOT OUT MATCHES "masks \\(iou type segm\\)" OR NOT OUT MATCHES "mask AP [0-9.]+")
+  message(FATAL_ERROR "demo --masks printed no mask AP:\n${OUT}")
+endif()
 must_exist(${D}/plan.json ${D}/train/annotations.json ${D}/val/annotations.json ${D}/proposals.json
            ${D}/stage1/checkpoint.pt ${D}/stage2/checkpoint.pt ${D}/stage2/log.csv
            ${D}/stage2/loss.png ${D}/val_results.json ${D}/detections_1.png)
@@ -62,7 +69,7 @@ endif()
 # stage 2 from the command line: 3 steps, then resumed for 2 more
 set(TRAIN ${SNIP_TRAIN} train --annotations ${D}/train/annotations.json
     --proposals ${WORK_DIR}/proposals.json --out ${WORK_DIR}/run --depth 18 --width 8
-    --batch 2 --epochs 1 --lr 0.08 --warmup-chips 4 --quiet ${PLAN})
+    --batch 2 --epochs 1 --lr 0.08 --warmup-chips 4 --quiet --masks ${PLAN})
 run(train ${TRAIN} --max-steps 3)
 if(NOT OUT MATCHES "3 steps this run \\(3 in all\\)")
   message(FATAL_ERROR "train did not stop after 3 steps")
@@ -108,6 +115,35 @@ run(detect ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/run/checkpoint.pt
 must_exist(${WORK_DIR}/results.json ${WORK_DIR}/draw/detections_1.png)
 if(NOT OUT MATCHES "Average Precision")
   message(FATAL_ERROR "detect --eval printed no COCO summary")
+endif()
+if(NOT OUT MATCHES "masks \\(iou type segm\\)")
+  message(FATAL_ERROR "detect --eval of a mask model printed no segm summary:\n${OUT}")
+endif()
+file(READ ${WORK_DIR}/results.json results_json)
+if(NOT results_json MATCHES "\"segmentation\": *{\"counts\"")
+  message(FATAL_ERROR "detect of a mask model wrote no segmentation")
+endif()
+run(eval-segm ${SNIP_TRAIN} eval --annotations ${D}/val/annotations.json
+    --results ${WORK_DIR}/results.json --iou-type segm)
+if(NOT OUT MATCHES "segm")
+  message(FATAL_ERROR "eval --iou-type segm did not say what it scored:\n${OUT}")
+endif()
+must_fail(eval-bad-iou-type "--iou-type" ${SNIP_TRAIN} eval --annotations ${D}/val/annotations.json
+          --results ${WORK_DIR}/results.json --iou-type keypoints)
+
+# Real polygons: coco128 plans, trains a mask branch for 2 steps, detects and scores masks.
+if(DATA_DIR AND EXISTS ${DATA_DIR}/coco128/instances_coco128.json)
+  set(C128 --annotations ${DATA_DIR}/coco128/instances_coco128.json
+      --images ${DATA_DIR}/coco128/images --scales "0.5" --ranges "-1,-1" --chip-size 256)
+  run(coco128-train ${SNIP_TRAIN} train ${C128} --out ${WORK_DIR}/c128 --depth 18 --width 8
+      --batch 2 --epochs 1 --max-steps 2 --quiet --masks)
+  run(coco128-detect ${SNIP_TRAIN} detect --checkpoint ${WORK_DIR}/c128/checkpoint.pt ${C128}
+      --test-scales plan --limit 2 --out ${WORK_DIR}/c128.json --eval)
+  if(NOT OUT MATCHES "masks \\(iou type segm\\)")
+    message(FATAL_ERROR "coco128 detect --eval printed no segm summary:\n${OUT}")
+  endif()
+else()
+  message("-- [skip] coco128 masks: no real data at '${DATA_DIR}'")
 endif()
 run(eval ${SNIP_TRAIN} eval --annotations ${D}/val/annotations.json
     --results ${D}/val_results.json)

@@ -30,13 +30,17 @@
 
 namespace {
 
-/// The tiny model with frozen BatchNorm: trained BN normalises each rank's own chips (as the
+/// The tiny model with the mask branch and frozen BatchNorm: trained BN normalises each rank's own chips (as the
 /// original's per-GPU BN, unsynchronised), so 2 ranks x 2 chips equal 1 process x 4 chips
 /// exactly only when BN does not use batch statistics. (snip-train's distributed runs with
 /// trained BN are exercised by train_cli_end_to_end.)
 snip::train::detector_options dist_model() {
     snip::train::detector_options o = trainer_test::tiny_model(2);
     o.backbone.train_bn = false;
+    // with the mask branch: its loss normaliser is summed over the ranks too
+    o.masks = true;
+    o.mask_channels = 16;
+    o.mask_init_std = 0.0;
     return o;
 }
 

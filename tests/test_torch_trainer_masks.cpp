@@ -157,12 +157,13 @@ TEST_CASE("mask targets: the first cap foreground RoIs whose gt has a mask, in o
         CHECK(on > 0); // every chosen RoI overlaps its gt's mask
     }
 
-    // The cap counts the whole batch: a second chip adds only what is left.
+    // The cap counts one chip's RoIs: a second chip adds its own.
     snip::train::detail::mask_batch capped;
     snip::train::detail::add_mask_targets(capped, ct, segs, 0, M, 2);
     CHECK(capped.source == std::vector<std::int64_t>{1, 3});
-    snip::train::detail::add_mask_targets(capped, ct, segs, 1, M, 2);
-    CHECK(capped.size() == 2);
+    snip::train::detail::add_mask_targets(capped, ct, segs, 1, M, 1);
+    CHECK(capped.source == std::vector<std::int64_t>{1, 3, 1});
+    CHECK(capped.rois[10] == 1.f);
 
     // No masks in the dataset: nothing.
     snip::train::detail::mask_batch none;

@@ -201,7 +201,7 @@ int cmd_demo(const std::vector<std::string>& argv) {
                     seconds_since(t), res.c_str(), snip::io::format_coco_summary(ev).c_str());
         if (mo.masks) {
             snip::io::coco_eval_options eo;
-            eo.iou_type = snip::io::iou_type::segm;
+            eo.type = snip::io::iou_type::segm;
             const snip::io::coco_eval_result em = snip::io::evaluate_coco_file(val.ds, res, eo);
             std::printf("\nmasks (iou type segm):\n%s", snip::io::format_coco_summary(em).c_str());
             std::printf("\ndemo done in %.0f s: box AP %.3f, AP50 %.3f; mask AP %.3f, AP50 %.3f. "

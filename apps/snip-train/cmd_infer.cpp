@@ -7,9 +7,11 @@
 
 #include <snip/eval/coco_eval.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -184,6 +186,25 @@ void gather(snip::train::dist_group& g, std::vector<snip::train::image_detection
         dets[i].labels.push_back(std::int64_t(p[6]));
         dets[i].scales.push_back(int(p[7]));
     }
+    // Masks as one line per detection, "image height width counts" (COCO's compressed
+    // counts use the characters '0'..'o' alone), gathered in the rows' order: rank by rank.
+    std::string mine;
+    for (std::size_t i = 0; i < dets.size(); ++i)
+        if (i % step == std::size_t(g.rank()))
+            for (const snip::mask::rle& m : dets[i].masks)
+                mine += snip::concat(i, ' ', m.height, ' ', m.width, ' ', snip::mask::to_string(m), '\n');
+    const std::vector<std::string> masks = g.all_gather(mine);
+    for (std::size_t r = 0; r < masks.size(); ++r) {
+        if (r == std::size_t(g.rank())) continue;
+        std::istringstream in(masks[r]);
+        std::size_t i = 0;
+        int h = 0, w = 0;
+        std::string counts;
+        while (in >> i >> h >> w >> counts) {
+            snip::require(i < dets.size(), "detect: rank ", r, " sent a mask of image ", i);
+            dets[i].masks.push_back(snip::mask::from_string(counts, h, w));
+        }
+    }
 }
 
 std::size_t limit_of(const cli::args& a) {
@@ -290,6 +311,15 @@ int cmd_detect(const std::vector<std::string>& argv) {
                             : "");
             const snip::io::coco_eval_result r = snip::io::evaluate_coco_file(ds, out);
             std::printf("%s", snip::io::format_coco_summary(r).c_str());
+            if (total > 0 && !dets.empty() && std::any_of(dets.begin(), dets.end(), [](const auto& d) {
+                    return !d.masks.empty();
+                })) {
+                snip::io::coco_eval_options eo;
+                eo.type = snip::io::iou_type::segm;
+                std::printf("masks (iou type segm):\n%s",
+                            snip::io::format_coco_summary(snip::io::evaluate_coco_file(ds, out, eo))
+                                .c_str());
+            }
         }
         return 0;
     });

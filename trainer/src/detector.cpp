@@ -146,7 +146,8 @@ checked_target check_target(const chip_target& t, std::int64_t num_classes, std:
 void add_mask_targets(mask_batch& mb, const snip::rcnn_targets<float>& ct,
                       const std::vector<snip::mask::segmentation>& segments, std::int64_t chip,
                       std::int64_t M, std::size_t cap) {
-    for (std::size_t i = 0; i < ct.rois.size() && !segments.empty() && mb.size() < cap; ++i) {
+    std::size_t added = 0;
+    for (std::size_t i = 0; i < ct.rois.size() && !segments.empty() && added < cap; ++i) {
         const std::int32_t g = ct.matched[i];
         if (ct.labels[i] <= 0 || g < 0) continue;
         snip::require(std::size_t(g) < segments.size(), "FasterRCNN: RoI ", i,
@@ -165,6 +166,7 @@ void add_mask_targets(mask_batch& mb, const snip::rcnn_targets<float>& ct,
         mb.rois.insert(mb.rois.end(), {float(chip), q.x1, q.y1, q.x2, q.y2});
         mb.classes.push_back(ct.labels[i]);
         mb.source.push_back(std::int64_t(i));
+        ++added;
     }
 }
 
@@ -438,10 +440,10 @@ detector_losses FasterRCNNImpl::forward_train(const torch::Tensor& images,
     // RPN losses over the whole batch.
     std::vector<torch::Tensor> labels, dtargets;
     std::vector<torch::Tensor> rois, roi_labels, roi_deltas;
-    // The mask branch's RoIs: the batch's first mask_cap foreground RoIs (in RoI order) whose
-    // gt has a mask, with their classes and M x M targets.
+    // The mask branch's RoIs: each chip's first mask_rois_per_chip foreground RoIs (in RoI
+    // order) whose gt has a mask, with their classes and M x M targets.
     const std::int64_t M = 2 * options_.mask_pool;
-    const std::int64_t mask_cap = options_.masks ? options_.mask_rois_per_chip * B : 0;
+    const std::int64_t mask_cap = options_.masks ? options_.mask_rois_per_chip : 0;
     detail::mask_batch mb;
     for (std::int64_t b = 0; b < B; ++b) {
         const auto bs = static_cast<std::size_t>(b);

@@ -20,9 +20,9 @@ std::string csv_rows(const std::vector<log_row>& h, std::size_t from) {
     char line[320];
     for (std::size_t i = from; i < h.size(); ++i) {
         const log_row& r = h[i];
-        std::snprintf(line, sizeof line, "%lld,%.5f,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f,%.6f\n",
+        std::snprintf(line, sizeof line, "%lld,%.5f,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f\n",
                       static_cast<long long>(r.step), r.epoch, r.lr, r.rpn_cls, r.rpn_box,
-                      r.rcnn_cls, r.rcnn_box, r.total, r.chips_per_s, r.rcnn_mask);
+                      r.rcnn_cls, r.rcnn_box, r.rcnn_mask, r.total, r.chips_per_s);
         s += line;
     }
     return s;
@@ -32,7 +32,7 @@ std::string csv_rows(const std::vector<log_row>& h, std::size_t from) {
 
 void write_log_csv(const std::string& path, const std::vector<log_row>& h) {
     snip::io::write_atomically(
-        path, "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,total,chips_per_s,rcnn_mask\n" + csv_rows(h, 0));
+        path, "step,epoch,lr,rpn_cls,rpn_box,rcnn_cls,rcnn_box,rcnn_mask,total,chips_per_s\n" + csv_rows(h, 0));
 }
 
 void append_log_csv(const std::string& path, const std::vector<log_row>& h, std::size_t from) {

@@ -49,8 +49,8 @@
 //         0.2, 0.2), every RoI kept (the original's BATCH_ROIS -1). rcnn_options::batch > 0
 //         samples instead (e.g. 128 with 25% foreground, torchvision's habit).
 //   mask  (detector_options::masks; the original's resnet_mx_101_e2e_mask.py and
-//         SNIPER-mxnet MultiProposalTargetMask + MaskRcnnTarget) the first mask_rois_per_chip
-//         x B foreground RoIs of the batch, in RoI order, each matched to a gt with a mask
+//         SNIPER-mxnet MultiProposalTargetMask + MaskRcnnTarget) each chip's first
+//         mask_rois_per_chip (50) foreground RoIs in RoI order, each matched to a gt with a mask
 //         (chip_target::segments; a RoI whose gt has none is skipped): features pooled at
 //         mask_pool x mask_pool (14) from the head's map by the head's pooling (deformable:
 //         a pass without offsets -> FC 2 x 14 x 14 `mask_offset_fc`, zero at the start, lr x
@@ -233,10 +233,11 @@ struct detector_options {
     std::int64_t mask_pool = 14;      ///< RoI features per side for masks; logits are 2x this
     std::int64_t mask_channels = 256; ///< channels of the mask convs and the deconv
     std::int64_t mask_convs = 4;      ///< 3x3 conv + ReLU layers before the deconv
-    /// Positive RoIs that get a mask loss, per chip of the batch: the first
-    /// `mask_rois_per_chip x chips` foreground RoIs of the batch in RoI order (the original's
-    /// MultiProposalTargetMask caps the BATCH at num_images x max_masks 50 the same way,
-    /// multi_proposal_target_mask.cu:548, so one chip may take more than 50).
+    /// Positive RoIs that get a mask loss per chip: its first mask_rois_per_chip foreground
+    /// RoIs in RoI order whose gt has a mask. The original's MultiProposalTargetMask
+    /// (multi_proposal_target_mask.cu:548) caps a GPU's whole batch instead, at num_images x
+    /// max_masks 50, so one chip there may take more than 50 when another has fewer; the cap
+    /// per chip keeps a batch split over processes equal to one process's.
     std::int64_t mask_rois_per_chip = 50;
     /// The mask layers' initial weights: N(0, mask_init_std) (the original's 0.01,
     /// init_weight_mask), or with a value <= 0 He's N(0, 2 / fan_in), which a narrow branch
@@ -333,8 +334,8 @@ struct mask_batch {
     std::size_t size() const { return classes.size(); }
 };
 /// Appends to `mb` the foreground RoIs of one chip's RCNN targets `ct` (in their order) whose
-/// matched gt has a mask in `segments` (chip px, parallel to the chip's gt; empty: none),
-/// until `mb` holds `cap` RoIs; each target is the gt's mask rasterised in the RoI at M x M
+/// matched gt has a mask in `segments` (chip px, parallel to the chip's gt; empty: none), at
+/// most `cap` of them; each target is the gt's mask rasterised in the RoI at M x M
 /// (snip::mask::roi_mask).
 void add_mask_targets(mask_batch& mb, const snip::rcnn_targets<float>& ct,
                       const std::vector<snip::mask::segmentation>& segments, std::int64_t chip,
