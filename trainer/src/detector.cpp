@@ -307,50 +307,37 @@ torch::Tensor FasterRCNNImpl::head_features(const resnet_features& f, const torc
     return head_conv(cat.defined() ? cat : torch::cat({f.res4, f.res5}, 1)).relu();
 }
 
-std::pair<torch::Tensor, torch::Tensor> FasterRCNNImpl::head_forward(const torch::Tensor& feats,
-                                                                     const torch::Tensor& rois) {
+torch::Tensor FasterRCNNImpl::pool_rois(const torch::Tensor& feats, const torch::Tensor& rois,
+                                        std::int64_t P, torch::nn::Linear& offsets) {
     // snip's RoIAlign takes float32 / float64: under mixed precision the float16 map is
-    // pooled in float32 (the FC layers after it run in float16 again).
+    // pooled in float32 (the layers after it run in float16 again).
     const torch::Tensor f = feats.scalar_type() == torch::kHalf ? feats.to(torch::kFloat) : feats;
     const torch::Tensor r = rois.to(f.scalar_type());
     const double scale = 1.0 / options_.anchors.stride;
-    const std::int64_t P = options_.pool_size, C = f.size(1);
-    torch::Tensor x;
-    if (options_.head_pooling == roi_pooling::deformable) {
-        // The original's two passes (get_symbol_rcnn): pooled without offsets -> offset FC
-        // -> R x 2 x P x P offsets (x trans_std x the RoI's size) -> pooled again with them.
-        const torch::Tensor first = snip::torch_ops::deform_roi_pool(
-            f, r, torch::Tensor(), scale, C, 1, P, P, options_.deform_samples, 0.0);
-        const torch::Tensor off =
-            offset_fc(first.flatten(1)).view({-1, 2, P, P}).to(f.scalar_type());
-        x = snip::torch_ops::deform_roi_pool(f, r, off, scale, C, 1, P, P,
-                                             options_.deform_samples, options_.deform_trans_std);
-    } else {
-        x = snip::torch_ops::roi_align(f, r, P, scale, options_.sampling_ratio, true);
-    }
-    x = fc7(fc6(x.flatten(1)).relu()).relu();
-    return {cls_score(x), bbox_pred(x)};
+    const std::int64_t C = f.size(1);
+    if (options_.head_pooling != roi_pooling::deformable)
+        return snip::torch_ops::roi_align(f, r, P, scale, options_.sampling_ratio, true);
+    // The original's two passes (get_symbol_rcnn; the mask branch's mask_offset_t ->
+    // mask_offset -> mask_deformable_roi_pool): pooled without offsets -> offset FC -> R x 2 x
+    // P x P offsets (x trans_std x the RoI's size) -> pooled again with them.
+    const torch::Tensor first = snip::torch_ops::deform_roi_pool(
+        f, r, torch::Tensor(), scale, C, 1, P, P, options_.deform_samples, 0.0);
+    const torch::Tensor off = offsets(first.flatten(1)).view({-1, 2, P, P}).to(f.scalar_type());
+    return snip::torch_ops::deform_roi_pool(f, r, off, scale, C, 1, P, P, options_.deform_samples,
+                                            options_.deform_trans_std);
+}
+
+std::pair<torch::Tensor, torch::Tensor> FasterRCNNImpl::head_forward(const torch::Tensor& feats,
+                                                                     const torch::Tensor& rois) {
+    const torch::Tensor x = pool_rois(feats, rois, options_.pool_size, offset_fc);
+    const torch::Tensor h = fc7(fc6(x.flatten(1)).relu()).relu();
+    return {cls_score(h), bbox_pred(h)};
 }
 
 torch::Tensor FasterRCNNImpl::mask_forward(const torch::Tensor& feats, const torch::Tensor& rois) {
     snip::require(options_.masks,
                   "FasterRCNN::mask_forward: the network has no mask branch (detector_options::masks)");
-    const torch::Tensor f = feats.scalar_type() == torch::kHalf ? feats.to(torch::kFloat) : feats;
-    const torch::Tensor r = rois.to(f.scalar_type());
-    const double scale = 1.0 / options_.anchors.stride;
-    const std::int64_t P = options_.mask_pool, C = f.size(1);
-    torch::Tensor x;
-    if (options_.head_pooling == roi_pooling::deformable) {
-        // The original's mask_offset_t -> mask_offset -> mask_deformable_roi_pool.
-        const torch::Tensor first = snip::torch_ops::deform_roi_pool(
-            f, r, torch::Tensor(), scale, C, 1, P, P, options_.deform_samples, 0.0);
-        const torch::Tensor off =
-            mask_offset_fc(first.flatten(1)).view({-1, 2, P, P}).to(f.scalar_type());
-        x = snip::torch_ops::deform_roi_pool(f, r, off, scale, C, 1, P, P,
-                                             options_.deform_samples, options_.deform_trans_std);
-    } else {
-        x = snip::torch_ops::roi_align(f, r, P, scale, options_.sampling_ratio, true);
-    }
+    torch::Tensor x = pool_rois(feats, rois, options_.mask_pool, mask_offset_fc);
     for (auto& c : mask_conv)
         x = c(x).relu();
     return mask_logits(mask_deconv(x).relu());

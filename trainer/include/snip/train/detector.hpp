@@ -439,6 +439,10 @@ public:
 
 private:
     double extra() const { return options_.convention == snip::pixel_convention::inclusive ? 1.0 : 0.0; }
+    /// RoI features P x P from the head's map by the head's pooling (deformable: two passes,
+    /// `offsets` predicting the second pass's offsets).
+    torch::Tensor pool_rois(const torch::Tensor& feats, const torch::Tensor& rois, std::int64_t P,
+                            torch::nn::Linear& offsets);
 
     rpn_target rpn_targets(const torch::Tensor& anchors, const chip_target& t,
                            const detail::checked_target& g, std::uint64_t seed) const;
