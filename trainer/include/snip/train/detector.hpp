@@ -391,7 +391,8 @@ public:
 
     // ----- training and inference -----
 
-    /// @brief The four losses of a batch. images [B, 3, S, S] float32; targets: B chips.
+    /// @brief The losses of a batch (the mask loss with the mask branch). images [B, 3, S, S]
+    /// float32; targets: B chips.
     /// With `rpn_only` (SNIPER's short first stage, which trains the RPN whose proposals
     /// mine the negative chips) neither proposals nor the head are computed and the two
     /// RCNN losses are zeros without a gradient.

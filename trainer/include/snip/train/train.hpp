@@ -35,8 +35,9 @@
 // every sampling seed are functions of (seed, epoch, step), so the loss sequence equals an
 // uninterrupted run's.
 //
-// Outputs in out_dir: checkpoint.pt, log.csv (step, epoch, lr, the four losses, total,
-// chips/s; rewritten atomically from the history at every log point); the programs draw loss.png from it through train_options::on_log.
+// Outputs in out_dir: checkpoint.pt, log.csv (step, epoch, lr, the four losses, the mask
+// loss, total, chips/s; rewritten atomically from the history at every log point); the
+// programs draw loss.png from it through train_options::on_log.
 //
 // Steps: the epoch's chip list is padded to whole batches by wrapping round to its first
 // chips, so every step trains on exactly batch_size chips. Data-parallel (a dist_group, see
