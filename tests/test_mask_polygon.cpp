@@ -5,6 +5,7 @@
 #include <snip/mask/polygon.hpp>
 #include <snip/mask/rle.hpp>
 
+#include "mask_test_util.hpp"
 #include "test_util.hpp"
 
 #include <nlohmann/json.hpp>
@@ -22,47 +23,13 @@
 using snip::box;
 using snip::mask::polygon;
 using snip::mask::rle;
+using mask_test::edge_distance;
+using mask_test::inside;
+using mask_test::star;
 using snip_test::error_of;
 namespace mask = snip::mask;
 
 namespace {
-
-bool inside(const polygon& p, double px, double py) {
-    bool in = false;
-    const std::size_t k = p.size() / 2;
-    for (std::size_t i = 0, j = k - 1; i < k; j = i++) {
-        double xi = p[2 * i], yi = p[2 * i + 1], xj = p[2 * j], yj = p[2 * j + 1];
-        if ((yi > py) != (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi) in = !in;
-    }
-    return in;
-}
-
-double edge_distance(const polygon& p, double px, double py) {
-    double d = 1e300;
-    const std::size_t k = p.size() / 2;
-    for (std::size_t i = 0, j = k - 1; i < k; j = i++) {
-        double ax = p[2 * j], ay = p[2 * j + 1], vx = p[2 * i] - ax, vy = p[2 * i + 1] - ay;
-        double l2 = vx * vx + vy * vy;
-        double t = l2 > 0 ? std::clamp(((px - ax) * vx + (py - ay) * vy) / l2, 0.0, 1.0) : 0.0;
-        d = std::min(d, std::hypot(ax + t * vx - px, ay + t * vy - py));
-    }
-    return d;
-}
-
-polygon star(double cx, double cy, double rmin, double rmax, int n, std::mt19937& g) {
-    std::uniform_real_distribution<double> ur(rmin, rmax), ua(0.0, 1.0);
-    std::vector<double> ang(static_cast<std::size_t>(n));
-    for (auto& a : ang)
-        a = ua(g) * 2 * std::numbers::pi;
-    std::sort(ang.begin(), ang.end());
-    polygon p;
-    for (double a : ang) {
-        double r = ur(g);
-        p.push_back(cx + r * std::cos(a));
-        p.push_back(cy + r * std::sin(a));
-    }
-    return p;
-}
 
 /// A row-major mask of ellipses.
 std::vector<std::uint8_t> blobs(int h, int w, int n, std::mt19937& g) {

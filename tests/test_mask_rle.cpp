@@ -4,6 +4,7 @@
 // reference of COCO's rule plus geometric sanity checks.
 #include <snip/mask/rle.hpp>
 
+#include "mask_test_util.hpp"
 #include "test_util.hpp"
 
 #include <cmath>
@@ -16,6 +17,9 @@
 using snip::box;
 using snip::mask::polygon;
 using snip::mask::rle;
+using mask_test::edge_distance;
+using mask_test::inside;
+using mask_test::star;
 using snip_test::error_of;
 namespace mask = snip::mask;
 
@@ -126,32 +130,6 @@ std::vector<std::uint8_t> reference_raster(const polygon& p, int h, int w) {
     return m;
 }
 
-/// Even-odd point-in-polygon.
-bool inside(const polygon& p, double px, double py) {
-    bool in = false;
-    const std::size_t k = p.size() / 2;
-    for (std::size_t i = 0, j = k - 1; i < k; j = i++) {
-        double xi = p[2 * i], yi = p[2 * i + 1], xj = p[2 * j], yj = p[2 * j + 1];
-        if ((yi > py) != (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi) in = !in;
-    }
-    return in;
-}
-
-double segment_distance(double px, double py, double ax, double ay, double bx, double by) {
-    double vx = bx - ax, vy = by - ay, l2 = vx * vx + vy * vy;
-    double t = l2 > 0 ? std::clamp(((px - ax) * vx + (py - ay) * vy) / l2, 0.0, 1.0) : 0.0;
-    double dx = ax + t * vx - px, dy = ay + t * vy - py;
-    return std::sqrt(dx * dx + dy * dy);
-}
-
-double edge_distance(const polygon& p, double px, double py) {
-    double d = 1e300;
-    const std::size_t k = p.size() / 2;
-    for (std::size_t i = 0, j = k - 1; i < k; j = i++)
-        d = std::min(d, segment_distance(px, py, p[2 * j], p[2 * j + 1], p[2 * i], p[2 * i + 1]));
-    return d;
-}
-
 double shoelace(const polygon& p) {
     double a = 0;
     const std::size_t k = p.size() / 2;
@@ -168,22 +146,6 @@ double perimeter(const polygon& p) {
     return s;
 }
 
-/// A simple star-shaped polygon around (cx, cy): `n` vertices at increasing angles and
-/// radii in [rmin, rmax] (convex when rmin == rmax, non-convex otherwise).
-polygon star(double cx, double cy, double rmin, double rmax, int n, std::mt19937& g) {
-    std::uniform_real_distribution<double> ur(rmin, rmax), ua(0.0, 1.0);
-    std::vector<double> ang(n);
-    for (auto& a : ang)
-        a = ua(g) * 2 * std::numbers::pi;
-    std::sort(ang.begin(), ang.end());
-    polygon p;
-    for (double a : ang) {
-        double r = ur(g);
-        p.push_back(cx + r * std::cos(a));
-        p.push_back(cy + r * std::sin(a));
-    }
-    return p;
-}
 
 } // namespace
 
