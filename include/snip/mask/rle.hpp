@@ -146,17 +146,21 @@ inline void check(const rle& r, std::string_view what) {
             r.height, "x", r.width, " = ", detail::pixels(r), " pixels");
 }
 
-/// @brief Encodes a row-major mask (m[y * width + x], nonzero = set) of height x width.
-inline rle encode(const std::uint8_t* m, int height, int width) {
-    require(height >= 0 && width >= 0, "mask::encode: size ", height, "x", width,
+namespace detail {
+
+/// The runs of a height x width mask whose pixel (y, x) is m[y * row_stride + x * col_stride]
+/// (nonzero = set), read in COCO's column-major order; `who` names the caller in errors.
+inline rle encode_strided(const std::uint8_t* m, int height, int width, std::size_t row_stride,
+                          std::size_t col_stride, const char* who) {
+    require(height >= 0 && width >= 0, who, ": size ", height, "x", width,
             " (height x width) is negative");
-    detail::run_builder b;
+    run_builder b;
     bool cur = false;
     std::uint64_t len = 0;
     for (int x = 0; x < width; ++x) {
-        const std::uint8_t* col = m + x;
+        const std::uint8_t* col = m + static_cast<std::size_t>(x) * col_stride;
         for (int y = 0; y < height; ++y) {
-            bool v = col[static_cast<std::size_t>(y) * static_cast<std::size_t>(width)] != 0;
+            bool v = col[static_cast<std::size_t>(y) * row_stride] != 0;
             if (v != cur) {
                 b.push(cur, len);
                 cur = v;
@@ -169,25 +173,19 @@ inline rle encode(const std::uint8_t* m, int height, int width) {
     return rle{height, width, b.take()};
 }
 
+} // namespace detail
+
+/// @brief Encodes a row-major mask (m[y * width + x], nonzero = set) of height x width.
+inline rle encode(const std::uint8_t* m, int height, int width) {
+    return detail::encode_strided(m, height, width, static_cast<std::size_t>(std::max(width, 0)),
+                                  1, "mask::encode");
+}
+
 /// @brief Encodes a column-major mask (m[x * height + y], nonzero = set).
 inline rle encode_col_major(const std::uint8_t* m, int height, int width) {
-    require(height >= 0 && width >= 0, "mask::encode_col_major: size ", height, "x", width,
-            " (height x width) is negative");
-    detail::run_builder b;
-    const std::size_t n = static_cast<std::size_t>(height) * static_cast<std::size_t>(width);
-    bool cur = false;
-    std::uint64_t len = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        bool v = m[i] != 0;
-        if (v != cur) {
-            b.push(cur, len);
-            cur = v;
-            len = 0;
-        }
-        ++len;
-    }
-    b.push(cur, len);
-    return rle{height, width, b.take()};
+    return detail::encode_strided(m, height, width, 1,
+                                  static_cast<std::size_t>(std::max(height, 0)),
+                                  "mask::encode_col_major");
 }
 
 /// @brief Decodes `r` into `out`, row-major 0/1, height * width bytes. `r` is checked.
